@@ -1,0 +1,193 @@
+package fsm
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Encoding. Every log entry starts with two bytes, the command's Kind and its
+// version, so a node can dispatch cheaply and refuse what it does not know.
+// Heartbeats, by far the most frequent command, use a compact binary body
+// (varints and length-prefixed ids: about 2 bytes plus the id per heartbeat,
+// and no reflection on the hot path). The rare commands (configuration,
+// incidents, action results) use JSON: readable when inspecting a log and
+// tolerant of fields added by newer versions.
+
+// Kind identifies a command in the Raft log.
+type Kind uint8
+
+// The command kinds. Numbers are part of the log format: never reuse one.
+const (
+	KindHeartbeat    Kind = 1
+	KindConfigure    Kind = 2
+	KindIncidents    Kind = 3
+	KindActionResult Kind = 4
+	KindPause        Kind = 5
+
+	// Ignorable marks a kind that nodes which do not know it may skip
+	// instead of stopping: for commands that only add information.
+	Ignorable Kind = 0x80
+)
+
+// commandVersion is the version every kind is written at today.
+const commandVersion = 1
+
+// ErrCorrupt is returned when a log entry or snapshot cannot be decoded.
+var ErrCorrupt = errors.New("fsm: corrupt data")
+
+// Command is a change to the replicated state, proposed by the leader.
+type Command interface {
+	Kind() Kind
+}
+
+// Heartbeat records that services were heard from at At (Unix ns), stamped
+// once by the leader when it proposes the entry, so every node applies the
+// same time.
+type Heartbeat struct {
+	At  int64
+	IDs []string
+}
+
+// Configure commits the operator's configuration: the definition of services
+// first seen through a heartbeat, and the services defined by name.
+type Configure struct {
+	At       int64                 `json:"at"`
+	Defaults Definition            `json:"defaults"`
+	Services map[string]Definition `json:"services,omitempty"`
+}
+
+// Incidents opens incidents for services the leader found overdue. Each open
+// is conditional: it only takes effect if the service is still up with the
+// LastSeen the leader saw, so a heartbeat committed meanwhile wins.
+type Incidents struct {
+	At    int64  `json:"at"`
+	Opens []Open `json:"opens"`
+}
+
+// Open is one service the leader found overdue, with the heartbeat it saw last.
+type Open struct {
+	Service  string `json:"service"`
+	LastSeen int64  `json:"last_seen"`
+}
+
+// ActionResult records the outcome of one pending action of an incident.
+type ActionResult struct {
+	At       int64       `json:"at"`
+	Service  string      `json:"service"`
+	Incident string      `json:"incident"`
+	Action   string      `json:"action"`
+	Event    Event       `json:"event"`
+	State    ActionState `json:"state"`
+	Attempts int         `json:"attempts"`
+	Error    string      `json:"error,omitempty"`
+}
+
+// Pause stops (Paused true) or resumes watching a service.
+type Pause struct {
+	At      int64  `json:"at"`
+	Service string `json:"service"`
+	Paused  bool   `json:"paused"`
+}
+
+// Kind implements Command.
+func (Heartbeat) Kind() Kind { return KindHeartbeat }
+
+// Kind implements Command.
+func (Configure) Kind() Kind { return KindConfigure }
+
+// Kind implements Command.
+func (Incidents) Kind() Kind { return KindIncidents }
+
+// Kind implements Command.
+func (ActionResult) Kind() Kind { return KindActionResult }
+
+// Kind implements Command.
+func (Pause) Kind() Kind { return KindPause }
+
+// Encode turns a command into the bytes of a log entry.
+func Encode(c Command) ([]byte, error) {
+	out := []byte{byte(c.Kind()), commandVersion}
+	if hb, ok := c.(Heartbeat); ok {
+		return appendHeartbeat(out, hb), nil
+	}
+	body, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("fsm: encode kind %d: %w", c.Kind(), err)
+	}
+	return append(out, body...), nil
+}
+
+func appendHeartbeat(out []byte, hb Heartbeat) []byte {
+	out = binary.AppendVarint(out, hb.At)
+	out = binary.AppendUvarint(out, uint64(len(hb.IDs)))
+	for _, id := range hb.IDs {
+		out = binary.AppendUvarint(out, uint64(len(id)))
+		out = append(out, id...)
+	}
+	return out
+}
+
+// ErrUnknownKind is returned by Decode for a kind this build does not know.
+var ErrUnknownKind = errors.New("fsm: unknown command kind")
+
+// Decode parses a log entry. An unknown kind gives ErrUnknownKind; the caller
+// decides whether it may be skipped (see Ignorable).
+func Decode(b []byte) (Command, error) {
+	if len(b) < 2 {
+		return nil, fmt.Errorf("%w: entry of %d bytes", ErrCorrupt, len(b))
+	}
+	kind, version, body := Kind(b[0]), b[1], b[2:]
+	if version != commandVersion {
+		return nil, fmt.Errorf("%w: kind %d version %d", ErrUnknownKind, kind, version)
+	}
+	switch kind {
+	case KindHeartbeat:
+		return decodeHeartbeat(body)
+	case KindConfigure:
+		return decodeJSON[Configure](body)
+	case KindIncidents:
+		return decodeJSON[Incidents](body)
+	case KindActionResult:
+		return decodeJSON[ActionResult](body)
+	case KindPause:
+		return decodeJSON[Pause](body)
+	}
+	return nil, fmt.Errorf("%w: %d", ErrUnknownKind, kind)
+}
+
+func decodeJSON[C Command](body []byte) (Command, error) {
+	var c C
+	if err := json.Unmarshal(body, &c); err != nil {
+		return nil, fmt.Errorf("%w: kind %d: %w", ErrCorrupt, c.Kind(), err)
+	}
+	return c, nil
+}
+
+func decodeHeartbeat(b []byte) (Command, error) {
+	at, n := binary.Varint(b)
+	if n <= 0 {
+		return nil, fmt.Errorf("%w: heartbeat time", ErrCorrupt)
+	}
+	b = b[n:]
+	count, n := binary.Uvarint(b)
+	// Every id takes at least two bytes, which bounds a hostile count.
+	if n <= 0 || count > uint64(len(b)) {
+		return nil, fmt.Errorf("%w: heartbeat count", ErrCorrupt)
+	}
+	b = b[n:]
+	hb := Heartbeat{At: at, IDs: make([]string, 0, count)}
+	for range count {
+		size, n := binary.Uvarint(b)
+		if n <= 0 || size > uint64(len(b)-n) {
+			return nil, fmt.Errorf("%w: heartbeat id", ErrCorrupt)
+		}
+		hb.IDs = append(hb.IDs, string(b[n:n+int(size)]))
+		b = b[n+int(size):]
+	}
+	if len(b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(b))
+	}
+	return hb, nil
+}

@@ -1,0 +1,261 @@
+package fsm
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/hashicorp/raft"
+)
+
+// ErrUnknownService is returned (as an Apply response) by commands about a
+// service the cluster has never heard of.
+var ErrUnknownService = errors.New("fsm: unknown service")
+
+// FSM is the watchdog's state machine. Apply is deterministic: it reads no
+// clock and does no I/O, because every node replays the same log through it.
+// Readers take copies under the read lock.
+type FSM struct {
+	mu       sync.RWMutex
+	defaults *Definition
+	services map[string]Service
+	// owing holds the ids of services with pending actions, so the leader
+	// finds what it owes without scanning every service.
+	owing map[string]struct{}
+	// pendingCh wakes the leader's watcher when actions become pending.
+	pendingCh chan struct{}
+}
+
+var _ raft.FSM = (*FSM)(nil)
+
+// New returns an empty state machine.
+func New() *FSM {
+	return &FSM{
+		defaults:  DefaultDefinition(),
+		services:  make(map[string]Service),
+		owing:     make(map[string]struct{}),
+		pendingCh: make(chan struct{}, 1),
+	}
+}
+
+// PendingSignal receives a value after actions became pending. It is a hint:
+// the watcher also looks on every tick.
+func (f *FSM) PendingSignal() <-chan struct{} { return f.pendingCh }
+
+// Apply implements raft.FSM. It panics on an entry it cannot decode, because
+// skipping it would make this node diverge from the others silently.
+func (f *FSM) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand || len(l.Data) == 0 {
+		return nil
+	}
+	cmd, err := Decode(l.Data)
+	if errors.Is(err, ErrUnknownKind) && Kind(l.Data[0])&Ignorable != 0 {
+		return nil
+	}
+	if err != nil {
+		panic(fmt.Sprintf("fsm: entry %d: %v", l.Index, err))
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch c := cmd.(type) {
+	case Heartbeat:
+		f.applyHeartbeat(c)
+		return nil
+	case Configure:
+		f.applyConfigure(c)
+		return nil
+	case Incidents:
+		return f.applyIncidents(c, l.Index)
+	case ActionResult:
+		return f.applyActionResult(c)
+	case Pause:
+		return f.applyPause(c)
+	}
+	panic(fmt.Sprintf("fsm: entry %d: unhandled command %T", l.Index, cmd))
+}
+
+func (f *FSM) applyHeartbeat(hb Heartbeat) {
+	for _, id := range hb.IDs {
+		s, ok := f.services[id]
+		if !ok {
+			f.services[id] = Service{ID: id, Def: f.defaults, Status: StatusUp, LastSeen: hb.At}
+			continue
+		}
+		// Timestamps only move forward: a retried or reordered heartbeat
+		// must not make a service look older than it is.
+		s.LastSeen = max(s.LastSeen, hb.At)
+		if s.Status == StatusDown {
+			s.Status = StatusUp
+			f.resolve(&s, hb.At)
+		}
+		f.services[id] = s
+	}
+}
+
+// resolve closes the service's current incident and owes its recovery actions.
+func (f *FSM) resolve(s *Service, at int64) {
+	cur := s.Current()
+	if cur == nil || cur.Resolved != 0 {
+		return
+	}
+	inc := *cur
+	inc.Resolved = at
+	inc.Actions = appendRuns(slices.Clone(inc.Actions), s.Def.OnRecovered, EventRecovered)
+	f.replaceCurrent(s, inc)
+}
+
+func appendRuns(runs []ActionRun, actions []string, ev Event) []ActionRun {
+	for _, a := range actions {
+		runs = append(runs, ActionRun{Action: a, Event: ev, State: ActionPending})
+	}
+	return runs
+}
+
+// replaceCurrent swaps the latest incident for inc, copying the slice because
+// snapshots may hold the old one.
+func (f *FSM) replaceCurrent(s *Service, inc Incident) {
+	incs := slices.Clone(s.Incidents)
+	incs[len(incs)-1] = inc
+	s.Incidents = incs
+	f.track(s)
+}
+
+// track keeps the owing index in step with the service's incidents.
+func (f *FSM) track(s *Service) {
+	if owes(s) {
+		if _, had := f.owing[s.ID]; !had {
+			f.owing[s.ID] = struct{}{}
+		}
+		select {
+		case f.pendingCh <- struct{}{}:
+		default:
+		}
+		return
+	}
+	delete(f.owing, s.ID)
+}
+
+func owes(s *Service) bool {
+	for _, inc := range s.Incidents {
+		for _, r := range inc.Actions {
+			if r.State == ActionPending {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (f *FSM) applyConfigure(c Configure) {
+	def := c.Defaults
+	f.defaults = &def
+	for id, s := range f.services {
+		if d, ok := c.Services[id]; ok {
+			s.Def, s.Configured = &d, true
+		} else {
+			s.Def, s.Configured = f.defaults, false
+		}
+		f.services[id] = s
+	}
+	for id, d := range c.Services {
+		if _, ok := f.services[id]; !ok {
+			// Watched from the moment the cluster learns of it: a configured
+			// service that never beats is an incident, not a silent gap.
+			f.services[id] = Service{ID: id, Def: &d, Configured: true, Status: StatusUp, LastSeen: c.At}
+		}
+	}
+}
+
+// Opened is the response to an Incidents command: the ids of the incidents
+// it opened, "" where the open did not take effect.
+type Opened []string
+
+func (f *FSM) applyIncidents(c Incidents, index uint64) Opened {
+	opened := make(Opened, len(c.Opens))
+	for k, o := range c.Opens {
+		s, ok := f.services[o.Service]
+		if !ok || s.Status != StatusUp || s.LastSeen != o.LastSeen {
+			continue
+		}
+		inc := Incident{
+			ID:       strconv.FormatUint(index, 10) + "-" + strconv.Itoa(k),
+			Opened:   c.At,
+			LastSeen: s.LastSeen,
+			Actions:  appendRuns(nil, s.Def.Actions, EventDown),
+		}
+		s.Status = StatusDown
+		s.Incidents = appendIncident(s.Incidents, inc)
+		f.track(&s)
+		f.services[s.ID] = s
+		opened[k] = inc.ID
+	}
+	return opened
+}
+
+// appendIncident adds inc to a copy of the history, dropping the oldest
+// finished incidents beyond maxIncidents.
+func appendIncident(hist []Incident, inc Incident) []Incident {
+	out := make([]Incident, 0, min(len(hist)+1, maxIncidents+1))
+	drop := len(hist) + 1 - maxIncidents
+	for _, old := range hist {
+		if drop > 0 && !hasPending(old) {
+			drop--
+			continue
+		}
+		out = append(out, old)
+	}
+	return append(out, inc)
+}
+
+func hasPending(inc Incident) bool {
+	return slices.ContainsFunc(inc.Actions, func(r ActionRun) bool { return r.State == ActionPending })
+}
+
+func (f *FSM) applyActionResult(c ActionResult) error {
+	s, ok := f.services[c.Service]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownService, c.Service)
+	}
+	i := slices.IndexFunc(s.Incidents, func(inc Incident) bool { return inc.ID == c.Incident })
+	if i < 0 {
+		return nil // trimmed from history: nothing left to record
+	}
+	runs := s.Incidents[i].Actions
+	j := slices.IndexFunc(runs, func(r ActionRun) bool {
+		return r.Action == c.Action && r.Event == c.Event && r.State == ActionPending
+	})
+	if j < 0 {
+		return nil // already recorded, by this leader or an earlier one
+	}
+	runs = slices.Clone(runs)
+	runs[j] = ActionRun{Action: c.Action, Event: c.Event, State: c.State,
+		Attempts: c.Attempts, Error: c.Error, Finished: c.At}
+	incs := slices.Clone(s.Incidents)
+	incs[i].Actions = runs
+	s.Incidents = incs
+	f.track(&s)
+	f.services[s.ID] = s
+	return nil
+}
+
+func (f *FSM) applyPause(c Pause) error {
+	s, ok := f.services[c.Service]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownService, c.Service)
+	}
+	switch {
+	case c.Paused:
+		s.Status = StatusPaused
+	case s.Status != StatusPaused:
+		return nil
+	case s.Current() != nil && s.Current().Resolved == 0:
+		s.Status = StatusDown
+	default:
+		// Watching starts afresh: the time spent paused is not silence.
+		s.Status, s.LastSeen = StatusUp, max(s.LastSeen, c.At)
+	}
+	f.services[s.ID] = s
+	return nil
+}

@@ -1,0 +1,99 @@
+package fsm
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// Service returns a copy of one service's record.
+func (f *FSM) Service(id string) (Service, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	s, ok := f.services[id]
+	return s, ok
+}
+
+// Services returns every service, sorted by id.
+func (f *FSM) Services() []Service {
+	f.mu.RLock()
+	out := make([]Service, 0, len(f.services))
+	for _, s := range f.services {
+		out = append(out, s)
+	}
+	f.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Service) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Len returns the number of services.
+func (f *FSM) Len() int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return len(f.services)
+}
+
+// Overdue lists the services that are up and past their deadline at now,
+// given that heartbeats could be seen only since watchingSince. It also
+// returns the earliest deadline still ahead (zero when there is none), so
+// the watcher can wake up exactly then.
+func (f *FSM) Overdue(now, watchingSince time.Time) (due []Open, next time.Time) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	for _, s := range f.services {
+		if s.Status != StatusUp {
+			continue
+		}
+		d := s.Deadline(watchingSince)
+		switch {
+		case !d.After(now):
+			due = append(due, Open{Service: s.ID, LastSeen: s.LastSeen})
+		case next.IsZero() || d.Before(next):
+			next = d
+		}
+	}
+	slices.SortFunc(due, func(a, b Open) int { return cmp.Compare(a.Service, b.Service) })
+	return due, next
+}
+
+// PendingActions lists the actions owed, by service, oldest incident first.
+func (f *FSM) PendingActions() []PendingAction {
+	f.mu.RLock()
+	var out []PendingAction
+	for id := range f.owing {
+		s := f.services[id]
+		for _, inc := range s.Incidents {
+			for _, r := range inc.Actions {
+				if r.State == ActionPending {
+					out = append(out, PendingAction{Service: id, Incident: inc.ID, LastSeen: inc.LastSeen, Run: r})
+				}
+			}
+		}
+	}
+	f.mu.RUnlock()
+	// Stable: within a service, runs stay in history order, oldest first.
+	slices.SortStableFunc(out, func(a, b PendingAction) int { return cmp.Compare(a.Service, b.Service) })
+	return out
+}
+
+// Configured reports whether the committed configuration already says what
+// c says, so a new leader proposes its configuration only when it changed.
+func (f *FSM) Configured(c Configure) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if !f.defaults.Equal(&c.Defaults) {
+		return false
+	}
+	n := 0
+	for _, s := range f.services {
+		if !s.Configured {
+			continue
+		}
+		n++
+		d, ok := c.Services[s.ID]
+		if !ok || !s.Def.Equal(&d) {
+			return false
+		}
+	}
+	return n == len(c.Services)
+}
