@@ -1,0 +1,111 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/watchdog-ha/watchdog/fsm"
+)
+
+// Defaults for a LAN cluster. Raft's own defaults (1 s heartbeat and election
+// timeouts) are sized for WANs; on a LAN round trips are well under a
+// millisecond, so half a second still leaves a wide margin against GC pauses
+// and a loaded machine while making failover twice as fast. The lease must be
+// shorter than the heartbeat timeout: a leader that cannot reach a quorum for
+// that long steps down before a new leader can be elected.
+const (
+	DefaultHeartbeatTimeout  = 500 * time.Millisecond
+	DefaultElectionTimeout   = 500 * time.Millisecond
+	DefaultLeaderLease       = 250 * time.Millisecond
+	DefaultApplyTimeout      = 5 * time.Second
+	DefaultReconcileInterval = 5 * time.Second
+	DefaultMaxBatch          = 4096
+	// DefaultSnapshotThreshold and DefaultTrailingLogs keep the log short
+	// enough that a restart replays quickly, while a follower that was down
+	// for a few seconds still catches up from the log, not a snapshot.
+	DefaultSnapshotThreshold = 8192
+	DefaultTrailingLogs      = 10240
+)
+
+// Config is everything a node needs. Addresses are advertised to the other
+// nodes as given, so they must be routable (no 0.0.0.0).
+type Config struct {
+	NodeID     string
+	RaftAddr   string // host:port; port 0 picks one (tests)
+	GossipAddr string // host:port; port 0 picks one (tests)
+	HTTPAddr   string // the address other nodes forward heartbeats to
+	DataDir    string
+	Join       []string
+	// BootstrapExpect is how many servers must find each other before the
+	// cluster bootstraps itself; 0 means this node only ever joins.
+	BootstrapExpect int
+
+	FSM    *fsm.FSM
+	Logger *slog.Logger
+
+	HeartbeatTimeout  time.Duration
+	ElectionTimeout   time.Duration
+	LeaderLease       time.Duration
+	ApplyTimeout      time.Duration
+	ReconcileInterval time.Duration
+	SnapshotThreshold uint64
+	TrailingLogs      uint64
+	MaxBatch          int
+}
+
+func (c *Config) setDefaults() {
+	setDefault(&c.HeartbeatTimeout, DefaultHeartbeatTimeout)
+	setDefault(&c.ElectionTimeout, DefaultElectionTimeout)
+	setDefault(&c.LeaderLease, DefaultLeaderLease)
+	setDefault(&c.ApplyTimeout, DefaultApplyTimeout)
+	setDefault(&c.ReconcileInterval, DefaultReconcileInterval)
+	setDefault(&c.SnapshotThreshold, DefaultSnapshotThreshold)
+	setDefault(&c.TrailingLogs, DefaultTrailingLogs)
+	setDefault(&c.MaxBatch, DefaultMaxBatch)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+// Validate reports the first thing wrong with the configuration.
+func (c *Config) Validate() error {
+	switch {
+	case c.NodeID == "":
+		return errors.New("cluster: node id is required")
+	case c.DataDir == "":
+		return errors.New("cluster: data dir is required")
+	case c.FSM == nil:
+		return errors.New("cluster: FSM is required")
+	case c.BootstrapExpect < 0:
+		return errors.New("cluster: bootstrap-expect must not be negative")
+	}
+	for name, addr := range map[string]string{"raft": c.RaftAddr, "gossip": c.GossipAddr, "http": c.HTTPAddr} {
+		if err := advertisable(addr); err != nil {
+			return fmt.Errorf("cluster: %s address: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// advertisable checks that other nodes could reach addr as written.
+func advertisable(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	ip := net.ParseIP(host)
+	if host == "" || (ip != nil && ip.IsUnspecified()) {
+		return fmt.Errorf("%q is not an address other nodes can reach", addr)
+	}
+	return nil
+}

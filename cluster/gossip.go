@@ -1,0 +1,144 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Meta is what each node tells the others about itself through gossip.
+// memberlist refuses metadata above 512 bytes; this stays near 100.
+type Meta struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft"`
+	HTTPAddr string `json:"http"`
+	// HasState is true once the node belongs to a Raft cluster.
+	HasState bool `json:"state,omitempty"`
+	Proto    int  `json:"p"`
+}
+
+// protocolVersion is the version of the commands and snapshot this build writes.
+const protocolVersion = 1
+
+func (n *Node) openGossip() error {
+	host, portStr, err := net.SplitHostPort(n.cfg.GossipAddr)
+	if err != nil {
+		return fmt.Errorf("cluster: gossip address: %w", err)
+	}
+	ip, err := net.ResolveIPAddr("ip", host)
+	if err != nil {
+		return fmt.Errorf("cluster: gossip address: %w", err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return fmt.Errorf("cluster: gossip port: %w", err)
+	}
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = n.cfg.NodeID
+	mc.BindAddr, mc.BindPort = ip.String(), port
+	mc.AdvertiseAddr, mc.AdvertisePort = ip.String(), port
+	mc.Delegate = gossipDelegate{n}
+	mc.Events = gossipEvents{n}
+	mc.Logger = n.log.std("gossip")
+	// A node that comes back with the same id at a new address is taken at
+	// its word after this long, instead of being refused as a conflict.
+	mc.DeadNodeReclaimTime = 30 * time.Second
+	n.gossip, err = memberlist.Create(mc)
+	if err != nil {
+		return fmt.Errorf("cluster: start gossip: %w", err)
+	}
+	// Create has filled in the port it bound when asked for port 0.
+	n.gossipAddr = net.JoinHostPort(mc.AdvertiseAddr, strconv.Itoa(mc.AdvertisePort))
+	return nil
+}
+
+func (n *Node) meta() Meta {
+	return Meta{ID: n.cfg.NodeID, RaftAddr: n.RaftAddr(), HTTPAddr: n.cfg.HTTPAddr,
+		HasState: n.hasState.Load(), Proto: protocolVersion}
+}
+
+// gossipDelegate serves our metadata; the other callbacks carry nothing.
+type gossipDelegate struct{ n *Node }
+
+func (d gossipDelegate) NodeMeta(limit int) []byte {
+	b, _ := json.Marshal(d.n.meta())
+	if len(b) > limit {
+		d.n.log.Error("drop gossip metadata: too large", "bytes", len(b), "limit", limit)
+		return nil
+	}
+	return b
+}
+func (gossipDelegate) NotifyMsg([]byte)                           {}
+func (gossipDelegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+func (gossipDelegate) LocalState(join bool) []byte                { return nil }
+func (gossipDelegate) MergeRemoteState(buf []byte, join bool)     {}
+
+// gossipEvents passes membership changes to the leader's reconciler. It must
+// not block memberlist, so when the queue is full the event is dropped: the
+// periodic reconcile catches up.
+type gossipEvents struct{ n *Node }
+
+func (e gossipEvents) NotifyJoin(m *memberlist.Node)   { e.enqueue(m) }
+func (e gossipEvents) NotifyLeave(m *memberlist.Node)  { e.enqueue(m) }
+func (e gossipEvents) NotifyUpdate(m *memberlist.Node) { e.enqueue(m) }
+
+func (e gossipEvents) enqueue(m *memberlist.Node) {
+	select {
+	case e.n.events <- *m:
+	default:
+	}
+}
+
+// member is a gossip member with its parsed metadata.
+type member struct {
+	Meta
+	Alive bool
+}
+
+// gossipMembers lists the members gossip knows, with valid metadata.
+func (n *Node) gossipMembers() []member {
+	var out []member
+	for _, m := range n.gossip.Members() {
+		var meta Meta
+		if json.Unmarshal(m.Meta, &meta) != nil || meta.ID != m.Name || meta.RaftAddr == "" {
+			continue
+		}
+		out = append(out, member{Meta: meta, Alive: m.State == memberlist.StateAlive})
+	}
+	return out
+}
+
+// joinLoop joins the gossip seeds, retrying until one answers: nodes of a
+// new cluster start in any order.
+func (n *Node) joinLoop(ctx context.Context) {
+	wait := 200 * time.Millisecond
+	for {
+		joined, err := n.gossip.Join(n.cfg.Join)
+		if joined > 0 {
+			n.log.Info("joined gossip", "contacted", joined)
+			return
+		}
+		n.log.Warn("join gossip, retrying", "seeds", n.cfg.Join, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// publishState advertises that this node now belongs to a cluster.
+func (n *Node) publishState() {
+	if n.hasState.Swap(true) {
+		return
+	}
+	if err := n.gossip.UpdateNode(time.Second); err != nil {
+		n.log.Warn("update gossip metadata", "err", err)
+	}
+}

@@ -1,0 +1,86 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/watchdog-ha/watchdog/fsm"
+)
+
+// ForwardPath is the HTTP route on which a leader takes the heartbeats its
+// followers received. Its body is the service ids, one per line.
+const ForwardPath = "/v1/internal/heartbeats"
+
+// ForwardedByHeader names the node that forwarded a request. A request that
+// carries it is never forwarded again: one hop, no loops.
+const ForwardedByHeader = "X-Watchdog-Forwarded-By"
+
+// Heartbeat records that the services were heard from now. It returns once
+// the heartbeats are committed on a quorum. On a follower they travel to the
+// leader, batched with the other heartbeats this node received meanwhile.
+// The leader stamps the time, so one clock orders all heartbeats.
+func (n *Node) Heartbeat(ctx context.Context, ids ...string) error {
+	if n.IsLeader() {
+		err := n.commits.submit(ctx, ids)
+		if !errors.Is(err, ErrNotLeader) {
+			return err
+		}
+	}
+	return n.forwards.submit(ctx, ids)
+}
+
+// CommitHeartbeats is Heartbeat for ids forwarded by another node: it commits
+// them here, or fails with ErrNotLeader rather than forwarding again.
+func (n *Node) CommitHeartbeats(ctx context.Context, ids []string) error {
+	if !n.IsLeader() {
+		return ErrNotLeader
+	}
+	return n.commits.submit(ctx, ids)
+}
+
+func (n *Node) commitLocal(ctx context.Context, ids []string) error {
+	_, err := n.Apply(ctx, fsm.Heartbeat{At: time.Now().UnixNano(), IDs: ids})
+	return err
+}
+
+// forward sends a batch to the leader over a kept-alive HTTP connection.
+func (n *Node) forward(ctx context.Context, ids []string) error {
+	leaderID, addr := n.Leader()
+	switch {
+	case leaderID == "":
+		return ErrNoLeader
+	case leaderID == n.cfg.NodeID:
+		return n.commits.submit(ctx, ids)
+	case addr == "":
+		return fmt.Errorf("%w: leader %s has no known HTTP address yet", ErrNoLeader, leaderID)
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout+time.Second)
+	defer cancel()
+	body := strings.Join(ids, "\n")
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+ForwardPath, strings.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("cluster: forward: %w", err)
+	}
+	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set(ForwardedByHeader, n.cfg.NodeID)
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: forward to leader %s: %w", ErrNoLeader, leaderID, err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		return nil
+	case resp.StatusCode == http.StatusServiceUnavailable:
+		return fmt.Errorf("%w: leader %s: %s", ErrNoLeader, leaderID, bytes.TrimSpace(msg))
+	default:
+		return fmt.Errorf("cluster: forward to leader %s: %s: %s", leaderID, resp.Status, bytes.TrimSpace(msg))
+	}
+}

@@ -1,0 +1,274 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
+
+	"github.com/watchdog-ha/watchdog/fsm"
+)
+
+// ErrNotLeader is returned when a leader-only operation runs on a follower.
+var ErrNotLeader = errors.New("cluster: not the leader")
+
+// ErrNoLeader is returned when no leader is known, so nothing can be committed
+// through this node right now.
+var ErrNoLeader = errors.New("cluster: no leader")
+
+// Node is one member of the watchdog cluster.
+type Node struct {
+	cfg    Config
+	log    logger
+	raft   *raft.Raft
+	trans  *raft.NetworkTransport
+	store  *raftboltdb.BoltStore
+	gossip *memberlist.Memberlist
+	// gossipAddr is kept apart: memberlist's own view of the local node
+	// changes under its lock.
+	gossipAddr string
+	fsm        *fsm.FSM
+
+	notifyCh chan bool
+	events   chan memberlist.Node
+	// hasState is advertised in gossip: a node that belongs to a cluster
+	// already must keep newcomers from bootstrapping a second one.
+	hasState atomic.Bool
+
+	commits  *batcher // heartbeats committed here, on the leader
+	forwards *batcher // heartbeats sent on to the leader
+	client   *http.Client
+
+	duty LeaderDuty
+	stop func()
+	wg   sync.WaitGroup
+}
+
+// LeaderDuty is the work only the leader does. It runs while this node is
+// the established leader and must return when ctx is cancelled, which happens
+// when leadership is lost. since is when this leadership began: heartbeats
+// could be committed only from then on.
+type LeaderDuty func(ctx context.Context, since time.Time)
+
+// New opens the node's stores and starts Raft and gossip. Start begins the
+// node's work; Close stops it all.
+func New(cfg Config) (*Node, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:      cfg,
+		log:      logger{cfg.Logger},
+		fsm:      cfg.FSM,
+		notifyCh: make(chan bool, 16),
+		events:   make(chan memberlist.Node, 256),
+		client:   &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}},
+	}
+	if err := n.openRaft(); err != nil {
+		n.closeStores()
+		return nil, err
+	}
+	if err := n.openGossip(); err != nil {
+		n.shutdownRaft()
+		return nil, err
+	}
+	n.commits = newBatcher(cfg.MaxBatch, n.commitLocal)
+	n.forwards = newBatcher(cfg.MaxBatch, n.forward)
+	n.stop = func() {}
+	return n, nil
+}
+
+// Start joins the gossip seeds, bootstraps when enough servers are found,
+// takes heartbeats, and runs duty whenever this node is the leader. Raft
+// may have signalled leadership already: the buffered channel keeps it.
+func (n *Node) Start(duty LeaderDuty) {
+	ctx, cancel := context.WithCancel(context.Background())
+	n.stop, n.duty = cancel, duty
+	n.spawn(func() { n.commits.run(ctx) })
+	n.spawn(func() { n.forwards.run(ctx) })
+	n.spawn(func() { n.monitorLeadership(ctx) })
+	n.spawn(func() { n.bootstrapLoop(ctx) })
+	if len(n.cfg.Join) > 0 {
+		n.spawn(func() { n.joinLoop(ctx) })
+	}
+}
+
+func (n *Node) spawn(f func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+}
+
+func (n *Node) openRaft() error {
+	c := n.cfg
+	if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
+		return fmt.Errorf("cluster: data dir: %w", err)
+	}
+	store, err := raftboltdb.New(raftboltdb.Options{
+		Path: filepath.Join(c.DataDir, "raft.db"),
+		// Without a timeout a second process on the same data dir would
+		// hang forever on bolt's file lock instead of failing.
+		BoltOptions: &bbolt.Options{Timeout: time.Second, NoFreelistSync: true},
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: open raft.db (is another node using %s?): %w", c.DataDir, err)
+	}
+	n.store = store
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(c.DataDir, 2, n.log.hclog("raft"))
+	if err != nil {
+		return fmt.Errorf("cluster: snapshot store: %w", err)
+	}
+	resolved, err := net.ResolveTCPAddr("tcp", c.RaftAddr)
+	if err != nil {
+		return fmt.Errorf("cluster: raft address: %w", err)
+	}
+	var advertise net.Addr // nil: the transport advertises the port it bound
+	if resolved.Port != 0 {
+		advertise = resolved
+	}
+	n.trans, err = raft.NewTCPTransportWithLogger(c.RaftAddr, advertise, 3, 10*time.Second, n.log.hclog("raft-net"))
+	if err != nil {
+		return fmt.Errorf("cluster: raft transport: %w", err)
+	}
+	existing, err := raft.HasExistingState(store, store, snaps)
+	if err != nil {
+		return fmt.Errorf("cluster: read raft state: %w", err)
+	}
+	n.hasState.Store(existing)
+	n.raft, err = raft.NewRaft(n.raftConfig(), n.fsm, store, store, snaps, n.trans)
+	if err != nil {
+		return fmt.Errorf("cluster: start raft: %w", err)
+	}
+	return nil
+}
+
+func (n *Node) raftConfig() *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(n.cfg.NodeID)
+	rc.HeartbeatTimeout = n.cfg.HeartbeatTimeout
+	rc.ElectionTimeout = n.cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = n.cfg.LeaderLease
+	rc.SnapshotThreshold = n.cfg.SnapshotThreshold
+	rc.TrailingLogs = n.cfg.TrailingLogs
+	rc.NotifyCh = n.notifyCh
+	rc.Logger = n.log.hclog("raft")
+	return rc
+}
+
+// Close stops the node in reverse order of dependency: background loops
+// (and with them the leader's duties), gossip, Raft, and the stores last,
+// once Raft can no longer touch them. The node does not leave the Raft
+// configuration: a restart is not a decommission.
+func (n *Node) Close() error {
+	n.stop()
+	n.wg.Wait()
+	var errs []error
+	if err := n.gossip.Shutdown(); err != nil {
+		errs = append(errs, fmt.Errorf("gossip: %w", err))
+	}
+	errs = append(errs, n.shutdownRaft())
+	n.client.CloseIdleConnections()
+	return errors.Join(errs...)
+}
+
+func (n *Node) shutdownRaft() error {
+	var errs []error
+	if err := n.raft.Shutdown().Error(); err != nil {
+		errs = append(errs, fmt.Errorf("raft: %w", err))
+	}
+	if err := n.trans.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("raft transport: %w", err))
+	}
+	errs = append(errs, n.closeStores())
+	return errors.Join(errs...)
+}
+
+func (n *Node) closeStores() error {
+	if n.store == nil {
+		return nil
+	}
+	if err := n.store.Close(); err != nil {
+		return fmt.Errorf("raft.db: %w", err)
+	}
+	return nil
+}
+
+// ID returns this node's id.
+func (n *Node) ID() string { return n.cfg.NodeID }
+
+// FSM returns the node's replicated state, for reads.
+func (n *Node) FSM() *fsm.FSM { return n.fsm }
+
+// RaftAddr returns the address Raft peers reach this node at.
+func (n *Node) RaftAddr() string { return string(n.trans.LocalAddr()) }
+
+// GossipAddr returns the address gossip peers reach this node at.
+func (n *Node) GossipAddr() string { return n.gossipAddr }
+
+// IsLeader reports whether this node is the Raft leader right now.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Snapshot asks Raft to take a snapshot now and compact its log.
+func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }
+
+// Apply commits a command through Raft and returns the FSM's response. It
+// works only on the leader. After an error other than ErrNotLeader the outcome
+// is unknown (the entry may still commit), so commands must be idempotent.
+func (n *Node) Apply(ctx context.Context, c fsm.Command) (any, error) {
+	b, err := fsm.Encode(c)
+	if err != nil {
+		return nil, err
+	}
+	timeout := n.cfg.ApplyTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl))
+	}
+	f := n.raft.Apply(b, timeout)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) {
+			return nil, ErrNotLeader
+		}
+		return nil, fmt.Errorf("cluster: commit %T: %w", c, err)
+	}
+	if err, ok := f.Response().(error); ok {
+		return nil, err
+	}
+	return f.Response(), nil
+}
+
+// VerifyLeader confirms with a quorum that this node is still the leader:
+// a leader cut off from the majority fails it instead of acting alone.
+func (n *Node) VerifyLeader(ctx context.Context) error {
+	f := n.raft.VerifyLeader()
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return fmt.Errorf("%w: %w", ErrNotLeader, err)
+		}
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// AppliedIndex returns the index of the last entry applied to the FSM here.
+func (n *Node) AppliedIndex() uint64 { return n.raft.AppliedIndex() }
+
+// Stats returns Raft's own counters, for operators and tests.
+func (n *Node) Stats() map[string]string { return n.raft.Stats() }

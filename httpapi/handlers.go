@@ -1,0 +1,122 @@
+package httpapi
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/gorilla/mux"
+)
+
+func (s *Server) handleHeartbeatQuery(w http.ResponseWriter, r *http.Request) {
+	s.heartbeat(w, r, r.URL.Query().Get("id"))
+}
+
+func (s *Server) handleHeartbeatPath(w http.ResponseWriter, r *http.Request) {
+	s.heartbeat(w, r, mux.Vars(r)["id"])
+}
+
+func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, id string) {
+	if !ValidID(id) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid service id %q: want 1-128 of A-Za-z0-9._- (not . or ..)", id))
+		return
+	}
+	// The body means nothing to a heartbeat, but an oversized one is
+	// refused rather than silently accepted.
+	if _, err := io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, maxHeartbeatBody)); err != nil {
+		bodyError(w, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), commitTimeout)
+	defer cancel()
+	if err := s.node.Heartbeat(ctx, id); err != nil {
+		commitError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"id": id, "status": "committed"})
+}
+
+func bodyError(w http.ResponseWriter, err error) {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", tooBig.Limit))
+		return
+	}
+	writeError(w, http.StatusBadRequest, "read body: "+err.Error())
+}
+
+// handleForwarded takes a follower's batch of heartbeats. It never forwards
+// again: if this node is not the leader, the follower hears 503 and its
+// client retries.
+func (s *Server) handleForwarded(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxForwardBody))
+	if err != nil {
+		bodyError(w, err)
+		return
+	}
+	var ids []string
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	for sc.Scan() {
+		if !ValidID(sc.Text()) {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid service id %q", sc.Text()))
+			return
+		}
+		ids = append(ids, sc.Text())
+	}
+	if len(ids) == 0 {
+		writeError(w, http.StatusBadRequest, "no service ids")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), commitTimeout)
+	defer cancel()
+	if err := s.node.CommitHeartbeats(ctx, ids); err != nil {
+		commitError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"committed": len(ids)})
+}
+
+func (s *Server) handleServices(w http.ResponseWriter, r *http.Request) {
+	svcs := s.state.Services()
+	out := make([]serviceView, 0, len(svcs))
+	for _, svc := range svcs {
+		out = append(out, viewOf(svc, false))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"services": out})
+}
+
+func (s *Server) handleService(w http.ResponseWriter, r *http.Request) {
+	id := mux.Vars(r)["id"]
+	if !ValidID(id) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid service id %q", id))
+		return
+	}
+	svc, ok := s.state.Service(id)
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no service %q", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, viewOf(svc, true))
+}
+
+func (s *Server) handleCluster(w http.ResponseWriter, r *http.Request) {
+	leader, _ := s.node.Leader()
+	writeJSON(w, http.StatusOK, map[string]any{"leader": leader, "nodes": s.node.Members()})
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	if err := s.node.Ready(); err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	leader, _ := s.node.Leader()
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "leader": leader})
+}

@@ -1,0 +1,116 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/watchdog-ha/watchdog/cluster"
+	"github.com/watchdog-ha/watchdog/fsm"
+)
+
+// Node is what the API needs from the cluster.
+type Node interface {
+	// Heartbeat returns once the heartbeats are committed on a quorum.
+	Heartbeat(ctx context.Context, ids ...string) error
+	// CommitHeartbeats commits forwarded heartbeats on the leader only.
+	CommitHeartbeats(ctx context.Context, ids []string) error
+	Leader() (id, httpAddr string)
+	Members() []cluster.Member
+	Ready() error
+}
+
+// State is the replicated state the read API serves.
+type State interface {
+	Service(id string) (fsm.Service, bool)
+	Services() []fsm.Service
+}
+
+// Limits on what a request may carry.
+const (
+	maxHeartbeatBody = 64 << 10
+	maxForwardBody   = 8 << 20
+	// commitTimeout bounds how long a heartbeat request waits for its
+	// commit; a load balancer's retry elsewhere is better than a hang.
+	commitTimeout = 10 * time.Second
+)
+
+// Server routes HTTP requests to the node and its state.
+type Server struct {
+	node  Node
+	state State
+	log   *slog.Logger
+	mux   *mux.Router
+}
+
+// New returns the API's handler.
+func New(node Node, state State, log *slog.Logger) *Server {
+	s := &Server{node: node, state: state, log: log, mux: mux.NewRouter()}
+	r := s.mux
+	// Ids are checked by the handlers; cleaning would turn "/v1/heartbeat/.."
+	// into a redirect elsewhere instead of the 400 it deserves.
+	r.SkipClean(true)
+	r.HandleFunc("/heartbeat", s.handleHeartbeatQuery).Methods(http.MethodGet, http.MethodPost, http.MethodHead)
+	r.HandleFunc("/v1/heartbeat/{id}", s.handleHeartbeatPath).Methods(http.MethodPost)
+	r.HandleFunc("/v1/heartbeat/", s.handleHeartbeatPath).Methods(http.MethodPost)
+	r.HandleFunc(cluster.ForwardPath, s.handleForwarded).Methods(http.MethodPost)
+	r.HandleFunc("/v1/services", s.handleServices).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/v1/services/{id}", s.handleService).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/v1/cluster", s.handleCluster).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/healthz", s.handleHealth).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/readyz", s.handleReady).Methods(http.MethodGet, http.MethodHead)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such route: "+r.URL.Path)
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path)
+	})
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+
+// ValidID reports whether id may name a service: 1–128 of A-Za-z0-9._-,
+// and not "." or "..", which would read as paths.
+func ValidID(id string) bool {
+	return idPattern.MatchString(id) && id != "." && id != ".."
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// writeUnavailable tells the client (or its load balancer) to try again,
+// here or on another node: nothing was lost, the heartbeat was not taken.
+func writeUnavailable(w http.ResponseWriter, err error) {
+	w.Header().Set("Retry-After", "1")
+	writeError(w, http.StatusServiceUnavailable, err.Error())
+}
+
+// commitError maps a failed commit to its response. Every failure to commit
+// is worth retrying elsewhere, so all are 503.
+func commitError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, cluster.ErrNoLeader), errors.Is(err, cluster.ErrNotLeader):
+		writeUnavailable(w, err)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		writeUnavailable(w, errors.New("heartbeat not committed in time"))
+	default:
+		writeUnavailable(w, err)
+	}
+}

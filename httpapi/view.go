@@ -1,0 +1,89 @@
+package httpapi
+
+import (
+	"time"
+
+	"github.com/watchdog-ha/watchdog/fsm"
+)
+
+// serviceView is a service as the API shows it: durations as Go duration
+// strings, times as RFC 3339 in UTC.
+type serviceView struct {
+	ID           string         `json:"id"`
+	Status       fsm.Status     `json:"status"`
+	LastSeen     *time.Time     `json:"last_seen"`
+	Timeout      string         `json:"timeout"`
+	Actions      []string       `json:"actions"`
+	OnRecovered  []string       `json:"on_recovered"`
+	NextDeadline *time.Time     `json:"next_deadline,omitempty"`
+	Incident     *incidentView  `json:"incident"`
+	Incidents    []incidentView `json:"incidents,omitempty"`
+}
+
+type incidentView struct {
+	ID       string          `json:"id"`
+	Opened   *time.Time      `json:"opened"`
+	LastSeen *time.Time      `json:"last_seen"`
+	Resolved *time.Time      `json:"resolved"`
+	Actions  []actionRunView `json:"actions"`
+}
+
+type actionRunView struct {
+	Action   string          `json:"action"`
+	Event    fsm.Event       `json:"event"`
+	State    fsm.ActionState `json:"state"`
+	Attempts int             `json:"attempts"`
+	Error    string          `json:"error,omitempty"`
+	Finished *time.Time      `json:"finished,omitempty"`
+}
+
+func viewOf(s fsm.Service, history bool) serviceView {
+	v := serviceView{
+		ID:          s.ID,
+		Status:      s.Status,
+		LastSeen:    timeOf(s.LastSeen),
+		Timeout:     s.Def.Timeout.String(),
+		Actions:     nonNil(s.Def.Actions),
+		OnRecovered: nonNil(s.Def.OnRecovered),
+	}
+	if s.Status == fsm.StatusUp {
+		v.NextDeadline = timeOf(s.LastSeen + int64(s.Def.Timeout))
+	}
+	if cur := s.Current(); cur != nil {
+		iv := incidentOf(*cur)
+		v.Incident = &iv
+	}
+	if history {
+		v.Incidents = make([]incidentView, 0, len(s.Incidents))
+		for i := len(s.Incidents) - 1; i >= 0; i-- {
+			v.Incidents = append(v.Incidents, incidentOf(s.Incidents[i]))
+		}
+	}
+	return v
+}
+
+func incidentOf(inc fsm.Incident) incidentView {
+	iv := incidentView{ID: inc.ID, Opened: timeOf(inc.Opened), LastSeen: timeOf(inc.LastSeen),
+		Resolved: timeOf(inc.Resolved), Actions: make([]actionRunView, 0, len(inc.Actions))}
+	for _, r := range inc.Actions {
+		iv.Actions = append(iv.Actions, actionRunView{Action: r.Action, Event: r.Event, State: r.State,
+			Attempts: r.Attempts, Error: r.Error, Finished: timeOf(r.Finished)})
+	}
+	return iv
+}
+
+// timeOf turns Unix nanoseconds into a UTC time; zero means "never" (null).
+func timeOf(ns int64) *time.Time {
+	if ns == 0 {
+		return nil
+	}
+	t := time.Unix(0, ns).UTC()
+	return &t
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,229 @@
+package watcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/watchdog-ha/watchdog/fsm"
+)
+
+// State is the replicated state the watcher reads.
+type State interface {
+	Overdue(now, watchingSince time.Time) (due []fsm.Open, next time.Time)
+	PendingActions() []fsm.PendingAction
+	PendingSignal() <-chan struct{}
+	Configured(c fsm.Configure) bool
+}
+
+// Cluster commits the watcher's decisions; it works only on the leader.
+type Cluster interface {
+	Apply(ctx context.Context, c fsm.Command) (any, error)
+	VerifyLeader(ctx context.Context) error
+}
+
+// Action is something done about an event: a restart, a page, a log line.
+type Action interface {
+	Run(ctx context.Context, ev Event) error
+}
+
+// Event is what an action is told.
+type Event struct {
+	Service  string
+	Incident string
+	Kind     fsm.Event
+	LastSeen time.Time
+}
+
+// DefaultCheckInterval bounds how long a newly created or changed service
+// can wait before the watcher looks at it; known deadlines are met exactly.
+const DefaultCheckInterval = 250 * time.Millisecond
+
+// Config says what the watcher enforces.
+type Config struct {
+	CheckInterval time.Duration
+	Actions       map[string]Action
+	// Desired is the operator's configuration; the leader commits it when
+	// the replicated one differs. Nil leaves the replicated one alone.
+	Desired *fsm.Configure
+	Logger  *slog.Logger
+}
+
+// Watcher is the leader-only expiry loop.
+type Watcher struct {
+	cfg     Config
+	state   State
+	cluster Cluster
+	log     *slog.Logger
+
+	mu    sync.Mutex
+	owned map[runKey]*run // actions this leader has started
+}
+
+type runKey struct {
+	incident, action string
+	event            fsm.Event
+}
+
+// run is one action this leader started. Once finished, its outcome stays
+// here until committed, so a failed commit is retried without running the
+// action again.
+type run struct {
+	finished bool
+	result   fsm.ActionResult
+}
+
+// New returns a watcher; Run it while leader.
+func New(cfg Config, state State, cluster Cluster) *Watcher {
+	if cfg.CheckInterval <= 0 {
+		cfg.CheckInterval = DefaultCheckInterval
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Watcher{cfg: cfg, state: state, cluster: cluster, log: cfg.Logger}
+}
+
+// Run watches until ctx ends (leadership lost). since is when this node became
+// leader: no service is overdue before since plus its timeout, because
+// while there was no leader its heartbeats could not be committed.
+func (w *Watcher) Run(ctx context.Context, since time.Time) {
+	w.mu.Lock()
+	w.owned = make(map[runKey]*run)
+	w.mu.Unlock()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	w.commitConfig(ctx)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-w.state.PendingSignal():
+		}
+		next := w.expire(ctx, since)
+		w.startActions(ctx, &wg)
+		wait := w.cfg.CheckInterval
+		if !next.IsZero() {
+			wait = min(wait, time.Until(next))
+		}
+		timer.Reset(max(wait, time.Millisecond))
+	}
+}
+
+// commitConfig makes the replicated configuration the operator's, retrying
+// until it commits or leadership ends.
+func (w *Watcher) commitConfig(ctx context.Context) {
+	if w.cfg.Desired == nil {
+		return
+	}
+	for !w.state.Configured(*w.cfg.Desired) {
+		c := *w.cfg.Desired
+		c.At = time.Now().UnixNano()
+		_, err := w.cluster.Apply(ctx, c)
+		if err == nil {
+			w.log.Info("committed configuration", "services", len(c.Services))
+			return
+		}
+		w.log.Warn("commit configuration, retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(w.cfg.CheckInterval):
+		}
+	}
+}
+
+// expire opens incidents for every overdue service, in one entry, and
+// returns the next deadline ahead.
+func (w *Watcher) expire(ctx context.Context, since time.Time) time.Time {
+	now := time.Now()
+	due, next := w.state.Overdue(now, since)
+	if len(due) == 0 {
+		return next
+	}
+	resp, err := w.cluster.Apply(ctx, fsm.Incidents{At: now.UnixNano(), Opens: due})
+	if err != nil {
+		w.log.Warn("commit incidents", "services", len(due), "err", err)
+		return now.Add(w.cfg.CheckInterval)
+	}
+	opened, _ := resp.(fsm.Opened)
+	for i, id := range opened {
+		if id != "" {
+			w.log.Warn("service down", "service", due[i].Service, "incident", id,
+				"last_seen", time.Unix(0, due[i].LastSeen).UTC().Format(time.RFC3339Nano))
+		}
+	}
+	return next
+}
+
+// startActions starts every pending action this leader has not started yet,
+// and retries the commit of outcomes that did not commit.
+func (w *Watcher) startActions(ctx context.Context, wg *sync.WaitGroup) {
+	for _, p := range w.state.PendingActions() {
+		key := runKey{p.Incident, p.Run.Action, p.Run.Event}
+		w.mu.Lock()
+		r, started := w.owned[key]
+		if !started {
+			w.owned[key] = &run{}
+		}
+		w.mu.Unlock()
+		switch {
+		case !started:
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				w.perform(ctx, key, p)
+			}()
+		case r.finished:
+			w.record(ctx, key, r.result)
+		}
+	}
+}
+
+// perform runs one action, after confirming leadership with a quorum, and
+// commits its outcome. If leadership is lost before or during the action,
+// it stays pending for the next leader: at least once, never silently lost.
+func (w *Watcher) perform(ctx context.Context, key runKey, p fsm.PendingAction) {
+	res := fsm.ActionResult{Service: p.Service, Incident: p.Incident, Action: p.Run.Action, Event: p.Run.Event}
+	act, ok := w.cfg.Actions[p.Run.Action]
+	var err error
+	if !ok {
+		err = fmt.Errorf("action %q is not defined in this node's configuration", p.Run.Action)
+	} else {
+		if verr := w.cluster.VerifyLeader(ctx); verr != nil {
+			w.log.Warn("skip action: leadership not confirmed", "action", p.Run.Action, "service", p.Service, "err", verr)
+			return
+		}
+		res.Attempts = 1
+		err = act.Run(ctx, Event{Service: p.Service, Incident: p.Incident, Kind: p.Run.Event, LastSeen: time.Unix(0, p.LastSeen)})
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	res.State = fsm.ActionDone
+	if err != nil {
+		res.State, res.Error = fsm.ActionFailed, err.Error()
+		w.log.Error("action failed", "action", p.Run.Action, "event", p.Run.Event, "service", p.Service, "incident", p.Incident, "err", err)
+	}
+	res.At = time.Now().UnixNano()
+	w.mu.Lock()
+	w.owned[key] = &run{finished: true, result: res}
+	w.mu.Unlock()
+	w.record(ctx, key, res)
+}
+
+func (w *Watcher) record(ctx context.Context, key runKey, res fsm.ActionResult) {
+	if _, err := w.cluster.Apply(ctx, res); err != nil && !errors.Is(err, context.Canceled) {
+		w.log.Warn("commit action result, will retry", "action", res.Action, "incident", res.Incident, "err", err)
+		return
+	}
+	w.mu.Lock()
+	delete(w.owned, key)
+	w.mu.Unlock()
+}
