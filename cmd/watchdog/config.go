@@ -1,0 +1,513 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Limits and defaults of the config file. The bounds keep obvious typos
+// ("1ms" for "1m", "100h" for "100s") from being accepted silently.
+const (
+	defaultCheckInterval  = 250 * time.Millisecond
+	minCheckInterval      = 10 * time.Millisecond
+	maxCheckInterval      = time.Minute
+	defaultServiceTimeout = 10 * time.Second
+	minServiceTimeout     = 100 * time.Millisecond
+	maxServiceTimeout     = 30 * 24 * time.Hour
+	defaultActionTimeout  = 30 * time.Second
+	maxActionTimeout      = time.Hour
+
+	// builtinLogAction always exists, so a config that defines no actions
+	// still has something sensible to do when a service goes down.
+	builtinLogAction = "log"
+)
+
+// Duration is a time.Duration written as a Go duration string ("3s", "1m30s") in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML insists on a unit: a bare number is ambiguous and a likely
+// mistake. Errors are TypeErrors so yaml.v3 reports them with their line.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return &yaml.TypeError{Errors: []string{
+			fmt.Sprintf("line %d: expected a duration such as \"3s\", got %s", n.Line, describeNode(n)),
+		}}
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return &yaml.TypeError{Errors: []string{
+			fmt.Sprintf("line %d: invalid duration %q: write a number with a unit, such as \"3s\" or \"1m30s\"", n.Line, n.Value),
+		}}
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the same string form UnmarshalYAML reads, so a config
+// survives a round trip.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// String drops the zero minutes and seconds time.Duration prints ("1m" rather
+// than "1m0s") because these strings end up in error messages.
+func (d Duration) String() string {
+	s := time.Duration(d).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// FileConfig is the cluster-wide config file. After ParseConfig every default
+// has been applied: services carry their effective timeout and action lists,
+// and Actions holds the built-in "log" action too.
+type FileConfig struct {
+	NodeID          string                   `yaml:"node_id"`
+	HTTPAddr        string                   `yaml:"http_addr"`
+	RaftAddr        string                   `yaml:"raft_addr"`
+	GossipAddr      string                   `yaml:"gossip_addr"`
+	DataDir         string                   `yaml:"data_dir"`
+	Join            []string                 `yaml:"join"`
+	BootstrapExpect int                      `yaml:"bootstrap_expect"`
+	LogLevel        string                   `yaml:"log_level"`
+	CheckInterval   Duration                 `yaml:"check_interval"`
+	Defaults        ServiceConfig            `yaml:"defaults"`
+	Actions         map[string]ActionConfig  `yaml:"actions"`
+	Services        map[string]ServiceConfig `yaml:"services"`
+}
+
+// ServiceConfig is how long a service may stay silent and what to run when
+// it goes down (Actions) or comes back (OnRecovered).
+type ServiceConfig struct {
+	Timeout     Duration `yaml:"timeout"`
+	Actions     []string `yaml:"actions"`
+	OnRecovered []string `yaml:"on_recovered"`
+}
+
+// ActionConfig is one named action; exactly one of Exec and Log is set.
+type ActionConfig struct {
+	Exec    []string  `yaml:"exec"`
+	Log     *struct{} `yaml:"log"`
+	Timeout Duration  `yaml:"timeout"`
+}
+
+// LoadConfig reads the file and calls ParseConfig.
+func LoadConfig(path string) (*FileConfig, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config file: %w", err)
+	}
+	return ParseConfig(data, path)
+}
+
+// ParseConfig parses and validates; name is used in error messages (the file path).
+// All problems found are reported together, each as "name:line: path: message".
+func ParseConfig(data []byte, name string) (*FileConfig, error) {
+	if name == "" {
+		name = "config"
+	}
+	p := &parser{file: name}
+	if p.parseDocument(data); p.list != nil {
+		return nil, p.err()
+	}
+	cfg := &FileConfig{}
+	if p.root != nil {
+		p.decode(p.root, reflect.ValueOf(cfg).Elem(), "")
+		if err := p.err(); err != nil {
+			return nil, err // validating half-decoded values would only add noise
+		}
+	}
+	p.checkNode(cfg)
+	p.duration(&cfg.CheckInterval, defaultCheckInterval, minCheckInterval, maxCheckInterval, "check_interval")
+	p.duration(&cfg.Defaults.Timeout, defaultServiceTimeout, minServiceTimeout, maxServiceTimeout,
+		"defaults", "timeout")
+	if cfg.Defaults.Actions == nil {
+		cfg.Defaults.Actions = []string{builtinLogAction}
+	}
+	p.checkActions(cfg)
+	p.resolveServices(cfg)
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	if cfg.Actions == nil {
+		cfg.Actions = make(map[string]ActionConfig)
+	}
+	cfg.Actions[builtinLogAction] = ActionConfig{Log: &struct{}{}, Timeout: Duration(defaultActionTimeout)}
+	return cfg, nil
+}
+
+// parseDocument sets p.root to the top-level mapping, leaving it nil when
+// the file holds no settings (empty, only comments, or an explicit null).
+func (p *parser) parseDocument(data []byte) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc, extra yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if !errors.Is(err, io.EOF) {
+			p.syntaxError(err)
+		}
+		return
+	}
+	if err := dec.Decode(&extra); err == nil {
+		p.addf(extra.Line, "", "the file holds more than one YAML document; put all settings in one")
+		return
+	} else if !errors.Is(err, io.EOF) {
+		p.syntaxError(err)
+		return
+	}
+	if len(doc.Content) == 0 || isNull(unalias(doc.Content[0])) {
+		return
+	}
+	root := unalias(doc.Content[0])
+	if root.Kind != yaml.MappingNode {
+		p.addf(root.Line, "", "the top level must be a mapping of settings, got %s", describeNode(root))
+		return
+	}
+	p.root = root
+}
+
+// syntaxError rewrites yaml.v3's "yaml: line N: msg" into our file:line form.
+func (p *parser) syntaxError(err error) {
+	line, msg := splitLine(strings.TrimPrefix(err.Error(), "yaml: "), 0)
+	p.addf(line, "", "%s", msg)
+}
+
+// splitLine separates a yaml.v3 "line N: msg" prefix; def is used without one.
+func splitLine(s string, def int) (int, string) {
+	var n int
+	if _, err := fmt.Sscanf(s, "line %d:", &n); err == nil {
+		_, msg, _ := strings.Cut(s, ": ")
+		return n, msg
+	}
+	return def, s
+}
+
+// configError is one problem with the file; line orders the report.
+type configError struct {
+	line int
+	text string
+}
+
+func (e *configError) Error() string { return e.text }
+
+// parser decodes and validates one file. It collects every problem rather
+// than stopping at the first, so an operator can fix a file in one go.
+type parser struct {
+	file string
+	root *yaml.Node // nil for a file without settings
+	list []*configError
+}
+
+// addf records "file:line: path: message"; line 0 and path "" are left out.
+func (p *parser) addf(line int, path, format string, args ...any) {
+	loc := p.file
+	if line > 0 {
+		loc += ":" + strconv.Itoa(line)
+	}
+	if path != "" {
+		loc += ": " + path
+	}
+	p.list = append(p.list, &configError{line: line, text: loc + ": " + fmt.Sprintf(format, args...)})
+}
+
+// err reports the problems in file order, whatever order they were found in.
+func (p *parser) err() error {
+	slices.SortStableFunc(p.list, func(a, b *configError) int { return cmp.Compare(a.line, b.line) })
+	errs := make([]error, len(p.list))
+	for i, e := range p.list {
+		errs[i] = e
+	}
+	return errors.Join(errs...)
+}
+
+// decode fills v from n, driven by the yaml tags of v's type. It does by hand
+// what yaml.v3 would do so that unknown keys, duplicates and type errors are
+// reported with their field path, not just a line and a Go type name.
+func (p *parser) decode(n *yaml.Node, v reflect.Value, path string) {
+	n = unalias(n)
+	if isNull(n) {
+		return // null means "not set": the default applies
+	}
+	switch v.Kind() {
+	case reflect.Struct, reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			p.addf(n.Line, path, "expected a mapping, got %s", describeNode(n))
+		} else if v.Kind() == reflect.Struct {
+			p.decodeStruct(n, v, path)
+		} else {
+			p.decodeMap(n, v, path)
+		}
+	case reflect.Pointer:
+		elem := reflect.New(v.Type().Elem())
+		p.decode(n, elem.Elem(), path)
+		v.Set(elem)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			p.addf(n.Line, path, "expected a list such as [a, b], got %s", describeNode(n))
+			return
+		}
+		p.decodeLeaf(n, v, path)
+	default:
+		p.decodeLeaf(n, v, path)
+	}
+}
+
+func (p *parser) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
+	t := v.Type()
+	var names []string
+	index := make(map[string]int)
+	for i := range t.NumField() {
+		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		names = append(names, tag)
+		index[tag] = i
+	}
+	p.eachKey(n, path, func(key string, k, val *yaml.Node) {
+		if i, ok := index[key]; ok {
+			p.decode(val, v.Field(i), joinPath(path, key))
+		} else {
+			p.addf(k.Line, joinPath(path, key), "unknown field (known fields: %s)", cmp.Or(strings.Join(names, ", "), "none"))
+		}
+	})
+}
+
+func (p *parser) decodeMap(n *yaml.Node, v reflect.Value, path string) {
+	if v.IsNil() {
+		v.Set(reflect.MakeMap(v.Type()))
+	}
+	p.eachKey(n, path, func(key string, _, val *yaml.Node) {
+		elem := reflect.New(v.Type().Elem()).Elem()
+		p.decode(val, elem, joinPath(path, key))
+		v.SetMapIndex(reflect.ValueOf(key), elem)
+	})
+}
+
+// eachKey calls fn for every key of mapping n once, reporting keys that are
+// not plain scalars, merge keys and duplicates (yaml.v3 only catches those
+// when decoding straight into a map or struct, which we do not).
+func (p *parser) eachKey(n *yaml.Node, path string, fn func(key string, k, val *yaml.Node)) {
+	seen := make(map[string]int)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := unalias(n.Content[i]), n.Content[i+1]
+		switch {
+		case k.Kind != yaml.ScalarNode:
+			p.addf(k.Line, path, "keys must be plain strings, got %s", describeNode(k))
+		case k.Tag == "!!merge":
+			p.addf(k.Line, path, "merge keys (<<) are not supported")
+		case seen[k.Value] != 0:
+			p.addf(k.Line, joinPath(path, k.Value), "duplicate key (already set on line %d)", seen[k.Value])
+		default:
+			seen[k.Value] = k.Line
+			fn(k.Value, k, val)
+		}
+	}
+}
+
+// decodeLeaf lets yaml.v3 convert scalars and lists of scalars, then moves
+// its line numbers into our message format.
+func (p *parser) decodeLeaf(n *yaml.Node, v reflect.Value, path string) {
+	err := n.Decode(v.Addr().Interface())
+	var te *yaml.TypeError
+	switch {
+	case errors.As(err, &te):
+		for _, msg := range te.Errors {
+			line, msg := splitLine(msg, n.Line)
+			p.addf(line, path, "%s", msg)
+		}
+	case err != nil:
+		p.addf(n.Line, path, "%v", err)
+	}
+}
+
+func unalias(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+func describeNode(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return "an alias"
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// find walks mapping keys and list indexes down from the root, so checks of
+// what the types cannot express can name a line, and can tell an omitted
+// setting from one set to its zero value ("timeout: 0s" is an error, not "use
+// the default"). It returns the last key (or list item) and value reached, and
+// whether it got all the way, so callers can point at the nearest enclosing line.
+func (p *parser) find(keys ...string) (key, val *yaml.Node, ok bool) {
+	if p.root == nil {
+		return nil, nil, false
+	}
+	val = p.root
+	for _, k := range keys {
+		next, nextKey := child(unalias(val), k)
+		if next == nil {
+			return key, val, false
+		}
+		key, val = nextKey, next
+	}
+	return key, val, true
+}
+
+func child(n *yaml.Node, k string) (val, key *yaml.Node) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if unalias(n.Content[i]).Value == k {
+				return n.Content[i+1], n.Content[i]
+			}
+		}
+	case yaml.SequenceNode:
+		if i, err := strconv.Atoi(k); err == nil && i >= 0 && i < len(n.Content) {
+			return n.Content[i], n.Content[i]
+		}
+	}
+	return nil, nil
+}
+
+// line is where the value at keys starts (or the nearest enclosing node).
+func (p *parser) line(keys ...string) int {
+	if _, val, _ := p.find(keys...); val != nil {
+		return val.Line
+	}
+	return 0
+}
+
+// keyLine is where the key at keys is written; used for problems with a
+// whole entry rather than with its value.
+func (p *parser) keyLine(keys ...string) int {
+	if key, _, _ := p.find(keys...); key != nil {
+		return key.Line
+	}
+	return 0
+}
+
+// duration applies def when the setting was omitted (or null), otherwise
+// checks that it is positive and lies within [lo, hi].
+func (p *parser) duration(d *Duration, def, lo, hi time.Duration, keys ...string) {
+	if _, val, ok := p.find(keys...); !ok || isNull(unalias(val)) {
+		*d = Duration(def)
+		return
+	}
+	path, line := strings.Join(keys, "."), p.line(keys...)
+	switch {
+	case *d <= 0:
+		p.addf(line, path, "must be positive, got %s", *d)
+	case *d < Duration(lo):
+		p.addf(line, path, "%s is too short: must be at least %s", *d, Duration(lo))
+	case *d > Duration(hi):
+		p.addf(line, path, "%s is too long: must be at most %s", *d, Duration(hi))
+	}
+}
+
+func (p *parser) checkActions(cfg *FileConfig) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Actions)) {
+		a := cfg.Actions[name]
+		path := "actions." + name
+		switch {
+		case name == builtinLogAction:
+			p.addf(p.keyLine("actions", name), path, "%q is a built-in action and cannot be redefined", name)
+		case !validID(name):
+			p.addf(p.keyLine("actions", name), "actions", "invalid action name %q: %s", name, idRule)
+		}
+		switch {
+		case a.Exec != nil && a.Log != nil:
+			p.addf(p.keyLine("actions", name), path, "set exactly one of exec or log, not both")
+		case a.Exec == nil && a.Log == nil:
+			p.addf(p.keyLine("actions", name), path, "set exactly one of exec (a command to run) or log: {}")
+		case a.Exec != nil:
+			p.checkExec(a.Exec, "actions", name, "exec")
+		}
+		p.duration(&a.Timeout, defaultActionTimeout, 0, maxActionTimeout, "actions", name, "timeout")
+		cfg.Actions[name] = a
+	}
+	p.checkRefs(cfg, cfg.Defaults.Actions, "defaults", "actions")
+	p.checkRefs(cfg, cfg.Defaults.OnRecovered, "defaults", "on_recovered")
+}
+
+func (p *parser) checkExec(argv []string, keys ...string) {
+	path := strings.Join(keys, ".")
+	if len(argv) == 0 {
+		p.addf(p.line(keys...), path, "must not be empty: give the program's absolute path, then its arguments")
+		return
+	}
+	if !filepath.IsAbs(argv[0]) {
+		p.addf(p.line(slices.Concat(keys, []string{"0"})...), path,
+			"%q is not an absolute path: commands run directly, never through a shell or a $PATH search", argv[0])
+	}
+}
+
+// checkRefs makes sure every action a list names exists, so a typo is found
+// when the file is loaded rather than when a service is already down.
+func (p *parser) checkRefs(cfg *FileConfig, names []string, keys ...string) {
+	path := strings.Join(keys, ".")
+	seen := make(map[string]bool)
+	for i, name := range names {
+		line := p.line(slices.Concat(keys, []string{strconv.Itoa(i)})...)
+		if _, ok := cfg.Actions[name]; !ok && name != builtinLogAction {
+			known := append([]string{builtinLogAction}, slices.Sorted(maps.Keys(cfg.Actions))...)
+			p.addf(line, path, "unknown action %q (defined: %s)", name, strings.Join(known, ", "))
+		}
+		if seen[name] {
+			p.addf(line, path, "action %q is listed more than once", name)
+		}
+		seen[name] = true
+	}
+}
+
+// resolveServices fills in what each service inherits from defaults. Lists
+// are copied so that changing one service never changes another.
+func (p *parser) resolveServices(cfg *FileConfig) {
+	for _, id := range slices.Sorted(maps.Keys(cfg.Services)) {
+		s := cfg.Services[id]
+		if !validID(id) {
+			p.addf(p.keyLine("services", id), "services", "invalid service id %q: %s", id, idRule)
+		}
+		inherited := time.Duration(cfg.Defaults.Timeout)
+		p.duration(&s.Timeout, inherited, minServiceTimeout, maxServiceTimeout, "services", id, "timeout")
+		if s.Actions == nil {
+			s.Actions = slices.Clone(cfg.Defaults.Actions)
+		} else {
+			p.checkRefs(cfg, s.Actions, "services", id, "actions")
+		}
+		if s.OnRecovered == nil {
+			s.OnRecovered = slices.Clone(cfg.Defaults.OnRecovered)
+		} else {
+			p.checkRefs(cfg, s.OnRecovered, "services", id, "on_recovered")
+		}
+		cfg.Services[id] = s
+	}
+}
