@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/watchdog-ha/watchdog/cluster"
+	"github.com/watchdog-ha/watchdog/fsm"
+	"github.com/watchdog-ha/watchdog/httpapi"
+	"github.com/watchdog-ha/watchdog/watcher"
+)
+
+// Agent is one running watchdog node: the cluster node, its watcher and its
+// HTTP server.
+type Agent struct {
+	Node    *cluster.Node
+	FSM     *fsm.FSM
+	HTTP    *http.Server
+	Addr    string // the HTTP address actually bound
+	dataDir string
+	log     *slog.Logger
+	served  chan error
+	tempDir string
+}
+
+// tune adjusts the cluster configuration before the node starts; tests use
+// it for shorter timeouts.
+type tune func(*cluster.Config)
+
+// StartAgent starts a node as cfg says. It returns once the node listens;
+// the cluster forms in the background.
+func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, error) {
+	a := &Agent{FSM: fsm.New(), log: log, served: make(chan error, 1)}
+	dataDir := cfg.DataDir
+	if dataDir == "" && cfg.Dev {
+		dir, err := os.MkdirTemp("", "watchdog-dev-")
+		if err != nil {
+			return nil, err
+		}
+		a.tempDir, dataDir = dir, dir
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		a.removeTemp()
+		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	a.Addr, a.dataDir = ln.Addr().String(), dataDir
+	expect := cfg.BootstrapExpect
+	if cfg.Dev && expect == 0 {
+		expect = 1
+	}
+	cc := cluster.Config{
+		NodeID: cfg.NodeID, RaftAddr: cfg.RaftAddr, GossipAddr: cfg.GossipAddr, HTTPAddr: a.Addr,
+		DataDir: dataDir, Join: cfg.Join, BootstrapExpect: expect, FSM: a.FSM, Logger: log,
+	}
+	for _, t := range tunes {
+		t(&cc)
+	}
+	a.Node, err = cluster.New(cc)
+	if err != nil {
+		ln.Close()
+		a.removeTemp()
+		return nil, err
+	}
+	w := watcher.New(watcher.Config{
+		CheckInterval: time.Duration(cfg.File.CheckInterval),
+		Actions:       buildActions(cfg.File, log),
+		Desired:       desiredConfig(cfg.File),
+		Logger:        log.With("sys", "watcher"),
+	}, a.FSM, a.Node)
+	a.Node.Start(w.Run)
+	a.HTTP = &http.Server{
+		Handler:           httpapi.New(a.Node, a.FSM, log.With("sys", "http")),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	go func() { a.served <- a.HTTP.Serve(ln) }()
+	log.Info("agent started", "node", cfg.NodeID, "http", a.Addr, "raft", a.Node.RaftAddr(),
+		"gossip", a.Node.GossipAddr(), "data_dir", dataDir)
+	return a, nil
+}
+
+// Close stops taking requests, then stops the node (and with it the
+// watcher). It does not leave the cluster: a restart keeps the node's place.
+func (a *Agent) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	errs := []error{a.HTTP.Shutdown(ctx)}
+	if err := <-a.served; !errors.Is(err, http.ErrServerClosed) {
+		errs = append(errs, err)
+	}
+	errs = append(errs, a.Node.Close())
+	a.removeTemp()
+	return errors.Join(errs...)
+}
+
+func (a *Agent) removeTemp() {
+	if a.tempDir != "" {
+		os.RemoveAll(a.tempDir)
+	}
+}
+
+// buildActions turns the configured actions into runnable ones. The action
+// "log" is built in.
+func buildActions(f *FileConfig, log *slog.Logger) map[string]watcher.Action {
+	alog := log.With("sys", "action")
+	out := map[string]watcher.Action{"log": watcher.Log{Log: alog}}
+	for name, ac := range f.Actions {
+		switch {
+		case len(ac.Exec) > 0:
+			out[name] = watcher.Exec{Argv: ac.Exec, Timeout: time.Duration(ac.Timeout), Log: alog.With("action", name)}
+		case ac.Log != nil:
+			out[name] = watcher.Log{Log: alog.With("action", name)}
+		}
+	}
+	return out
+}
+
+// desiredConfig is the part of the file the cluster replicates: defaults
+// and service definitions.
+func desiredConfig(f *FileConfig) *fsm.Configure {
+	c := &fsm.Configure{Defaults: definition(f.Defaults), Services: map[string]fsm.Definition{}}
+	for id, s := range f.Services {
+		c.Services[id] = definition(s)
+	}
+	return c
+}
+
+func definition(s ServiceConfig) fsm.Definition {
+	return fsm.Definition{Timeout: time.Duration(s.Timeout), Actions: s.Actions, OnRecovered: s.OnRecovered}
+}
