@@ -78,18 +78,27 @@ func (gossipDelegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 func (gossipDelegate) LocalState(join bool) []byte                { return nil }
 func (gossipDelegate) MergeRemoteState(buf []byte, join bool)     {}
 
-// gossipEvents passes membership changes to the leader's reconciler. It must
-// not block memberlist, so when the queue is full the event is dropped: the
-// periodic reconcile catches up.
+// gossipEvents keeps the member table and passes changes on to the leader's
+// reconciler. memberlist calls it under its own lock with nodes it goes on
+// mutating, so the node is copied here and nothing blocks: when the queue is
+// full the event is dropped and the periodic reconcile catches up.
 type gossipEvents struct{ n *Node }
 
-func (e gossipEvents) NotifyJoin(m *memberlist.Node)   { e.enqueue(m) }
-func (e gossipEvents) NotifyLeave(m *memberlist.Node)  { e.enqueue(m) }
-func (e gossipEvents) NotifyUpdate(m *memberlist.Node) { e.enqueue(m) }
+func (e gossipEvents) NotifyJoin(m *memberlist.Node)   { e.observe(m) }
+func (e gossipEvents) NotifyLeave(m *memberlist.Node)  { e.observe(m) }
+func (e gossipEvents) NotifyUpdate(m *memberlist.Node) { e.observe(m) }
 
-func (e gossipEvents) enqueue(m *memberlist.Node) {
+func (e gossipEvents) observe(m *memberlist.Node) {
+	var meta Meta
+	if json.Unmarshal(m.Meta, &meta) != nil || meta.ID != m.Name || meta.RaftAddr == "" {
+		e.n.log.Warn("ignore gossip member without valid metadata", "name", m.Name, "addr", m.Address())
+		return
+	}
+	e.n.membersMu.Lock()
+	e.n.members[meta.ID] = member{Meta: meta, Alive: m.State == memberlist.StateAlive}
+	e.n.membersMu.Unlock()
 	select {
-	case e.n.events <- *m:
+	case e.n.events <- struct{}{}:
 	default:
 	}
 }
@@ -100,15 +109,13 @@ type member struct {
 	Alive bool
 }
 
-// gossipMembers lists the members gossip knows, with valid metadata.
+// gossipMembers lists the members gossip has told us of, dead ones included.
 func (n *Node) gossipMembers() []member {
-	var out []member
-	for _, m := range n.gossip.Members() {
-		var meta Meta
-		if json.Unmarshal(m.Meta, &meta) != nil || meta.ID != m.Name || meta.RaftAddr == "" {
-			continue
-		}
-		out = append(out, member{Meta: meta, Alive: m.State == memberlist.StateAlive})
+	n.membersMu.Lock()
+	defer n.membersMu.Unlock()
+	out := make([]member, 0, len(n.members))
+	for _, m := range n.members {
+		out = append(out, m)
 	}
 	return out
 }

@@ -41,7 +41,10 @@ type Node struct {
 	fsm        *fsm.FSM
 
 	notifyCh chan bool
-	events   chan memberlist.Node
+	events   chan struct{} // membership changed: reconcile
+
+	membersMu sync.Mutex
+	members   map[string]member // by node id, from gossip events
 	// hasState is advertised in gossip: a node that belongs to a cluster
 	// already must keep newcomers from bootstrapping a second one.
 	hasState atomic.Bool
@@ -73,7 +76,8 @@ func New(cfg Config) (*Node, error) {
 		log:      logger{cfg.Logger},
 		fsm:      cfg.FSM,
 		notifyCh: make(chan bool, 16),
-		events:   make(chan memberlist.Node, 256),
+		events:   make(chan struct{}, 1),
+		members:  make(map[string]member),
 		client:   &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}},
 	}
 	if err := n.openRaft(); err != nil {

@@ -1,0 +1,28 @@
+GO ?= go
+
+.PHONY: build test vet cluster cluster-down bench tidy-check
+
+build:
+	$(GO) build -o bin/watchdog ./cmd/watchdog
+
+test:
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+vet:
+	$(GO) vet ./...
+	@out="$$(gofmt -l .)"; \
+	if [ -n "$$out" ]; then \
+		echo "gofmt -l: these files need gofmt -w:"; echo "$$out"; exit 1; \
+	fi
+
+cluster:
+	scripts/cluster-up.sh
+
+cluster-down:
+	scripts/cluster-down.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . ./...
+
+tidy-check:
+	$(GO) mod tidy -diff
