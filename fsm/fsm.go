@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"container/heap"
 	"errors"
 	"fmt"
 	"slices"
@@ -20,7 +21,11 @@ var ErrUnknownService = errors.New("fsm: unknown service")
 type FSM struct {
 	mu       sync.RWMutex
 	defaults *Definition
-	services map[string]Service
+	// services are mutated in place under the write lock; readers get
+	// copies. Only the Incidents slices are shared, and those are
+	// copied on write.
+	services  map[string]*Service
+	deadlines deadlines
 	// owing holds the ids of services with pending actions, so the leader
 	// finds what it owes without scanning every service.
 	owing map[string]struct{}
@@ -34,7 +39,7 @@ var _ raft.FSM = (*FSM)(nil)
 func New() *FSM {
 	return &FSM{
 		defaults:  DefaultDefinition(),
-		services:  make(map[string]Service),
+		services:  make(map[string]*Service),
 		owing:     make(map[string]struct{}),
 		pendingCh: make(chan struct{}, 1),
 	}
@@ -80,7 +85,7 @@ func (f *FSM) applyHeartbeat(hb Heartbeat) {
 	for _, id := range hb.IDs {
 		s, ok := f.services[id]
 		if !ok {
-			f.services[id] = Service{ID: id, Def: f.defaults, Status: StatusUp, LastSeen: hb.At}
+			f.add(&Service{ID: id, Def: f.defaults, Status: StatusUp, LastSeen: hb.At})
 			continue
 		}
 		// Timestamps only move forward: a retried or reordered heartbeat
@@ -88,10 +93,17 @@ func (f *FSM) applyHeartbeat(hb Heartbeat) {
 		s.LastSeen = max(s.LastSeen, hb.At)
 		if s.Status == StatusDown {
 			s.Status = StatusUp
-			f.resolve(&s, hb.At)
+			f.resolve(s, hb.At)
 		}
-		f.services[id] = s
+		f.watch(s)
 	}
+}
+
+// add stores a new service and starts watching it if it is up.
+func (f *FSM) add(s *Service) {
+	s.heapIdx = -1
+	f.services[s.ID] = s
+	f.watch(s)
 }
 
 // resolve closes the service's current incident and owes its recovery actions.
@@ -157,13 +169,14 @@ func (f *FSM) applyConfigure(c Configure) {
 		} else {
 			s.Def, s.Configured = f.defaults, false
 		}
-		f.services[id] = s
 	}
+	// Timeouts may have changed for any number of services: reorder once.
+	heap.Init(&f.deadlines)
 	for id, d := range c.Services {
 		if _, ok := f.services[id]; !ok {
 			// Watched from the moment the cluster learns of it: a configured
 			// service that never beats is an incident, not a silent gap.
-			f.services[id] = Service{ID: id, Def: &d, Configured: true, Status: StatusUp, LastSeen: c.At}
+			f.add(&Service{ID: id, Def: &d, Configured: true, Status: StatusUp, LastSeen: c.At})
 		}
 	}
 }
@@ -187,8 +200,8 @@ func (f *FSM) applyIncidents(c Incidents, index uint64) Opened {
 		}
 		s.Status = StatusDown
 		s.Incidents = appendIncident(s.Incidents, inc)
-		f.track(&s)
-		f.services[s.ID] = s
+		f.track(s)
+		f.watch(s)
 		opened[k] = inc.ID
 	}
 	return opened
@@ -235,8 +248,7 @@ func (f *FSM) applyActionResult(c ActionResult) error {
 	incs := slices.Clone(s.Incidents)
 	incs[i].Actions = runs
 	s.Incidents = incs
-	f.track(&s)
-	f.services[s.ID] = s
+	f.track(s)
 	return nil
 }
 
@@ -256,6 +268,6 @@ func (f *FSM) applyPause(c Pause) error {
 		// Watching starts afresh: the time spent paused is not silence.
 		s.Status, s.LastSeen = StatusUp, max(s.LastSeen, c.At)
 	}
-	f.services[s.ID] = s
+	f.watch(s)
 	return nil
 }

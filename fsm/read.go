@@ -11,7 +11,10 @@ func (f *FSM) Service(id string) (Service, bool) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	s, ok := f.services[id]
-	return s, ok
+	if !ok {
+		return Service{}, false
+	}
+	return s.copy(), true
 }
 
 // Services returns every service, sorted by id.
@@ -19,7 +22,7 @@ func (f *FSM) Services() []Service {
 	f.mu.RLock()
 	out := make([]Service, 0, len(f.services))
 	for _, s := range f.services {
-		out = append(out, s)
+		out = append(out, s.copy())
 	}
 	f.mu.RUnlock()
 	slices.SortFunc(out, func(a, b Service) int { return cmp.Compare(a.ID, b.ID) })
@@ -35,23 +38,12 @@ func (f *FSM) Len() int {
 
 // Overdue lists the services that are up and past their deadline at now,
 // given that heartbeats could be seen only since watchingSince. It also
-// returns the earliest deadline still ahead (zero when there is none), so
-// the watcher can wake up exactly then.
+// returns when to look again: no later than the earliest deadline still
+// ahead (zero when nothing is watched), so the watcher wakes up in time.
 func (f *FSM) Overdue(now, watchingSince time.Time) (due []Open, next time.Time) {
 	f.mu.RLock()
-	defer f.mu.RUnlock()
-	for _, s := range f.services {
-		if s.Status != StatusUp {
-			continue
-		}
-		d := s.Deadline(watchingSince)
-		switch {
-		case !d.After(now):
-			due = append(due, Open{Service: s.ID, LastSeen: s.LastSeen})
-		case next.IsZero() || d.Before(next):
-			next = d
-		}
-	}
+	due, next = f.overdue(now, watchingSince)
+	f.mu.RUnlock()
 	slices.SortFunc(due, func(a, b Open) int { return cmp.Compare(a.Service, b.Service) })
 	return due, next
 }

@@ -31,17 +31,18 @@ type snapshotService struct {
 
 type snapshot struct {
 	defaults *Definition
-	services map[string]Service
+	services []Service
 }
 
-// Snapshot implements raft.FSM. It copies the map of records, which is
-// cheap: records share their (immutable) definitions and incident slices.
+// Snapshot implements raft.FSM. It copies the records, which is a flat
+// memory copy (they share their immutable definitions and incident slices),
+// so Apply is held up only for that; encoding happens later in Persist.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	services := make(map[string]Service, len(f.services))
-	for id, s := range f.services {
-		services[id] = s
+	services := make([]Service, 0, len(f.services))
+	for _, s := range f.services {
+		services = append(services, s.copy())
 	}
 	return &snapshot{defaults: f.defaults, services: services}, nil
 }
@@ -85,7 +86,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
 	f.mu.Lock()
-	f.defaults, f.services, f.owing = next.defaults, next.services, next.owing
+	f.defaults, f.services, f.owing, f.deadlines = next.defaults, next.services, next.owing, next.deadlines
 	f.mu.Unlock()
 	if len(next.owing) > 0 {
 		select {
@@ -139,7 +140,7 @@ func (f *FSM) admit(s Service) error {
 	default:
 		return fmt.Errorf("%w: service %q has status %q", ErrCorrupt, s.ID, s.Status)
 	}
-	f.services[s.ID] = s
+	f.add(&s)
 	f.track(&s)
 	return nil
 }

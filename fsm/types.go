@@ -65,8 +65,11 @@ type Service struct {
 	Status     Status      `json:"status"`
 	LastSeen   int64       `json:"last_seen"`
 	// Incidents holds the most recent incidents, oldest first. The slice is
-	// never changed in place once stored, so snapshots may share it.
+	// never changed in place once stored, so copies handed to readers and
+	// snapshots may share it.
 	Incidents []Incident `json:"incidents,omitempty"`
+
+	heapIdx int // position in the deadline heap, -1 when not in it
 }
 
 // Incident is one period a service spent down, and what was done about it.

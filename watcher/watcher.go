@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -139,24 +140,28 @@ func (w *Watcher) commitConfig(ctx context.Context) {
 	}
 }
 
-// expire opens incidents for every overdue service, in one entry, and
-// returns the next deadline ahead.
+// maxOpensPerEntry bounds an incident entry: a mass expiry commits in a few
+// entries of this size, each small enough that heartbeats queued behind it
+// keep their latency.
+const maxOpensPerEntry = 2000
+
+// expire opens incidents for every overdue service, in as few entries as
+// maxOpensPerEntry allows, and returns when to look again.
 func (w *Watcher) expire(ctx context.Context, since time.Time) time.Time {
 	now := time.Now()
 	due, next := w.state.Overdue(now, since)
-	if len(due) == 0 {
-		return next
-	}
-	resp, err := w.cluster.Apply(ctx, fsm.Incidents{At: now.UnixNano(), Opens: due})
-	if err != nil {
-		w.log.Warn("commit incidents", "services", len(due), "err", err)
-		return now.Add(w.cfg.CheckInterval)
-	}
-	opened, _ := resp.(fsm.Opened)
-	for i, id := range opened {
-		if id != "" {
-			w.log.Warn("service down", "service", due[i].Service, "incident", id,
-				"last_seen", time.Unix(0, due[i].LastSeen).UTC().Format(time.RFC3339Nano))
+	for chunk := range slices.Chunk(due, maxOpensPerEntry) {
+		resp, err := w.cluster.Apply(ctx, fsm.Incidents{At: now.UnixNano(), Opens: chunk})
+		if err != nil {
+			w.log.Warn("commit incidents", "services", len(chunk), "err", err)
+			return now.Add(w.cfg.CheckInterval)
+		}
+		opened, _ := resp.(fsm.Opened)
+		for i, id := range opened {
+			if id != "" {
+				w.log.Warn("service down", "service", chunk[i].Service, "incident", id,
+					"last_seen", time.Unix(0, chunk[i].LastSeen).UTC().Format(time.RFC3339Nano))
+			}
 		}
 	}
 	return next
