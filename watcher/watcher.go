@@ -60,9 +60,14 @@ type Watcher struct {
 	cluster Cluster
 	log     *slog.Logger
 
+	slots chan struct{} // bounds the actions running at once
+
 	mu    sync.Mutex
 	owned map[runKey]*run // actions this leader has started
 }
+
+// maxConcurrentActions bounds how many actions run at the same time.
+const maxConcurrentActions = 64
 
 type runKey struct {
 	incident, action string
@@ -85,7 +90,8 @@ func New(cfg Config, state State, cluster Cluster) *Watcher {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Watcher{cfg: cfg, state: state, cluster: cluster, log: cfg.Logger}
+	return &Watcher{cfg: cfg, state: state, cluster: cluster, log: cfg.Logger,
+		slots: make(chan struct{}, maxConcurrentActions)}
 }
 
 // Run watches until ctx ends (leadership lost). since is when this node became
@@ -183,6 +189,14 @@ func (w *Watcher) startActions(ctx context.Context, wg *sync.WaitGroup) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				// A mass expiry must not start thousands of processes
+				// at once; the rest wait their turn.
+				select {
+				case w.slots <- struct{}{}:
+					defer func() { <-w.slots }()
+				case <-ctx.Done():
+					return
+				}
 				w.perform(ctx, key, p)
 			}()
 		case r.finished:
