@@ -21,6 +21,11 @@ type Node interface {
 	Heartbeat(ctx context.Context, ids ...string) error
 	// CommitHeartbeats commits forwarded heartbeats on the leader only.
 	CommitHeartbeats(ctx context.Context, ids []string) error
+	// Apply commits a command and returns the FSM's response; it fails
+	// with cluster.ErrNotLeader anywhere but on the leader.
+	Apply(ctx context.Context, c fsm.Command) (any, error)
+	IsLeader() bool
+	ID() string
 	Leader() (id, httpAddr string)
 	Members() []cluster.Member
 	Ready() error
@@ -47,11 +52,13 @@ type Server struct {
 	state State
 	log   *slog.Logger
 	mux   *mux.Router
+	// proxyTransport carries writes forwarded to the leader.
+	proxyTransport *http.Transport
 }
 
 // New returns the API's handler.
 func New(node Node, state State, log *slog.Logger) *Server {
-	s := &Server{node: node, state: state, log: log, mux: mux.NewRouter()}
+	s := &Server{node: node, state: state, log: log, mux: mux.NewRouter(), proxyTransport: newProxyTransport()}
 	r := s.mux
 	// Ids are checked by the handlers; cleaning would turn "/v1/heartbeat/.."
 	// into a redirect elsewhere instead of the 400 it deserves.
@@ -62,6 +69,8 @@ func New(node Node, state State, log *slog.Logger) *Server {
 	r.HandleFunc(cluster.ForwardPath, s.handleForwarded).Methods(http.MethodPost)
 	r.HandleFunc("/v1/services", s.handleServices).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/services/{id}", s.handleService).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/v1/services/{id}/pause", s.leaderWrite(s.handlePause)).Methods(http.MethodPost)
+	r.HandleFunc("/v1/services/{id}/resume", s.leaderWrite(s.handleResume)).Methods(http.MethodPost)
 	r.HandleFunc("/v1/cluster", s.handleCluster).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/healthz", s.handleHealth).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.handleReady).Methods(http.MethodGet, http.MethodHead)

@@ -1,0 +1,138 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/watchdog-ha/watchdog/cluster"
+	"github.com/watchdog-ha/watchdog/fsm"
+)
+
+// write is the work of a mutating management route, run on the leader only:
+// it returns the status and JSON body of its answer, or an error for
+// writeFailed to map. Every write must be idempotent: after a timeout its
+// outcome is unknown, and clients retry.
+type write func(r *http.Request) (status int, body any, err error)
+
+// maxWriteBody bounds what a management request may carry. The body is held
+// in memory so that it can be sent on to the leader.
+const maxWriteBody = 64 << 10
+
+// forwardTimeout bounds a forwarded write: the leader's own commit timeout
+// and a little for the hop.
+const forwardTimeout = commitTimeout + 2*time.Second
+
+// badRequest is a write refused because of the request itself.
+type badRequest struct{ msg string }
+
+func (e *badRequest) Error() string { return e.msg }
+
+// newProxyTransport is the connection pool writes are forwarded over. A short
+// dial timeout makes an unreachable leader a quick 503, not a hang.
+func newProxyTransport() *http.Transport {
+	return &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     time.Minute,
+	}
+}
+
+// leaderWrite makes h a handler that runs on the leader: on a follower the
+// request goes one hop to the leader and its answer comes back unchanged.
+// This is the one place writes are routed, so every management route gets
+// the same rules: a request already forwarded is never forwarded again (503
+// and Retry-After instead, so no request can loop), and a node that knows no
+// leader answers 503 and Retry-After.
+func (s *Server) leaderWrite(h write) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		// A bad id is refused here, without a hop and without a leader.
+		if id, ok := mux.Vars(r)["id"]; ok && !ValidID(id) {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid service id %q: want 1-128 of A-Za-z0-9._- (not . or ..)", id))
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWriteBody))
+		if err != nil {
+			bodyError(w, err)
+			return
+		}
+		if s.node.IsLeader() {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			status, v, err := h(r)
+			switch {
+			case err == nil:
+				writeJSON(w, status, v)
+				return
+			case !errors.Is(err, cluster.ErrNotLeader):
+				writeFailed(w, err)
+				return
+			}
+			// Leadership moved while h ran. Raft refused the entry, so
+			// nothing was committed: the request may go to the new leader.
+		}
+		s.forward(w, r, body)
+	}
+}
+
+// forward sends a write to the leader through a reverse proxy.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, body []byte) {
+	if by := r.Header.Get(cluster.ForwardedByHeader); by != "" {
+		writeUnavailable(w, fmt.Errorf("%w: %s forwarded this request here, but leadership has moved: retry", cluster.ErrNotLeader, by))
+		return
+	}
+	leaderID, addr := s.node.Leader()
+	switch {
+	case leaderID == "":
+		writeUnavailable(w, cluster.ErrNoLeader)
+		return
+	case leaderID == s.node.ID():
+		// Raft still names this node while it is no longer leader.
+		writeUnavailable(w, fmt.Errorf("%w: leadership is changing", cluster.ErrNoLeader))
+		return
+	case addr == "":
+		writeUnavailable(w, fmt.Errorf("%w: leader %s has no known HTTP address yet", cluster.ErrNoLeader, leaderID))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), forwardTimeout)
+	defer cancel()
+	r = r.WithContext(ctx)
+	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(&url.URL{Scheme: "http", Host: addr})
+			pr.SetXForwarded()
+			pr.Out.Header.Set(cluster.ForwardedByHeader, s.node.ID())
+		},
+		Transport: s.proxyTransport,
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			writeUnavailable(w, fmt.Errorf("%w: forward to leader %s: %w", cluster.ErrNoLeader, leaderID, err))
+		},
+	}
+	proxy.ServeHTTP(w, r)
+}
+
+// writeFailed maps a failed write to its response.
+func writeFailed(w http.ResponseWriter, err error) {
+	var bad *badRequest
+	switch {
+	case errors.As(err, &bad):
+		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, fsm.ErrUnknownService):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		writeUnavailable(w, errors.New("change not committed in time (it may still commit; retrying is safe)"))
+	default:
+		// Not committed (the leader lost its quorum or stepped down, or the
+		// store failed): another try, here or elsewhere, may succeed.
+		writeUnavailable(w, err)
+	}
+}

@@ -1,0 +1,42 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/watchdog-ha/watchdog/fsm"
+)
+
+// handlePause stops watching a service: a paused service raises no incident
+// however long it stays silent, until it is resumed.
+func (s *Server) handlePause(r *http.Request) (int, any, error) { return s.setPaused(r, true) }
+
+// handleResume watches a paused service again, with a full timeout from now.
+func (s *Server) handleResume(r *http.Request) (int, any, error) { return s.setPaused(r, false) }
+
+func (s *Server) setPaused(r *http.Request, paused bool) (int, any, error) {
+	id := mux.Vars(r)["id"]
+	// Checked before proposing so that an unknown id costs no log entry;
+	// the FSM checks again in case the service went away meanwhile.
+	if _, ok := s.state.Service(id); !ok {
+		return 0, nil, fmt.Errorf("%w: %q", fsm.ErrUnknownService, id)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), commitTimeout)
+	defer cancel()
+	// The leader's clock stamps the change, as it does heartbeats: resuming
+	// restarts the timeout from this moment on every node alike.
+	cmd := fsm.Pause{At: time.Now().UnixNano(), Service: id, Paused: paused}
+	if _, err := s.node.Apply(ctx, cmd); err != nil {
+		return 0, nil, err
+	}
+	// Apply returns once the entry is applied here, so this read sees it.
+	svc, ok := s.state.Service(id)
+	if !ok {
+		return 0, nil, fmt.Errorf("%w: %q", fsm.ErrUnknownService, id)
+	}
+	return http.StatusOK, viewOf(svc, true), nil
+}
