@@ -17,14 +17,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stderr)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		os.Exit(0)
-	case errors.Is(err, errUsage):
-		os.Exit(2)
-	case err != nil:
-		fmt.Fprintln(os.Stderr, "watchdog:", err)
-		os.Exit(1)
+	if code := exitCode(err); code != exitOK {
+		// A usage error has been explained, with the usage, already.
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "watchdog:", err)
+		}
+		os.Exit(code)
 	}
 }
 
@@ -34,6 +32,18 @@ const usage = `usage: watchdog <command> [flags]
 
 commands:
   agent    run a node of the watchdog cluster (watchdog agent -h for its flags)
+  ping     send one heartbeat and wait for its commit: watchdog ping ID
+  status   the cluster's health: leader, and each node alive, voter, ready
+  services every service: status, last seen, timeout, next deadline
+  service  one service with its recent incidents: watchdog service ID
+  pause    stop watching a service (maintenance): watchdog pause ID
+  resume   watch a paused service again: watchdog resume ID
+  members  the cluster's nodes and their addresses
+
+The client commands (all but agent) talk to the nodes in -addr or
+$WATCHDOG_ADDR (host:port or URLs, comma-separated; default 127.0.0.1:8080),
+trying each in turn. Each takes -h. Exit status: 0 success, 1 failed or
+unhealthy, 2 usage error, 3 cluster unavailable.
 `
 
 func run(ctx context.Context, args []string, stderr io.Writer) error {
@@ -44,6 +54,20 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	switch args[0] {
 	case "agent":
 		return runAgent(ctx, args[1:], stderr)
+	case "ping":
+		return runPing(ctx, args[1:], osCLIEnv(stderr))
+	case "status":
+		return runStatus(ctx, args[1:], osCLIEnv(stderr))
+	case "services":
+		return runServices(ctx, args[1:], osCLIEnv(stderr))
+	case "service":
+		return runService(ctx, args[1:], osCLIEnv(stderr))
+	case "pause":
+		return runPause(ctx, args[1:], osCLIEnv(stderr))
+	case "resume":
+		return runResume(ctx, args[1:], osCLIEnv(stderr))
+	case "members":
+		return runMembers(ctx, args[1:], osCLIEnv(stderr))
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stderr, usage)
 		return flag.ErrHelp

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// runServices prints every service as a table, or the API's JSON.
+func runServices(ctx context.Context, args []string, env cliEnv) error {
+	f := newCLIFlags(env, "services", "", `
+Lists every service the cluster watches: its status, when it was last heard
+from, its timeout and when it is next due. Exits 1 when any service is down.`)
+	asJSON := f.Bool("json", false, "print the API's JSON as it came")
+	if _, err := f.parse(args, 0); err != nil {
+		return err
+	}
+	ctx, cancel, c, err := f.client(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	raw, svcs, err := c.Services(ctx)
+	if err != nil {
+		return fmt.Errorf("services: %w", err)
+	}
+	if *asJSON {
+		_, err = env.stdout.Write(raw)
+	} else {
+		err = printServices(env.stdout, svcs, env.now())
+	}
+	if err != nil {
+		return err
+	}
+	var down []string
+	for _, s := range svcs {
+		if s.Status == "down" {
+			down = append(down, s.ID)
+		}
+	}
+	if len(down) > 0 {
+		return fmt.Errorf("%w: %d down: %s", errUnhealthy, len(down), strings.Join(down, ", "))
+	}
+	return nil
+}
+
+func printServices(w io.Writer, svcs []apiService, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATUS\tLAST SEEN\tTIMEOUT\tNEXT DEADLINE")
+	for _, s := range svcs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.Status, ago(s.LastSeen, now), s.Timeout, dueIn(s.NextDeadline, now))
+	}
+	return tw.Flush()
+}
+
+// runService prints one service and its recent incidents.
+func runService(ctx context.Context, args []string, env cliEnv) error {
+	f := newCLIFlags(env, "service", "ID", `
+Shows service ID: its status, timing and actions, and its recent incidents
+with every action run and its outcome. Exits 1 when the service is down or
+unknown.`)
+	asJSON := f.Bool("json", false, "print the API's JSON as it came")
+	pos, err := f.parse(args, 1)
+	if err != nil {
+		return err
+	}
+	id, err := f.serviceID(pos[0])
+	if err != nil {
+		return err
+	}
+	ctx, cancel, c, err := f.client(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	raw, s, err := c.Service(ctx, id)
+	if err != nil {
+		return fmt.Errorf("service %s: %w", id, err)
+	}
+	if *asJSON {
+		_, err = env.stdout.Write(raw)
+	} else {
+		err = printService(env.stdout, s, env.now())
+	}
+	if err != nil {
+		return err
+	}
+	if s.Status == "down" {
+		return fmt.Errorf("%w: service %s is down", errUnhealthy, id)
+	}
+	return nil
+}
+
+func printService(w io.Writer, s apiService, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "id:\t%s\n", s.ID)
+	fmt.Fprintf(tw, "status:\t%s\n", s.Status)
+	fmt.Fprintf(tw, "last seen:\t%s\n", stamp(s.LastSeen, now))
+	fmt.Fprintf(tw, "timeout:\t%s\n", s.Timeout)
+	fmt.Fprintf(tw, "next deadline:\t%s\n", dueIn(s.NextDeadline, now))
+	fmt.Fprintf(tw, "actions:\t%s\n", joinOrDash(s.Actions))
+	fmt.Fprintf(tw, "on recovered:\t%s\n", joinOrDash(s.OnRecovered))
+	fmt.Fprintf(tw, "incidents:\t%d\n", len(s.Incidents))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, inc := range s.Incidents { // most recent first, as the API sends them
+		if err := printIncident(w, inc, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func printIncident(w io.Writer, inc apiIncident, now time.Time) error {
+	end := "still open"
+	if inc.Resolved != nil {
+		end = "resolved " + stamp(inc.Resolved, now)
+	}
+	fmt.Fprintf(w, "\nincident %s: opened %s, %s\n", inc.ID, stamp(inc.Opened, now), end)
+	if len(inc.Actions) == 0 {
+		_, err := fmt.Fprintln(w, "  no actions")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  EVENT\tACTION\tSTATE\tATTEMPTS\tFINISHED\tERROR")
+	for _, a := range inc.Actions {
+		errText := a.Error
+		if errText == "" {
+			errText = "-"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\t%s\n", a.Event, a.Action, a.State, a.Attempts, stamp(a.Finished, now), errText)
+	}
+	return tw.Flush()
+}

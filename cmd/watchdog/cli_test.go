@@ -1,0 +1,321 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+type cliFunc func(context.Context, []string, cliEnv) error
+
+// cli runs a client command as the binary would, with env as its
+// environment, and returns its output and exit status.
+func cli(t *testing.T, env map[string]string, cmd cliFunc, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	e := cliEnv{stdout: &out, stderr: &errOut, getenv: func(k string) string { return env[k] }, now: time.Now}
+	err := cmd(context.Background(), args, e)
+	if err != nil {
+		errOut.WriteString("watchdog: " + err.Error() + "\n")
+	}
+	return out.String(), errOut.String(), exitCode(err)
+}
+
+// mustCLI runs a command that must exit with want.
+func mustCLI(t *testing.T, want int, cmd cliFunc, args ...string) string {
+	t.Helper()
+	out, errOut, code := cli(t, nil, cmd, args...)
+	if code != want {
+		t.Fatalf("%v: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", args, code, want, out, errOut)
+	}
+	return out
+}
+
+// detail is the value of "key:" in the output of watchdog service.
+func detail(out, key string) string {
+	for _, line := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(line, key+":"); ok {
+			return strings.TrimSpace(rest)
+		}
+	}
+	return ""
+}
+
+// deadAddr is a loopback address nothing listens on.
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// allReady waits until every running agent says it is ready.
+func (c *testCluster) allReady() {
+	c.t.Helper()
+	waitFor(c.t, 10*time.Second, "every node ready", func() bool {
+		for _, a := range c.running() {
+			if a.Node.Ready() != nil {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestCLIAgainstARealCluster(t *testing.T) {
+	c := newTestCluster(t, 3, fileConfig(t, "defaults: {timeout: 1m}\n"))
+	leader := c.leader(3)
+	c.allReady()
+	var follower *Agent
+	for _, a := range c.running() {
+		if a != leader {
+			follower = a
+		}
+	}
+	all := strings.Join([]string{c.running()[0].Addr, c.running()[1].Addr, "http://" + c.running()[2].Addr + "/"}, ",")
+
+	out := mustCLI(t, exitOK, runPing, "-addr", follower.Addr, "web-1")
+	if !strings.Contains(out, "web-1: heartbeat committed") {
+		t.Fatalf("ping said %q", out)
+	}
+	if _, ok := serviceOn(leader, "web-1"); !ok {
+		t.Fatal("ping exited 0 but the leader has no web-1")
+	}
+	mustCLI(t, exitOK, runPing, "-addr", all, "web-2")
+	c.replicated("web-1", "web-2")
+
+	t.Run("services", func(t *testing.T) {
+		out := mustCLI(t, exitOK, runServices, "-addr", all)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 3 || !strings.HasPrefix(lines[0], "ID") || !strings.Contains(lines[0], "NEXT DEADLINE") {
+			t.Fatalf("services table:\n%s", out)
+		}
+		for i, id := range []string{"web-1", "web-2"} {
+			f := strings.Fields(lines[i+1])
+			// id, status, last seen ("12ms ago"), timeout, next deadline ("in 59s")
+			if len(f) != 7 || f[0] != id || f[1] != "up" || f[3] != "ago" || f[4] != "1m0s" || f[5] != "in" {
+				t.Fatalf("row for %s: %q", id, lines[i+1])
+			}
+		}
+		var v struct{ Services []struct{ ID, Status string } }
+		if err := json.Unmarshal([]byte(mustCLI(t, exitOK, runServices, "-json", "-addr", all)), &v); err != nil || len(v.Services) != 2 {
+			t.Fatalf("services -json: %v %+v", err, v)
+		}
+	})
+
+	t.Run("service", func(t *testing.T) {
+		out := mustCLI(t, exitOK, runService, "web-1", "-addr", follower.Addr)
+		for key, want := range map[string]string{"id": "web-1", "status": "up", "timeout": "1m0s", "actions": "log",
+			"on recovered": "-", "incidents": "0"} {
+			if got := detail(out, key); got != want {
+				t.Fatalf("service detail has %s %q, want %q:\n%s", key, got, want, out)
+			}
+		}
+		if !strings.HasSuffix(detail(out, "last seen"), " ago)") || !strings.HasPrefix(detail(out, "next deadline"), "in ") {
+			t.Fatalf("service detail times:\n%s", out)
+		}
+		_, errOut, code := cli(t, nil, runService, "-addr", all, "nobody")
+		if code != exitFailed || !strings.Contains(errOut, `no service "nobody"`) {
+			t.Fatalf("unknown service: exit %d, %s", code, errOut)
+		}
+		if _, _, code := cli(t, nil, runService, "-addr", all, ".."); code != exitUsage {
+			t.Fatalf("bad id: exit %d, want %d", code, exitUsage)
+		}
+	})
+
+	t.Run("pause and resume through a follower", func(t *testing.T) {
+		if out := mustCLI(t, exitOK, runPause, "-addr", follower.Addr, "web-2"); out != "web-2: paused\n" {
+			t.Fatalf("pause said %q", out)
+		}
+		if s, _ := serviceOn(leader, "web-2"); s.Status != "paused" {
+			t.Fatalf("pause exited 0 but the leader has %s", s.Status)
+		}
+		if out := mustCLI(t, exitOK, runResume, "-addr", follower.Addr, "web-2"); out != "web-2: up\n" {
+			t.Fatalf("resume said %q", out)
+		}
+		if _, errOut, code := cli(t, nil, runPause, "-addr", all, "nobody"); code != exitFailed || !strings.Contains(errOut, "404") {
+			t.Fatalf("pause unknown: exit %d, %s", code, errOut)
+		}
+	})
+
+	t.Run("members and status", func(t *testing.T) {
+		out := mustCLI(t, exitOK, runMembers, "-addr", all)
+		if n := strings.Count(out, "\n"); n != 4 || !strings.Contains(out, leader.Node.ID()) {
+			t.Fatalf("members:\n%s", out)
+		}
+		var cl apiCluster
+		if err := json.Unmarshal([]byte(mustCLI(t, exitOK, runMembers, "-json", "-addr", all)), &cl); err != nil || cl.Leader != leader.Node.ID() {
+			t.Fatalf("members -json: %v %+v", err, cl)
+		}
+		out = mustCLI(t, exitOK, runStatus, "-addr", all)
+		healthy := 0
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) == 5 && f[2] == "yes" && f[3] == "yes" && f[4] == "yes" {
+				healthy++
+			}
+		}
+		if !strings.HasPrefix(out, "leader: "+leader.Node.ID()+"\n") || healthy != 3 {
+			t.Fatalf("status of a healthy cluster:\n%s", out)
+		}
+	})
+
+	t.Run("WATCHDOG_ADDR", func(t *testing.T) {
+		out, errOut, code := cli(t, map[string]string{"WATCHDOG_ADDR": deadAddr(t) + "," + leader.Addr}, runPing, "from-env")
+		if code != exitOK || !strings.Contains(out, "via http://"+leader.Addr) {
+			t.Fatalf("exit %d: %s %s", code, out, errOut)
+		}
+	})
+
+	// Last: it stops a node. Status, asked of the leader, sees it at once
+	// (its /readyz does not answer) and says the cluster is unhealthy.
+	c.stop(follower)
+	out, errOut, code := cli(t, nil, runStatus, "-addr", leader.Addr)
+	if code != exitFailed || !strings.Contains(out, follower.Node.ID()) || !strings.Contains(errOut, follower.Node.ID()+" not ready") {
+		t.Fatalf("status with a node down: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+func TestCLIPingTriesEachAddressInTurn(t *testing.T) {
+	c := newTestCluster(t, 1, fileConfig(t, "defaults: {timeout: 1m}\n"))
+	live := c.leader(1)
+	// A node that knows no leader (it waits for a second server that never
+	// comes) answers 503: the client must move on, as for a dead address.
+	lonely := newTestCluster(t, 0, c.file)
+	noLeader := lonely.start("lonely", 2, t.TempDir())
+	addrs := strings.Join([]string{deadAddr(t), noLeader.Addr, live.Addr}, ",")
+	out := mustCLI(t, exitOK, runPing, "-addr", addrs, "-timeout", "20s", "hopper")
+	if !strings.Contains(out, "via http://"+live.Addr) {
+		t.Fatalf("ping said %q", out)
+	}
+	if _, ok := serviceOn(live, "hopper"); !ok {
+		t.Fatal("ping exited 0 but the heartbeat is not committed")
+	}
+
+	// Nothing can take it: the documented exit status, within the bound.
+	start := time.Now()
+	_, errOut, code := cli(t, nil, runPing, "-addr", deadAddr(t)+","+noLeader.Addr, "-timeout", "1s", "hopper")
+	if code != exitUnavailable || !strings.Contains(errOut, "cluster unavailable") {
+		t.Fatalf("unreachable cluster: exit %d, want %d: %s", code, exitUnavailable, errOut)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("gave up after %s with -timeout 1s", took)
+	}
+}
+
+func TestCLIPausedServiceRaisesNoIncident(t *testing.T) {
+	c := newTestCluster(t, 3, fileConfig(t, "defaults: {timeout: 2s}\n"))
+	leader := c.leader(3)
+	addr := c.running()[0].Addr
+	mustCLI(t, exitOK, runPing, "-addr", addr, "maintained")
+	mustCLI(t, exitOK, runPause, "-addr", addr, "maintained")
+	// The control beats after the paused service, so it is due later: once
+	// it is down, the paused service would have been too, were it watched.
+	mustCLI(t, exitOK, runPing, "-addr", addr, "control")
+	c.replicated("maintained", "control")
+	waitFor(t, 15*time.Second, "the control service to go down", func() bool { return isDown(t, addr, "control") })
+	out, _, _ := cli(t, nil, runService, "-addr", leader.Addr, "control")
+	if detail(out, "incidents") != "1" || !strings.Contains(out, ", still open\n") || !regexp.MustCompile(`(?m)^  down +log +`).MatchString(out) {
+		t.Fatalf("a down service's detail lacks its incident and action run:\n%s", out)
+	}
+	out = mustCLI(t, exitOK, runService, "-addr", leader.Addr, "maintained")
+	if detail(out, "status") != "paused" || detail(out, "incidents") != "0" {
+		t.Fatalf("paused service after its timeout:\n%s", out)
+	}
+	_, errOut, code := cli(t, nil, runServices, "-addr", addr)
+	if code != exitFailed || !strings.Contains(errOut, "1 down: control") {
+		t.Fatalf("services with one down: exit %d: %s", code, errOut)
+	}
+
+	// Resumed, it is watched again: silent for its timeout, it goes down.
+	mustCLI(t, exitOK, runResume, "-addr", addr, "maintained")
+	waitFor(t, 15*time.Second, "the resumed service to go down", func() bool { return isDown(t, addr, "maintained") })
+}
+
+// isDown asks watchdog service whether id is down; a node that has not
+// applied the service yet says "no service" (also exit 1), which is not down.
+func isDown(t *testing.T, addr, id string) bool {
+	out, _, code := cli(t, nil, runService, "-addr", addr, id)
+	return detail(out, "status") == "down" && code == exitFailed
+}
+
+// replicated waits until every running agent has applied the services:
+// reads are served from each node's own replica.
+func (c *testCluster) replicated(ids ...string) {
+	c.t.Helper()
+	waitFor(c.t, 5*time.Second, "replication of "+strings.Join(ids, ", "), func() bool {
+		for _, a := range c.running() {
+			for _, id := range ids {
+				if _, ok := serviceOn(a, id); !ok {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
+func TestCLIUsage(t *testing.T) {
+	for name, cmd := range map[string]cliFunc{"ping": runPing, "pause": runPause, "resume": runResume,
+		"service": runService, "services": runServices, "status": runStatus, "members": runMembers} {
+		t.Run(name, func(t *testing.T) {
+			_, errOut, code := cli(t, nil, cmd, "-h")
+			if code != exitOK || !strings.Contains(errOut, "Usage: watchdog "+name+" [flags]") ||
+				!strings.Contains(errOut, "-addr nodes") || !strings.Contains(errOut, "Exit status:") {
+				t.Fatalf("-h: exit %d\n%s", code, errOut)
+			}
+			for _, args := range [][]string{{"-no-such-flag"}, {"a", "b"}, {"-addr", "ftp://x", "a"}, {"-timeout", "0s", "a"}} {
+				if _, errOut, code := cli(t, nil, cmd, args...); code != exitUsage {
+					t.Fatalf("%v: exit %d, want %d\n%s", args, code, exitUsage, errOut)
+				}
+			}
+		})
+	}
+	if _, _, code := cli(t, nil, runPing); code != exitUsage {
+		t.Fatalf("ping without an id: exit %d", code)
+	}
+	if _, _, code := cli(t, nil, runPing, "a b"); code != exitUsage {
+		t.Fatalf("ping with a bad id: exit %d", code)
+	}
+}
+
+func TestParseAddrs(t *testing.T) {
+	got, err := parseAddrs(" 127.0.0.1:8081, http://n2:8080/ ,,https://lb.example/watchdog/")
+	want := []string{"http://127.0.0.1:8081", "http://n2:8080", "https://lb.example/watchdog"}
+	if err != nil || strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("parseAddrs = %q, %v; want %q", got, err, want)
+	}
+	for _, bad := range []string{"", " , ", "ftp://x", "http://", "http://h:1/?q=1", "%zz"} {
+		if got, err := parseAddrs(bad); err == nil {
+			t.Errorf("parseAddrs(%q) = %q, want an error", bad, got)
+		}
+	}
+}
+
+func TestShortDurations(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) *time.Time { t := now.Add(d); return &t }
+	for _, c := range []struct{ got, want string }{
+		{ago(nil, now), "never"},
+		{ago(at(-350*time.Millisecond), now), "350ms ago"},
+		{ago(at(-42*time.Second), now), "42s ago"},
+		{ago(at(-(5*time.Minute + 3*time.Second)), now), "5m03s ago"},
+		{ago(at(-(3*time.Hour + 7*time.Minute)), now), "3h07m ago"},
+		{ago(at(-72*time.Hour), now), "3d ago"},
+		{dueIn(nil, now), "-"},
+		{dueIn(at(7*time.Second), now), "in 7s"},
+		{dueIn(at(-2*time.Second), now), "overdue 2s"},
+	} {
+		if c.got != c.want {
+			t.Errorf("got %q, want %q", c.got, c.want)
+		}
+	}
+}
