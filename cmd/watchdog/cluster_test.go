@@ -21,13 +21,13 @@ import (
 // testCluster is a set of real agents in this process, talking Raft, gossip
 // and HTTP over loopback TCP.
 type testCluster struct {
-	t      *testing.T
+	t      testing.TB
 	file   *FileConfig
 	mu     sync.Mutex // guards agents: workload goroutines read it
 	agents []*Agent   // nil once stopped
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("WATCHDOG_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
 	}
@@ -35,7 +35,7 @@ func testLogger(t *testing.T) *slog.Logger {
 }
 
 // newTestCluster starts n agents that bootstrap together.
-func newTestCluster(t *testing.T, n int, file *FileConfig, tunes ...tune) *testCluster {
+func newTestCluster(t testing.TB, n int, file *FileConfig, tunes ...tune) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, file: file}
 	for i := range n {
@@ -107,7 +107,7 @@ func (c *testCluster) stop(a *Agent) {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
