@@ -39,8 +39,9 @@ commands:
   pause    stop watching a service (maintenance): watchdog pause ID
   resume   watch a paused service again: watchdog resume ID
   members  the cluster's nodes and their addresses
+  bench    load-test a cluster with heartbeats: throughput, errors, latency (watchdog bench -h)
 
-The client commands (all but agent) talk to the nodes in -addr or
+The client commands (all but agent and bench) talk to the nodes in -addr or
 $WATCHDOG_ADDR (host:port or URLs, comma-separated; default 127.0.0.1:8080),
 trying each in turn. Each takes -h. Exit status: 0 success, 1 failed or
 unhealthy, 2 usage error, 3 cluster unavailable.
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	switch args[0] {
 	case "agent":
 		return runAgent(ctx, args[1:], stderr)
+	case "bench":
+		return runBench(ctx, args[1:], os.Stdout, stderr)
 	case "ping":
 		return runPing(ctx, args[1:], osCLIEnv(stderr))
 	case "status":
