@@ -18,6 +18,7 @@ type State interface {
 	PendingActions() []fsm.PendingAction
 	PendingSignal() <-chan struct{}
 	Configured(c fsm.Configure) bool
+	Service(id string) (fsm.Service, bool)
 }
 
 // Cluster commits the watcher's decisions; it works only on the leader.
@@ -31,12 +32,16 @@ type Action interface {
 	Run(ctx context.Context, ev Event) error
 }
 
-// Event is what an action is told.
+// Event is what an action is told. It is the same for every delivery of
+// one event of one incident, whichever leader makes it, except Node.
 type Event struct {
 	Service  string
 	Incident string
 	Kind     fsm.Event
-	LastSeen time.Time
+	LastSeen time.Time     // the heartbeat the service went silent after
+	Timeout  time.Duration // the service's timeout
+	Node     string        // the leader delivering it
+	Time     time.Time     // when it happened: the incident opened, or was resolved
 }
 
 // DefaultCheckInterval bounds how long a newly created or changed service
@@ -51,6 +56,7 @@ type Config struct {
 	// the replicated one differs. Nil leaves the replicated one alone.
 	Desired *fsm.Configure
 	Logger  *slog.Logger
+	NodeID  string // this node, named in what notifications say
 }
 
 // Watcher is the leader-only expiry loop.
@@ -205,22 +211,33 @@ func (w *Watcher) startActions(ctx context.Context, wg *sync.WaitGroup) {
 	}
 }
 
-// perform runs one action, after confirming leadership with a quorum, and
-// commits its outcome. If leadership is lost before or during the action,
-// it stays pending for the next leader: at least once, never silently lost.
+// perform runs one action by its retry policy, confirming leadership with
+// a quorum before every attempt, and commits its outcome: attempts made,
+// and the last error if it failed. If leadership is lost before or during
+// the delivery, nothing is recorded and it stays pending for the next
+// leader: at least once, never silently lost.
 func (w *Watcher) perform(ctx context.Context, key runKey, p fsm.PendingAction) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	res := fsm.ActionResult{Service: p.Service, Incident: p.Incident, Action: p.Run.Action, Event: p.Run.Event}
 	act, ok := w.cfg.Actions[p.Run.Action]
 	var err error
 	if !ok {
 		err = fmt.Errorf("action %q is not defined in this node's configuration", p.Run.Action)
 	} else {
-		if verr := w.cluster.VerifyLeader(ctx); verr != nil {
-			w.log.Warn("skip action: leadership not confirmed", "action", p.Run.Action, "service", p.Service, "err", verr)
-			return
+		var policy RetryPolicy
+		if r, ok := act.(retrier); ok {
+			policy = r.RetryPolicy()
 		}
-		res.Attempts = 1
-		err = act.Run(ctx, Event{Service: p.Service, Incident: p.Incident, Kind: p.Run.Event, LastSeen: time.Unix(0, p.LastSeen)})
+		ev := w.event(p)
+		res.Attempts, err = policy.Do(ctx, func(actx context.Context) error {
+			if verr := w.cluster.VerifyLeader(ctx); verr != nil {
+				w.log.Warn("skip action: leadership not confirmed", "action", p.Run.Action, "service", p.Service, "err", verr)
+				cancel(verr)
+				return verr
+			}
+			return act.Run(actx, ev)
+		})
 	}
 	if ctx.Err() != nil {
 		return
@@ -228,13 +245,44 @@ func (w *Watcher) perform(ctx context.Context, key runKey, p fsm.PendingAction) 
 	res.State = fsm.ActionDone
 	if err != nil {
 		res.State, res.Error = fsm.ActionFailed, err.Error()
-		w.log.Error("action failed", "action", p.Run.Action, "event", p.Run.Event, "service", p.Service, "incident", p.Incident, "err", err)
+		w.log.Error("action failed", "action", p.Run.Action, "event", p.Run.Event, "service", p.Service,
+			"incident", p.Incident, "attempts", res.Attempts, "err", err)
 	}
 	res.At = time.Now().UnixNano()
 	w.mu.Lock()
 	w.owned[key] = &run{finished: true, result: res}
 	w.mu.Unlock()
 	w.record(ctx, key, res)
+}
+
+// retrier is an action whose failed attempts are worth retrying (a
+// notification); others (exec, log) run once per event.
+type retrier interface {
+	RetryPolicy() RetryPolicy
+}
+
+// event is what the actions of p are told. Its times come from the
+// committed incident, so every leader tells the same story.
+func (w *Watcher) event(p fsm.PendingAction) Event {
+	ev := Event{Service: p.Service, Incident: p.Incident, Kind: p.Run.Event,
+		LastSeen: time.Unix(0, p.LastSeen), Node: w.cfg.NodeID, Time: time.Now()}
+	s, ok := w.state.Service(p.Service)
+	if !ok {
+		return ev
+	}
+	if s.Def != nil {
+		ev.Timeout = s.Def.Timeout
+	}
+	for _, inc := range s.Incidents {
+		switch {
+		case inc.ID != p.Incident:
+		case p.Run.Event == fsm.EventRecovered && inc.Resolved != 0:
+			ev.Time = time.Unix(0, inc.Resolved)
+		case inc.Opened != 0:
+			ev.Time = time.Unix(0, inc.Opened)
+		}
+	}
+	return ev
 }
 
 func (w *Watcher) record(ctx context.Context, key runKey, res fsm.ActionResult) {

@@ -1,0 +1,219 @@
+package watcher
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wneessen/go-mail"
+
+	"github.com/watchdog-ha/watchdog/fsm"
+)
+
+// Email sends one plain-text message per event through an SMTP server.
+type Email struct {
+	Server   string // host:port
+	From     string
+	To       []string
+	Username string // empty: no SMTP AUTH
+	Password Secret
+	// StartTLS requires STARTTLS before anything else is said: without it
+	// the session (and any password) crosses the network in the clear.
+	StartTLS bool
+	// TLS is the base of the STARTTLS configuration; nil trusts the
+	// system's roots. ServerName defaults to Server's host.
+	TLS    *tls.Config
+	Policy RetryPolicy
+	Now    func() time.Time // for "35s ago"; nil means time.Now
+}
+
+// defaultSMTPTimeout bounds an SMTP session when the attempt has no deadline.
+const defaultSMTPTimeout = 30 * time.Second
+
+// RetryPolicy implements the watcher's retry hook.
+func (e Email) RetryPolicy() RetryPolicy { return e.Policy }
+
+// Run implements Action: one attempt, one message.
+func (e Email) Run(ctx context.Context, ev Event) error {
+	now := time.Now
+	if e.Now != nil {
+		now = e.Now
+	}
+	msg, err := e.message(ev, now())
+	if err != nil {
+		return Permanent(err)
+	}
+	conns := &connCloser{}
+	client, err := e.client(ctx, conns)
+	if err != nil {
+		return Permanent(fmt.Errorf("smtp %s: %w", e.Server, err))
+	}
+	// go-mail bounds a session by its own timeout, not by ctx: closing
+	// the connection is what stops it when leadership is lost.
+	stop := context.AfterFunc(ctx, conns.closeAll)
+	defer stop()
+	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
+		return classifySMTP(fmt.Errorf("smtp %s: %w", e.Server, err))
+	}
+	return nil
+}
+
+func (e Email) client(ctx context.Context, conns *connCloser) (*mail.Client, error) {
+	host, portStr, err := net.SplitHostPort(e.Server)
+	if err != nil {
+		return nil, err
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("port %q: %w", portStr, err)
+	}
+	timeout := defaultSMTPTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = max(time.Until(d), time.Millisecond)
+	}
+	opts := []mail.Option{
+		mail.WithPort(port),
+		mail.WithTimeout(timeout),
+		mail.WithDialContextFunc(conns.dial),
+		mail.WithTLSPolicy(mail.NoTLS),
+	}
+	if e.StartTLS {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if e.TLS != nil {
+			tc = e.TLS.Clone()
+		}
+		if tc.ServerName == "" {
+			tc.ServerName = host
+		}
+		opts = append(opts, mail.WithTLSPolicy(mail.TLSMandatory), mail.WithTLSConfig(tc))
+	}
+	if e.Username != "" {
+		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthAutoDiscover),
+			mail.WithUsername(e.Username), mail.WithPassword(string(e.Password)))
+	}
+	return mail.NewClient(host, opts...)
+}
+
+// classifySMTP marks the server's permanent refusals (5xx replies, no
+// usable AUTH mechanism) as such; connection problems and 4xx replies are
+// retried.
+func classifySMTP(err error) error {
+	var se *mail.SendError
+	var te *textproto.Error
+	switch {
+	case errors.As(err, &se) && se.ErrorCode() >= 500,
+		errors.As(err, &te) && te.Code >= 500,
+		errors.Is(err, mail.ErrNoSupportedAuthDiscovered):
+		return Permanent(err)
+	}
+	return err
+}
+
+// message builds the mail for ev. Its Message-ID is the same on every
+// delivery of the event, so a mailbox can show a repeated delivery as one.
+func (e Email) message(ev Event, now time.Time) (*mail.Msg, error) {
+	m := mail.NewMsg()
+	if err := m.From(e.From); err != nil {
+		return nil, fmt.Errorf("from: %w", err)
+	}
+	if err := m.To(e.To...); err != nil {
+		return nil, fmt.Errorf("to: %w", err)
+	}
+	m.Subject(emailSubject(ev))
+	m.SetMessageIDWithValue(emailMessageID(ev, e.From))
+	m.SetDate()
+	m.SetUserAgent(userAgent)
+	m.SetGenHeader("X-Watchdog-Incident", ev.Incident)
+	m.SetGenHeader("X-Watchdog-Event", string(ev.Kind))
+	m.SetGenHeader("X-Watchdog-Service", ev.Service)
+	// RFC 3834: no vacation replies to an alert.
+	m.SetGenHeader("Auto-Submitted", "auto-generated")
+	m.SetBodyString(mail.TypeTextPlain, emailBody(ev, now))
+	return m, nil
+}
+
+func emailSubject(ev Event) string {
+	switch ev.Kind {
+	case fsm.EventRecovered:
+		return fmt.Sprintf("[watchdog] %s recovered", ev.Service)
+	case eventRepeat:
+		return fmt.Sprintf("[watchdog] %s is still DOWN", ev.Service)
+	}
+	return fmt.Sprintf("[watchdog] %s is DOWN", ev.Service)
+}
+
+// emailMessageID is unique per incident and event. The hash of the service
+// keeps the left part a valid dot-atom whatever the id holds; the From
+// domain ties it to this sender.
+func emailMessageID(ev Event, from string) string {
+	sum := sha256.Sum256([]byte(ev.Service))
+	domain := from[strings.LastIndexByte(from, '@')+1:]
+	domain = strings.TrimSuffix(domain, ">")
+	return fmt.Sprintf("watchdog.%s.%s.%s@%s", ev.Incident, ev.Kind, hex.EncodeToString(sum[:6]), domain)
+}
+
+func emailBody(ev Event, now time.Time) string {
+	var b strings.Builder
+	if ev.Kind == fsm.EventRecovered {
+		fmt.Fprintf(&b, "%s is up again: a heartbeat arrived after %s of silence.\n\n",
+			ev.Service, since(ev.Time, ev.LastSeen))
+	} else {
+		fmt.Fprintf(&b, "%s is DOWN: no heartbeat since %s (%s ago); its timeout is %s.\n\n",
+			ev.Service, stamp(ev.LastSeen), since(now, ev.LastSeen), ev.Timeout)
+	}
+	for _, f := range [][2]string{
+		{"Service", ev.Service},
+		{"Event", string(ev.Kind)},
+		{"Incident", ev.Incident},
+		{"Last heartbeat", stamp(ev.LastSeen)},
+		{"Timeout", ev.Timeout.String()},
+		{"Event time", stamp(ev.Time)},
+		{"Leader", ev.Node},
+	} {
+		fmt.Fprintf(&b, "%-15s %s\n", f[0]+":", f[1])
+	}
+	b.WriteString("\n-- \nSent by watchdog. A repeated delivery of this event has the same Message-ID.\n")
+	return b.String()
+}
+
+// connCloser remembers the connections a session dialled, so they can be
+// closed from outside when the attempt's context ends.
+type connCloser struct {
+	mu     sync.Mutex
+	conns  []net.Conn
+	closed bool
+}
+
+func (c *connCloser) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		conn.Close()
+		return nil, net.ErrClosed
+	}
+	c.conns = append(c.conns, conn)
+	return conn, nil
+}
+
+func (c *connCloser) closeAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	for _, conn := range c.conns {
+		conn.Close()
+	}
+}

@@ -1,0 +1,56 @@
+package watcher
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// Webhook POSTs the event as JSON to a URL of the operator's choosing.
+type Webhook struct {
+	URL string
+	// Header is sent with every delivery; its values may be credentials.
+	// Content-Type, User-Agent and Idempotency-Key are always ours.
+	Header map[string]Secret
+	Client *http.Client // nil: a client that does not follow redirects
+	Policy RetryPolicy
+}
+
+// WebhookPayload is the body a webhook receives.
+type WebhookPayload struct {
+	Service    string `json:"service"`
+	Event      string `json:"event"` // down, recovered or repeat
+	IncidentID string `json:"incident_id"`
+	LastSeen   string `json:"last_seen"` // RFC 3339, UTC: the heartbeat the service went silent after
+	Timeout    string `json:"timeout"`   // Go duration string
+	Node       string `json:"node"`      // the leader that delivered it
+	Time       string `json:"time"`      // RFC 3339, UTC: when the event happened
+}
+
+// IdempotencyKey is the same for every delivery of one event of one
+// incident, by whichever leader, so a receiver can drop repeats.
+func IdempotencyKey(ev Event) string { return ev.Incident + ":" + string(ev.Kind) }
+
+// RetryPolicy implements the watcher's retry hook.
+func (w Webhook) RetryPolicy() RetryPolicy { return w.Policy }
+
+// Run implements Action: one attempt.
+func (w Webhook) Run(ctx context.Context, ev Event) error {
+	h := make(http.Header, len(w.Header)+1)
+	for k, v := range w.Header {
+		h.Set(k, string(v))
+	}
+	h.Set("Idempotency-Key", IdempotencyKey(ev))
+	return postJSON(ctx, w.Client, w.URL, h, WebhookPayload{
+		Service:    ev.Service,
+		Event:      string(ev.Kind),
+		IncidentID: ev.Incident,
+		LastSeen:   stampNano(ev.LastSeen),
+		Timeout:    ev.Timeout.String(),
+		Node:       ev.Node,
+		Time:       stampNano(ev.Time),
+	})
+}
+
+// stampNano keeps sub-second precision for machines, as the HTTP API does.
+func stampNano(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
