@@ -8,7 +8,6 @@ import (
 	"io"
 	"maps"
 	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/watchdog-ha/watchdog/watcher"
 )
 
 // Limits and defaults of the config file. The bounds keep obvious typos
@@ -89,6 +90,10 @@ type FileConfig struct {
 	Defaults        ServiceConfig            `yaml:"defaults"`
 	Actions         map[string]ActionConfig  `yaml:"actions"`
 	Services        map[string]ServiceConfig `yaml:"services"`
+	// APIToken guards the management API; after ParseConfig it holds the
+	// token whether it was given inline or in APITokenFile.
+	APIToken     watcher.Secret `yaml:"api_token"`
+	APITokenFile string         `yaml:"api_token_file"`
 }
 
 // ServiceConfig is how long a service may stay silent and what to run when
@@ -97,13 +102,6 @@ type ServiceConfig struct {
 	Timeout     Duration `yaml:"timeout"`
 	Actions     []string `yaml:"actions"`
 	OnRecovered []string `yaml:"on_recovered"`
-}
-
-// ActionConfig is one named action; exactly one of Exec and Log is set.
-type ActionConfig struct {
-	Exec    []string  `yaml:"exec"`
-	Log     *struct{} `yaml:"log"`
-	Timeout Duration  `yaml:"timeout"`
 }
 
 // LoadConfig reads the file and calls ParseConfig.
@@ -140,6 +138,7 @@ func ParseConfig(data []byte, name string) (*FileConfig, error) {
 		cfg.Defaults.Actions = []string{builtinLogAction}
 	}
 	p.checkActions(cfg)
+	p.checkAPIToken(cfg)
 	p.resolveServices(cfg)
 	if err := p.err(); err != nil {
 		return nil, err
@@ -430,43 +429,6 @@ func (p *parser) duration(d *Duration, def, lo, hi time.Duration, keys ...string
 		p.addf(line, path, "%s is too short: must be at least %s", *d, Duration(lo))
 	case *d > Duration(hi):
 		p.addf(line, path, "%s is too long: must be at most %s", *d, Duration(hi))
-	}
-}
-
-func (p *parser) checkActions(cfg *FileConfig) {
-	for _, name := range slices.Sorted(maps.Keys(cfg.Actions)) {
-		a := cfg.Actions[name]
-		path := "actions." + name
-		switch {
-		case name == builtinLogAction:
-			p.addf(p.keyLine("actions", name), path, "%q is a built-in action and cannot be redefined", name)
-		case !validID(name):
-			p.addf(p.keyLine("actions", name), "actions", "invalid action name %q: %s", name, idRule)
-		}
-		switch {
-		case a.Exec != nil && a.Log != nil:
-			p.addf(p.keyLine("actions", name), path, "set exactly one of exec or log, not both")
-		case a.Exec == nil && a.Log == nil:
-			p.addf(p.keyLine("actions", name), path, "set exactly one of exec (a command to run) or log: {}")
-		case a.Exec != nil:
-			p.checkExec(a.Exec, "actions", name, "exec")
-		}
-		p.duration(&a.Timeout, defaultActionTimeout, 0, maxActionTimeout, "actions", name, "timeout")
-		cfg.Actions[name] = a
-	}
-	p.checkRefs(cfg, cfg.Defaults.Actions, "defaults", "actions")
-	p.checkRefs(cfg, cfg.Defaults.OnRecovered, "defaults", "on_recovered")
-}
-
-func (p *parser) checkExec(argv []string, keys ...string) {
-	path := strings.Join(keys, ".")
-	if len(argv) == 0 {
-		p.addf(p.line(keys...), path, "must not be empty: give the program's absolute path, then its arguments")
-		return
-	}
-	if !filepath.IsAbs(argv[0]) {
-		p.addf(p.line(slices.Concat(keys, []string{"0"})...), path,
-			"%q is not an absolute path: commands run directly, never through a shell or a $PATH search", argv[0])
 	}
 }
 

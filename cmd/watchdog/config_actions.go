@@ -1,0 +1,342 @@
+package main
+
+import (
+	"maps"
+	"net"
+	"net/mail"
+	"net/textproto"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/watchdog-ha/watchdog/watcher"
+)
+
+// Limits and defaults of actions.
+const (
+	// defaultNotifyTimeout bounds one delivery attempt of a notification:
+	// a receiver slower than this is better retried than waited for.
+	defaultNotifyTimeout = 10 * time.Second
+	defaultRetries       = 3
+	maxRetries           = 20
+)
+
+// ActionConfig is one named action: exactly one of its kinds is set.
+// Timeout bounds an exec run, or each attempt of a notification; Retries
+// (attempts after the first) applies to notifications only: an exec action
+// runs once per event.
+type ActionConfig struct {
+	Exec      []string         `yaml:"exec"`
+	Log       *struct{}        `yaml:"log"`
+	Webhook   *WebhookConfig   `yaml:"webhook"`
+	Slack     *SlackConfig     `yaml:"slack"`
+	Email     *EmailConfig     `yaml:"email"`
+	PagerDuty *PagerDutyConfig `yaml:"pagerduty"`
+	Timeout   Duration         `yaml:"timeout"`
+	Retries   int              `yaml:"retries"`
+}
+
+// WebhookConfig POSTs the event as JSON to URL. Header values may be
+// credentials and are never logged.
+type WebhookConfig struct {
+	URL     string                    `yaml:"url"`
+	Headers map[string]watcher.Secret `yaml:"headers"`
+}
+
+// SlackConfig posts to a Slack (or Mattermost) incoming webhook, whose URL
+// is its credential: give it inline or in a file.
+type SlackConfig struct {
+	URL     watcher.Secret `yaml:"url"`
+	URLFile string         `yaml:"url_file"`
+}
+
+// EmailConfig sends mail through an SMTP server. After parsing, Password
+// holds the password whether it came inline or from PasswordFile, and
+// StartTLS is true unless the file says false.
+type EmailConfig struct {
+	Server       string         `yaml:"server"`
+	From         string         `yaml:"from"`
+	To           []string       `yaml:"to"`
+	Username     string         `yaml:"username"`
+	Password     watcher.Secret `yaml:"password"`
+	PasswordFile string         `yaml:"password_file"`
+	StartTLS     bool           `yaml:"starttls"`
+}
+
+// PagerDutyConfig sends Events API v2 events. After parsing, RoutingKey
+// holds the key whether it came inline or from RoutingKeyFile, and URL is
+// set.
+type PagerDutyConfig struct {
+	RoutingKey     watcher.Secret `yaml:"routing_key"`
+	RoutingKeyFile string         `yaml:"routing_key_file"`
+	URL            string         `yaml:"url"`
+}
+
+// kinds names the kinds the action sets; exactly one is valid.
+func (a *ActionConfig) kinds() []string {
+	var out []string
+	for _, k := range []struct {
+		name string
+		set  bool
+	}{
+		{"exec", a.Exec != nil}, {"log", a.Log != nil}, {"webhook", a.Webhook != nil},
+		{"slack", a.Slack != nil}, {"email", a.Email != nil}, {"pagerduty", a.PagerDuty != nil},
+	} {
+		if k.set {
+			out = append(out, k.name)
+		}
+	}
+	return out
+}
+
+func (p *parser) checkActions(cfg *FileConfig) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Actions)) {
+		a := cfg.Actions[name]
+		path := "actions." + name
+		switch {
+		case name == builtinLogAction:
+			p.addf(p.keyLine("actions", name), path, "%q is a built-in action and cannot be redefined", name)
+		case !validID(name):
+			p.addf(p.keyLine("actions", name), "actions", "invalid action name %q: %s", name, idRule)
+		}
+		kinds := a.kinds()
+		switch {
+		case len(kinds) > 1:
+			p.addf(p.keyLine("actions", name), path,
+				"set exactly one of exec, log, webhook, slack, email or pagerduty; this action sets %s",
+				strings.Join(kinds, " and "))
+		case len(kinds) == 0:
+			p.addf(p.keyLine("actions", name), path,
+				"set exactly one of exec (a command to run), log: {}, webhook, slack, email or pagerduty")
+		default:
+			p.checkActionKind(&a, kinds[0], name)
+		}
+		cfg.Actions[name] = a
+	}
+	p.checkRefs(cfg, cfg.Defaults.Actions, "defaults", "actions")
+	p.checkRefs(cfg, cfg.Defaults.OnRecovered, "defaults", "on_recovered")
+}
+
+func (p *parser) checkActionKind(a *ActionConfig, kind, name string) {
+	timeout := defaultNotifyTimeout
+	switch kind {
+	case "exec", "log":
+		timeout = defaultActionTimeout
+		if _, _, set := p.find("actions", name, "retries"); set {
+			p.addf(p.keyLine("actions", name, "retries"), "actions."+name+".retries",
+				"only notifications (webhook, slack, email, pagerduty) are retried; an %s action runs once per event", kind)
+		}
+	default:
+		p.retries(a, name)
+	}
+	p.duration(&a.Timeout, timeout, 0, maxActionTimeout, "actions", name, "timeout")
+	switch kind {
+	case "exec":
+		p.checkExec(a.Exec, "actions", name, "exec")
+	case "webhook":
+		p.checkWebhook(a.Webhook, "actions", name, "webhook")
+	case "slack":
+		a.Slack.URL = p.secret(a.Slack.URL, a.Slack.URLFile, true, "actions", name, "slack", "url")
+		if a.Slack.URL != "" {
+			p.checkURL(string(a.Slack.URL), "actions", name, "slack", cmpKey(a.Slack.URLFile, "url"))
+		}
+	case "email":
+		p.checkEmail(a.Email, "actions", name, "email")
+	case "pagerduty":
+		p.checkPagerDuty(a.PagerDuty, "actions", name, "pagerduty")
+	}
+}
+
+func (p *parser) retries(a *ActionConfig, name string) {
+	if _, val, set := p.find("actions", name, "retries"); !set || isNull(unalias(val)) {
+		a.Retries = defaultRetries
+		return
+	}
+	path, line := "actions."+name+".retries", p.line("actions", name, "retries")
+	switch {
+	case a.Retries < 0:
+		p.addf(line, path, "must be 0 or more (attempts after the first), got %d", a.Retries)
+	case a.Retries > maxRetries:
+		p.addf(line, path, "%d is too many: must be at most %d", a.Retries, maxRetries)
+	}
+}
+
+// cmpKey names the key a value came from: the file's when one was given.
+func cmpKey(file, key string) string {
+	if file != "" {
+		return key + "_file"
+	}
+	return key
+}
+
+func (p *parser) checkExec(argv []string, keys ...string) {
+	path := strings.Join(keys, ".")
+	if len(argv) == 0 {
+		p.addf(p.line(keys...), path, "must not be empty: give the program's absolute path, then its arguments")
+		return
+	}
+	if !filepath.IsAbs(argv[0]) {
+		p.addf(p.line(slices.Concat(keys, []string{"0"})...), path,
+			"%q is not an absolute path: commands run directly, never through a shell or a $PATH search", argv[0])
+	}
+}
+
+// checkURL insists on an absolute http(s) URL. It never quotes the URL,
+// which may be a credential (a Slack hook, a token in a query).
+func (p *parser) checkURL(raw string, keys ...string) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		p.addf(p.line(keys...), strings.Join(keys, "."), "not a valid URL")
+	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.Opaque != "":
+		p.addf(p.line(keys...), strings.Join(keys, "."), "must be an absolute http:// or https:// URL")
+	}
+}
+
+func (p *parser) checkWebhook(w *WebhookConfig, keys ...string) {
+	at := func(k ...string) []string { return slices.Concat(keys, k) }
+	// Set by watchdog on every delivery; receivers rely on them.
+	reserved := []string{"Content-Type", "Content-Length", "Host", "Idempotency-Key",
+		"Transfer-Encoding", "Connection", "User-Agent"}
+	if w.URL == "" {
+		p.addf(p.keyLine(keys...), strings.Join(keys, "."), "url is required")
+	} else {
+		p.checkURL(w.URL, at("url")...)
+	}
+	seen := make(map[string]string)
+	for _, name := range slices.Sorted(maps.Keys(w.Headers)) {
+		line, path := p.keyLine(at("headers", name)...), strings.Join(at("headers"), ".")
+		canon := textproto.CanonicalMIMEHeaderKey(name)
+		switch {
+		case !validHeaderName(name):
+			p.addf(line, path, "invalid header name %q", name)
+		case slices.Contains(reserved, canon):
+			p.addf(line, path, "%s is set by watchdog on every delivery and cannot be configured", canon)
+		case seen[canon] != "":
+			p.addf(line, path, "header %q is given twice (also as %q)", name, seen[canon])
+		case strings.ContainsAny(string(w.Headers[name]), "\r\n\x00"):
+			p.addf(p.line(at("headers", name)...), path+"."+name, "a header value cannot contain line breaks")
+		}
+		seen[canon] = name
+	}
+}
+
+// validHeaderName accepts an RFC 9110 token.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *parser) checkEmail(e *EmailConfig, keys ...string) {
+	at := func(k ...string) []string { return slices.Concat(keys, k) }
+	path := strings.Join(keys, ".")
+	if _, val, set := p.find(at("starttls")...); !set || isNull(unalias(val)) {
+		e.StartTLS = true // the safe default: plain SMTP only when asked for
+	}
+	if e.Server == "" {
+		p.addf(p.keyLine(keys...), path, "server is required (host:port, such as smtp.example.com:587)")
+	} else if host, port, err := net.SplitHostPort(e.Server); err != nil || host == "" || !validPort(port) {
+		p.addf(p.line(at("server")...), path+".server", "invalid server %q: want host:port, such as smtp.example.com:587", e.Server)
+	}
+	if e.From == "" {
+		p.addf(p.keyLine(keys...), path, "from is required")
+	} else if _, err := mail.ParseAddress(e.From); err != nil {
+		p.addf(p.line(at("from")...), path+".from", "invalid address %q: %v", e.From, err)
+	}
+	if len(e.To) == 0 {
+		p.addf(p.keyLine(keys...), path, "to is required: a list of at least one address")
+	}
+	for i, to := range e.To {
+		if _, err := mail.ParseAddress(to); err != nil {
+			p.addf(p.line(at("to", strconv.Itoa(i))...), path+".to", "invalid address %q: %v", to, err)
+		}
+	}
+	e.Password = p.secret(e.Password, e.PasswordFile, e.Username != "", at("password")...)
+	switch {
+	case e.Username == "" && e.Password != "":
+		p.addf(p.keyLine(keys...), path, "a password is given but no username")
+	case e.Username != "" && !e.StartTLS:
+		p.addf(p.line(at("starttls")...), path+".starttls",
+			"SMTP AUTH needs starttls: true: the password must never cross the network in the clear")
+	}
+}
+
+func validPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 1 && n <= 65535
+}
+
+func (p *parser) checkPagerDuty(pd *PagerDutyConfig, keys ...string) {
+	pd.RoutingKey = p.secret(pd.RoutingKey, pd.RoutingKeyFile, true, slices.Concat(keys, []string{"routing_key"})...)
+	if pd.URL == "" {
+		pd.URL = watcher.DefaultPagerDutyURL
+	} else {
+		p.checkURL(pd.URL, slices.Concat(keys, []string{"url"})...)
+	}
+}
+
+// checkAPIToken reads the token that guards the management API; it goes
+// into an Authorization header, so it must be one printable word.
+func (p *parser) checkAPIToken(cfg *FileConfig) {
+	cfg.APIToken = p.secret(cfg.APIToken, cfg.APITokenFile, false, "api_token")
+	if strings.ContainsFunc(string(cfg.APIToken), func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		p.addf(p.line(cmpKey(cfg.APITokenFile, "api_token")), cmpKey(cfg.APITokenFile, "api_token"),
+			"the token must not contain spaces or control characters")
+	}
+}
+
+// secret returns the secret at keys, given inline or, under the same key
+// with _file appended, as the path of a file holding it (read now, so a
+// missing file is found at start, not when a service is already down).
+func (p *parser) secret(inline watcher.Secret, file string, required bool, keys ...string) watcher.Secret {
+	parent, key := keys[:len(keys)-1], keys[len(keys)-1]
+	fileKeys := slices.Concat(parent, []string{key + "_file"})
+	switch {
+	case inline != "" && file != "":
+		p.addf(p.keyLine(fileKeys...), strings.Join(fileKeys, "."), "set %s or %s_file, not both", key, key)
+		return ""
+	case file != "":
+		return p.readSecret(file, fileKeys...)
+	case inline == "" && required:
+		p.addf(p.keyLine(parent...), strings.Join(parent, "."), "%s or %s_file is required", key, key)
+	}
+	return inline
+}
+
+// readSecret reads a one-line secret; a relative path is relative to the
+// config file. Only the path is ever reported, never the content.
+func (p *parser) readSecret(file string, keys ...string) watcher.Secret {
+	line, path := p.line(keys...), strings.Join(keys, ".")
+	name := file
+	if !filepath.IsAbs(name) {
+		name = filepath.Join(filepath.Dir(p.file), name)
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		p.addf(line, path, "cannot read the secret: %v", err)
+		return ""
+	}
+	s := strings.TrimRight(string(b), "\r\n")
+	switch {
+	case s == "":
+		p.addf(line, path, "%s is empty", name)
+		return ""
+	case strings.ContainsAny(s, "\r\n"):
+		p.addf(line, path, "%s holds more than one line; put only the secret in it", name)
+		return ""
+	}
+	return watcher.Secret(s)
+}
