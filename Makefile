@@ -21,8 +21,11 @@ cluster:
 cluster-down:
 	scripts/cluster-down.sh
 
+# Go benchmarks (per heartbeat, per service), then the real-process figures
+# of the cluster against three no-op HTTP servers (scripts/bench.sh).
 bench:
-	$(GO) test -run '^$$' -bench . ./...
+	$(GO) test -run '^$$' -bench . -benchtime 3s ./...
+	scripts/bench.sh
 
 tidy-check:
 	$(GO) mod tidy -diff

@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# The figures of issue 4's target table, measured with real processes on this
+# machine, in one run:
+#   1. three no-op Go HTTP servers (watchdog bench -noop-server), round-robin:
+#      the baseline, closed loop;
+#   2. the local three-node cluster (scripts/cluster-up.sh, data in a temp
+#      dir), round-robin over 8081-8083: closed-loop throughput, then open
+#      loop at half that rate (p99), then one idle client (p50);
+#   3. leader failover: kill -9 the leader, time until a survivor's
+#      /v1/cluster names a new one; restart the node and wait until ready.
+# Every load run uses `watchdog bench` with the same settings. Stops all it
+# started on exit. Needs the ports of cluster-up.sh and 18091-18093 free.
+#
+# Environment (defaults in brackets):
+#   BENCH_DURATION  measured time of each load run [10s]
+#   BENCH_CLIENTS   concurrent clients [64]
+#   BENCH_SERVICES  service ids [10000]
+#   BENCH_FAILOVERS leader kills [5]
+set -euo pipefail
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/watchdog-bench.XXXXXX")
+export WATCHDOG_DATA=$WORK/cluster WATCHDOG_CONFIG=$WORK/watchdog.yaml
+# shellcheck source=scripts/lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+
+DURATION=${BENCH_DURATION:-10s}
+CLIENTS=${BENCH_CLIENTS:-64}
+SERVICES=${BENCH_SERVICES:-10000}
+FAILOVERS=${BENCH_FAILOVERS:-5}
+[[ $FAILOVERS =~ ^[1-9][0-9]*$ ]] || die "BENCH_FAILOVERS must be a positive number, got '$FAILOVERS'"
+NOOP_PORTS=(18091 18092 18093)
+IDLE_RATE=50 # requests/s of the idle client: one at a time, 20 ms apart
+
+NOOP_PIDS=()
+CLUSTER_STARTED=0
+
+cleanup() {
+	local rc=$? pid
+	trap - EXIT INT TERM
+	for pid in "${NOOP_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	if ((CLUSTER_STARTED)); then
+		"$ROOT/scripts/cluster-down.sh" >>"$WORK/cluster.log" 2>&1 || rc=1
+	fi
+	if ((rc == 0)); then
+		rm -rf -- "$WORK"
+	else
+		printf 'bench.sh stopped (exit %s); logs and data kept in %s\n' "$rc" "$WORK" >&2
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- preconditions and build --------------------------------------------
+
+ports=("${NOOP_PORTS[@]}" "$HAPROXY_PORT")
+for name in "${NODES[@]}"; do
+	ports+=("${HTTP_PORT[$name]}" "${RAFT_PORT[$name]}" "${GOSSIP_PORT[$name]}")
+done
+for port in "${ports[@]}"; do
+	! port_in_use "$port" || die "$HOST:$port is in use: stop what runs there (a local cluster? scripts/cluster-down.sh)"
+done
+
+log "building $BIN"
+(cd "$ROOT" && go build -o bin/watchdog ./cmd/watchdog)
+touch "$BIN" # so cluster-up.sh sees it up to date
+
+# Long timeouts: the services the load creates must not all expire in the
+# middle of a later measurement (a mass expiry is measured in ./watcher).
+cat >"$WATCHDOG_CONFIG" <<'EOF'
+defaults:
+  timeout: 1h
+  actions: [log]
+EOF
+
+# --- helpers -------------------------------------------------------------
+
+# json_num FILE KEY: the number after "KEY": in FILE (the output of bench -json).
+json_num() {
+	grep -o "\"$2\":[-0-9.e+]*" "$1" | head -n 1 | cut -d: -f2
+}
+
+# load NAME ADDRS [bench flags...]: one run of watchdog bench, kept as
+# $WORK/NAME.json, summarised on stdout.
+load() {
+	local name=$1 addrs=$2
+	shift 2
+	"$BIN" bench -json -addr "$addrs" -clients "$CLIENTS" -services "$SERVICES" -duration "$DURATION" \
+		"$@" >"$WORK/$name.json" 2>>"$WORK/bench.log" || die "watchdog bench ($name) failed, see $WORK/bench.log"
+	local f=$WORK/$name.json
+	printf '  %-10s %9.0f ok/s  errors %-6s p50 %7.2f ms  p99 %7.2f ms  p99.9 %7.2f ms  max %7.2f ms\n' \
+		"$name" "$(json_num "$f" ok_throughput)" "$(json_num "$f" errors_total)" "$(json_num "$f" p50)" \
+		"$(json_num "$f" p99)" "$(json_num "$f" p99.9)" "$(json_num "$f" max)"
+}
+
+wait_port() {
+	local deadline=$((SECONDS + 10))
+	until port_in_use "$1"; do
+		((SECONDS < deadline)) || die "nothing listens on $HOST:$1 after 10s"
+		sleep 0.05
+	done
+}
+
+# leader_on PORT: the leader named by that node's /v1/cluster, or nothing.
+leader_on() {
+	http_get "http://$HOST:$1/v1/cluster" | tr -d ' \t\r\n' | grep -o '"leader":"[^"]*"' | cut -d '"' -f 4 || true
+}
+
+# wait_ready: every node answers /readyz with 200 and names the same leader.
+wait_ready() {
+	local deadline=$((SECONDS + 60)) name ok leader seen
+	while :; do
+		ok=1 seen=""
+		for name in "${NODES[@]}"; do
+			leader=$(leader_on "${HTTP_PORT[$name]}")
+			if ! http_get "http://$HOST:${HTTP_PORT[$name]}/readyz" >/dev/null || [[ -z $leader ]] ||
+				[[ -n $seen && $leader != "$seen" ]]; then
+				ok=0
+			fi
+			seen=${seen:-$leader}
+		done
+		((ok)) && return 0
+		((SECONDS < deadline)) || die "the cluster was not ready within 60s; logs in $WATCHDOG_DATA"
+		sleep 0.1
+	done
+}
+
+cluster_up() {
+	CLUSTER_STARTED=1
+	"$ROOT/scripts/cluster-up.sh" >>"$WORK/cluster.log" 2>&1 || {
+		tail -n 40 "$WORK/cluster.log" >&2
+		die "scripts/cluster-up.sh failed"
+	}
+	wait_ready
+}
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# failover: kill -9 the leader and time until a survivor names another
+# one: sets FO_MS, FO_OLD, FO_NEW. Restarts the node and waits until all
+# are ready again.
+failover() {
+	local pid name t0 deadline
+	FO_OLD=$(leader_on "${HTTP_PORT[n1]}") FO_NEW=""
+	pid=$(pidfile_pid "$(node_pidfile "$FO_OLD")")
+	[[ -n $pid ]] || die "no pid for the leader '$FO_OLD'"
+	t0=$(now_ms)
+	kill -9 "$pid"
+	deadline=$((SECONDS + 30))
+	while [[ -z $FO_NEW ]]; do
+		for name in "${NODES[@]}"; do
+			[[ $name != "$FO_OLD" ]] || continue
+			FO_NEW=$(leader_on "${HTTP_PORT[$name]}")
+			if [[ $FO_NEW == "$FO_OLD" ]]; then FO_NEW=""; fi
+			if [[ -n $FO_NEW ]]; then break; fi
+		done
+		((SECONDS < deadline)) || die "no new leader 30s after killing $FO_OLD"
+		[[ -n $FO_NEW ]] || sleep 0.01
+	done
+	FO_MS=$(($(now_ms) - t0))
+	deadline=$((SECONDS + 10))
+	while pid_alive "$pid"; do
+		((SECONDS < deadline)) || die "killed $FO_OLD (pid $pid) is still alive"
+		sleep 0.05
+	done
+	cluster_up
+}
+
+# --- 1. baseline ---------------------------------------------------------
+
+log "baseline: three no-op HTTP servers on ports ${NOOP_PORTS[*]}"
+noop_addrs=""
+for port in "${NOOP_PORTS[@]}"; do
+	"$BIN" bench -noop-server "$HOST:$port" 2>>"$WORK/noop.log" &
+	NOOP_PIDS+=("$!")
+	noop_addrs+=${noop_addrs:+,}$HOST:$port
+done
+for port in "${NOOP_PORTS[@]}"; do wait_port "$port"; done
+load noop "$noop_addrs"
+for pid in "${NOOP_PIDS[@]}"; do
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" || true
+done
+NOOP_PIDS=()
+
+# --- 2. the cluster ------------------------------------------------------
+
+log "cluster: three nodes, data in $WATCHDOG_DATA"
+cluster_up
+cluster_addrs=""
+for name in "${NODES[@]}"; do
+	cluster_addrs+=${cluster_addrs:+,}$HOST:${HTTP_PORT[$name]}
+done
+load closed "$cluster_addrs"
+half=$(awk -v t="$(json_num "$WORK/closed.json" ok_throughput)" 'BEGIN { printf "%d", t / 2 }')
+((half > 0)) || die "the cluster acknowledged no heartbeat; see $WORK/closed.json and $WATCHDOG_DATA"
+load open "$cluster_addrs" -rate "$half"
+CLIENTS=1 load idle "$cluster_addrs" -rate "$IDLE_RATE"
+
+# --- 3. failover ---------------------------------------------------------
+
+log "failover: kill -9 the leader, $FAILOVERS times"
+times=()
+for i in $(seq 1 "$FAILOVERS"); do
+	failover
+	log "  $i: killed $FO_OLD, $FO_NEW leader after $FO_MS ms"
+	times+=("$FO_MS")
+done
+read -r fo_median fo_worst < <(printf '%s\n' "${times[@]}" | sort -n |
+	awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)], v[NR] }')
+
+# --- table ---------------------------------------------------------------
+
+verdict() { if (($1)); then echo met; else echo 'NOT met'; fi; }
+base=$(json_num "$WORK/noop.json" ok_throughput)
+tput=$(json_num "$WORK/closed.json" ok_throughput)
+ratio=$(awk -v a="$tput" -v b="$base" 'BEGIN { printf "%.2f", a / b }')
+open_p99=$(json_num "$WORK/open.json" p99)
+idle_p50=$(json_num "$WORK/idle.json" p50)
+errs=$(($(json_num "$WORK/closed.json" errors_total) + $(json_num "$WORK/open.json" errors_total) +
+	$(json_num "$WORK/idle.json" errors_total)))
+unsent=$(json_num "$WORK/open.json" unsent)
+
+cpu=$(grep -m 1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//' || true)
+commit=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+printf '\n## watchdog bench, %s\n\n' "$(date -u +%Y-%m-%d)"
+printf '%s, %s cores, %s, %s, commit %s; %s clients, %s services, %s per run, generator on the same machine\n\n' \
+	"$(uname -sm)" "$(nproc)" "${cpu:-unknown CPU}" "$(go env GOVERSION)" "$commit" "$CLIENTS" "$SERVICES" "$DURATION"
+row() { printf '| %s | %s | %s | %s |\n' "$@"; }
+row "measure" "target" "measured" "verdict"
+row "---" "---" "---" "---"
+row "3 no-op Go HTTP servers, round-robin, closed loop" "baseline" \
+	"$(printf '%.0f req/s, p99 %.1f ms' "$base" "$(json_num "$WORK/noop.json" p99)")" "-"
+row "3-node cluster, round-robin, closed loop, ack after commit" \
+	"$(printf '>= 0.6 x baseline = %.0f/s' "$(awk -v b="$base" 'BEGIN { print 0.6 * b }')")" \
+	"$(printf '%.0f req/s = %s x baseline, p99 %.1f ms' "$tput" "$ratio" "$(json_num "$WORK/closed.json" p99)")" \
+	"$(verdict "$(awk -v r="$ratio" 'BEGIN { print (r >= 0.6) }')")"
+row "3-node cluster, open loop at half that rate ($half/s)" "p99 <= 25 ms" \
+	"$(printf 'p99 %.1f ms, p99.9 %.1f ms, %s unsent' "$open_p99" "$(json_num "$WORK/open.json" p99.9)" "$unsent")" \
+	"$(verdict "$(awk -v p="$open_p99" -v u="$unsent" 'BEGIN { print (p <= 25 && u == 0) }')")"
+row "single idle heartbeat (1 client, $IDLE_RATE/s)" "p50 <= 2 ms" \
+	"$(printf 'p50 %.2f ms, p99 %.2f ms' "$idle_p50" "$(json_num "$WORK/idle.json" p99)")" \
+	"$(verdict "$(awk -v p="$idle_p50" 'BEGIN { print (p <= 2) }')")"
+row "leader failover after kill -9 (median, worst of $FAILOVERS)" "median <= 2 s" \
+	"$(printf '%.2f s, %.2f s' "$(awk -v m="$fo_median" 'BEGIN { print m / 1000 }')" \
+		"$(awk -v m="$fo_worst" 'BEGIN { print m / 1000 }')")" \
+	"$(verdict "$((fo_median <= 2000))")"
+row "errors in the three cluster runs" "0" "$errs" "$(verdict "$((errs == 0))")"
+row "detection p99 at 100 000 services" "<= check_interval + 50 ms" "see go test -bench ./fsm ./watcher" "-"
+row "heap per tracked service at 1 000 000" "<= 512 B" "see go test -bench ./fsm" "-"
