@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -130,7 +131,7 @@ func parseBenchAddrs(s string) ([]string, error) {
 			return nil, fmt.Errorf("%q: only plain http is supported, give host:port", a)
 		}
 		host, port, err := net.SplitHostPort(a)
-		if err != nil || host == "" || port == "" {
+		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
 			return nil, fmt.Errorf("%q: want host:port", a)
 		}
 		out = append(out, a)

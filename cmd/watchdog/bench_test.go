@@ -255,6 +255,8 @@ func TestBenchFlags(t *testing.T) {
 		{[]string{"-addr", "localhost"}, `-addr: "localhost": want host:port`},
 		{[]string{"-addr", "a:1,,b:2"}, `-addr: "": want host:port`},
 		{[]string{"-addr", "https://a:1"}, "only plain http"},
+		{[]string{"-addr", "http://a:1/v1"}, `"a:1/v1": want host:port`},
+		{[]string{"-addr", "a:0"}, `"a:0": want host:port`},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 	} {
 		if _, err := parseBenchFlags(c.args, env(nil), &stderr); err == nil || !strings.Contains(err.Error(), c.want) {
