@@ -2,16 +2,22 @@ package cluster
 
 import (
 	"context"
+	"sync"
 )
 
-// batcher is group commit: heartbeats that arrive while a flush is under way
-// wait and go out together in the next one. A lone heartbeat on an idle node
-// is flushed at once; under load batches grow by themselves, up to max ids.
-// No timer ever waits for a batch to fill.
+// batcher is group commit: heartbeats that arrive while the flushes under way
+// are in flight wait and go out together in the next one. A lone heartbeat on
+// an idle node is flushed at once; under load batches grow by themselves, up
+// to max ids. No timer ever waits for a batch to fill.
+//
+// Up to inflight flushes run at once, so a commit's round trip (an fsync on
+// a quorum) does not idle the node: Raft writes entries that arrive together
+// in one disk write, so pipelined entries share fsyncs too.
 type batcher struct {
-	reqs  chan *batchReq
-	max   int
-	flush func(ctx context.Context, ids []string) error
+	reqs     chan *batchReq
+	max      int
+	inflight int
+	flush    func(ctx context.Context, ids []string) error
 }
 
 type batchReq struct {
@@ -19,8 +25,8 @@ type batchReq struct {
 	done chan error // buffered: the batcher never blocks on a caller gone away
 }
 
-func newBatcher(max int, flush func(ctx context.Context, ids []string) error) *batcher {
-	return &batcher{reqs: make(chan *batchReq, 1024), max: max, flush: flush}
+func newBatcher(maxIDs, inflight int, flush func(ctx context.Context, ids []string) error) *batcher {
+	return &batcher{reqs: make(chan *batchReq, 1024), max: maxIDs, inflight: max(inflight, 1), flush: flush}
 }
 
 // submit hands ids to the next flush and waits for its outcome.
@@ -41,7 +47,16 @@ func (b *batcher) submit(ctx context.Context, ids []string) error {
 	}
 }
 
+// run flushes batches until ctx ends, with up to b.inflight flushes at once.
 func (b *batcher) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for range b.inflight {
+		wg.Go(func() { b.flushLoop(ctx) })
+	}
+	wg.Wait()
+}
+
+func (b *batcher) flushLoop(ctx context.Context) {
 	for {
 		var first *batchReq
 		select {

@@ -42,7 +42,7 @@ func (g *gate) batch(i int) []string {
 }
 
 func startBatcher(t *testing.T, max int, g *gate) *batcher {
-	b := newBatcher(max, g.flush)
+	b := newBatcher(max, 1, g.flush)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { b.run(ctx); close(done) }()

@@ -23,6 +23,7 @@ const (
 	DefaultApplyTimeout      = 5 * time.Second
 	DefaultReconcileInterval = 5 * time.Second
 	DefaultMaxBatch          = 4096
+	DefaultMaxInflight       = 1
 	// DefaultSnapshotThreshold and DefaultTrailingLogs keep the log short
 	// enough that a restart replays quickly, while a follower that was down
 	// for a few seconds still catches up from the log, not a snapshot.
@@ -53,7 +54,10 @@ type Config struct {
 	ReconcileInterval time.Duration
 	SnapshotThreshold uint64
 	TrailingLogs      uint64
-	MaxBatch          int
+	// MaxBatch bounds the heartbeats in one entry (or one forwarded batch);
+	// MaxInflight bounds the entries (or batches) in flight at once.
+	MaxBatch    int
+	MaxInflight int
 }
 
 func (c *Config) setDefaults() {
@@ -65,6 +69,7 @@ func (c *Config) setDefaults() {
 	setDefault(&c.SnapshotThreshold, DefaultSnapshotThreshold)
 	setDefault(&c.TrailingLogs, DefaultTrailingLogs)
 	setDefault(&c.MaxBatch, DefaultMaxBatch)
+	setDefault(&c.MaxInflight, DefaultMaxInflight)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -88,8 +88,8 @@ func New(cfg Config) (*Node, error) {
 		n.shutdownRaft()
 		return nil, err
 	}
-	n.commits = newBatcher(cfg.MaxBatch, n.commitLocal)
-	n.forwards = newBatcher(cfg.MaxBatch, n.forward)
+	n.commits = newBatcher(cfg.MaxBatch, cfg.MaxInflight, n.commitLocal)
+	n.forwards = newBatcher(cfg.MaxBatch, cfg.MaxInflight, n.forward)
 	n.stop = func() {}
 	return n, nil
 }
