@@ -15,7 +15,7 @@
 #   BENCH_DURATION  measured time of each load run [10s]
 #   BENCH_CLIENTS   concurrent clients [64]
 #   BENCH_SERVICES  service ids [10000]
-#   BENCH_FAILOVERS leader kills [5]
+#   BENCH_FAILOVERS leader kills [20, as issue 4 asks]
 set -euo pipefail
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/watchdog-bench.XXXXXX")
@@ -26,7 +26,7 @@ source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 DURATION=${BENCH_DURATION:-10s}
 CLIENTS=${BENCH_CLIENTS:-64}
 SERVICES=${BENCH_SERVICES:-10000}
-FAILOVERS=${BENCH_FAILOVERS:-5}
+FAILOVERS=${BENCH_FAILOVERS:-20}
 [[ $FAILOVERS =~ ^[1-9][0-9]*$ ]] || die "BENCH_FAILOVERS must be a positive number, got '$FAILOVERS'"
 NOOP_PORTS=(18091 18092 18093)
 IDLE_RATE=50 # requests/s of the idle client: one at a time, 20 ms apart
