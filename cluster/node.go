@@ -52,6 +52,7 @@ type Node struct {
 	commits  *batcher // heartbeats committed here, on the leader
 	forwards *batcher // heartbeats sent on to the leader
 	client   *http.Client
+	metrics  *metrics
 
 	duty LeaderDuty
 	stop func()
@@ -78,6 +79,7 @@ func New(cfg Config) (*Node, error) {
 		notifyCh: make(chan bool, 16),
 		events:   make(chan struct{}, 1),
 		members:  make(map[string]member),
+		metrics:  newMetrics(),
 		client:   &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}},
 	}
 	if err := n.openRaft(); err != nil {
@@ -88,8 +90,9 @@ func New(cfg Config) (*Node, error) {
 		n.shutdownRaft()
 		return nil, err
 	}
-	n.commits = newBatcher(cfg.MaxBatch, cfg.MaxInflight, n.commitLocal)
-	n.forwards = newBatcher(cfg.MaxBatch, cfg.MaxInflight, n.forward)
+	n.commits = newBatcher(cfg.MaxBatch, cfg.MaxInflight, n.metrics.committing(n.commitLocal))
+	n.forwards = newBatcher(cfg.MaxBatch, cfg.MaxInflight, n.metrics.forwarding(n.forward))
+	n.raft.RegisterObserver(n.metrics.leaderObserver())
 	n.stop = func() {}
 	return n, nil
 }
@@ -241,6 +244,7 @@ func (n *Node) Apply(ctx context.Context, c fsm.Command) (any, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, time.Until(dl))
 	}
+	start := time.Now()
 	f := n.raft.Apply(b, timeout)
 	if err := f.Error(); err != nil {
 		if errors.Is(err, raft.ErrNotLeader) {
@@ -248,6 +252,7 @@ func (n *Node) Apply(ctx context.Context, c fsm.Command) (any, error) {
 		}
 		return nil, fmt.Errorf("cluster: commit %T: %w", c, err)
 	}
+	n.metrics.applied(c.Kind(), start)
 	if err, ok := f.Response().(error); ok {
 		return nil, err
 	}

@@ -1,0 +1,81 @@
+package cluster
+
+import (
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Collector exports the node's metrics: its counters, and Raft and gossip
+// state read at scrape time (so nothing is kept up to date between scrapes).
+// Register it in the registry that serves this node's /metrics.
+func (n *Node) Collector() prometheus.Collector {
+	return &nodeCollector{n: n, counters: n.metrics.collectors(),
+		isLeader:      desc("watchdog_is_leader", "1 if this node is the Raft leader, else 0."),
+		term:          desc("watchdog_raft_term", "This node's current Raft term."),
+		commitIndex:   desc("watchdog_raft_commit_index", "Index of the last Raft entry this node knows to be committed."),
+		appliedIndex:  desc("watchdog_raft_applied_index", "Index of the last Raft entry handed to this node's state machine."),
+		lastContact:   desc("watchdog_raft_last_contact_seconds", "Seconds since this follower last heard from the leader; 0 on the leader, absent before any contact."),
+		gossipMembers: desc("watchdog_gossip_members", "Gossip members this node knows of, by state.", "state"),
+	}
+}
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, labels, nil)
+}
+
+type nodeCollector struct {
+	n        *Node
+	counters []prometheus.Collector
+
+	isLeader, term, commitIndex, appliedIndex, lastContact, gossipMembers *prometheus.Desc
+}
+
+// Describe implements prometheus.Collector.
+func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range c.counters {
+		m.Describe(ch)
+	}
+	for _, d := range []*prometheus.Desc{c.isLeader, c.term, c.commitIndex, c.appliedIndex, c.lastContact, c.gossipMembers} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector. Raft's accessors are cheap
+// atomic reads; Stats, which formats every field, is not needed.
+func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, m := range c.counters {
+		m.Collect(ch)
+	}
+	r := c.n.raft
+	leader := r.State() == raft.Leader
+	ch <- prometheus.MustNewConstMetric(c.isLeader, prometheus.GaugeValue, boolValue(leader))
+	ch <- prometheus.MustNewConstMetric(c.term, prometheus.GaugeValue, float64(r.CurrentTerm()))
+	ch <- prometheus.MustNewConstMetric(c.commitIndex, prometheus.GaugeValue, float64(r.CommitIndex()))
+	ch <- prometheus.MustNewConstMetric(c.appliedIndex, prometheus.GaugeValue, float64(r.AppliedIndex()))
+	switch last := r.LastContact(); {
+	case leader:
+		// A leader's last contact is stale from before it was elected.
+		ch <- prometheus.MustNewConstMetric(c.lastContact, prometheus.GaugeValue, 0)
+	case !last.IsZero():
+		ch <- prometheus.MustNewConstMetric(c.lastContact, prometheus.GaugeValue, time.Since(last).Seconds())
+	}
+	var alive, dead int
+	for _, m := range c.n.gossipMembers() {
+		if m.Alive {
+			alive++
+		} else {
+			dead++
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(c.gossipMembers, prometheus.GaugeValue, float64(alive), "alive")
+	ch <- prometheus.MustNewConstMetric(c.gossipMembers, prometheus.GaugeValue, float64(dead), "dead")
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,152 @@
+package cluster
+
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/watchdog-ha/watchdog/fsm"
+)
+
+// metrics are the node's counts of its heartbeat path and commits. They are
+// made with the node and exported only through Collector, into a registry
+// the caller owns, so several nodes in one process never collide.
+//
+// Everything updated per batch is a plain counter or histogram resolved at
+// construction: an update is a few atomic adds, no lock, no allocation.
+type metrics struct {
+	committed     prometheus.Counter
+	perEntry      prometheus.Histogram
+	fwdBatches    prometheus.Counter
+	fwdHeartbeats prometheus.Counter
+	failed        *prometheus.CounterVec
+	commitFailed  prometheus.Counter
+	fwdFailed     prometheus.Counter
+	apply         *prometheus.HistogramVec
+	applyByKind   [maxKind + 1]prometheus.Observer
+	leaderChanges prometheus.Counter
+}
+
+// maxKind is the highest command kind with a label of its own.
+const maxKind = fsm.KindPause
+
+// kindName labels a command kind in the apply latency histogram.
+func kindName(k fsm.Kind) string {
+	switch k {
+	case fsm.KindHeartbeat:
+		return "heartbeat"
+	case fsm.KindConfigure:
+		return "configure"
+	case fsm.KindIncidents:
+		return "incidents"
+	case fsm.KindActionResult:
+		return "action_result"
+	case fsm.KindPause:
+		return "pause"
+	}
+	return "other"
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		committed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "watchdog_heartbeats_committed_total",
+			Help: "Heartbeats committed in Raft entries this node proposed as leader (repeats of one service within an entry count once).",
+		}),
+		perEntry: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "watchdog_heartbeats_per_entry",
+			Help: "Heartbeats in each committed Raft entry this node proposed (group commit batch size).",
+			// Up to DefaultMaxBatch: 1, 4, 16, … 4096.
+			Buckets: prometheus.ExponentialBuckets(1, 4, 7),
+		}),
+		fwdBatches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "watchdog_heartbeat_batches_forwarded_total",
+			Help: "Batches of heartbeats this node sent on towards the leader.",
+		}),
+		fwdHeartbeats: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "watchdog_heartbeats_forwarded_total",
+			Help: "Heartbeats this node sent on towards the leader.",
+		}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "watchdog_heartbeat_batches_failed_total",
+			Help: "Batches of heartbeats whose commit here or forward to the leader failed; their clients were told to retry.",
+		}, []string{"path"}),
+		apply: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "watchdog_raft_apply_duration_seconds",
+			Help: "Time from proposing a command on this leader to its commit on a quorum and apply here.",
+			// 0.25 ms to about 8 s: a LAN quorum fsync is a few ms; the
+			// top buckets show a struggling disk or a lost quorum.
+			Buckets: prometheus.ExponentialBuckets(0.00025, 2, 16),
+		}, []string{"command"}),
+		leaderChanges: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "watchdog_raft_leader_changes_total",
+			Help: "Times this node learned of a new leader (itself included).",
+		}),
+	}
+	m.commitFailed = m.failed.WithLabelValues("commit")
+	m.fwdFailed = m.failed.WithLabelValues("forward")
+	for k := range m.applyByKind {
+		m.applyByKind[k] = m.apply.WithLabelValues(kindName(fsm.Kind(k)))
+	}
+	return m
+}
+
+// collectors lists the metrics the node updates as it works.
+func (m *metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.committed, m.perEntry, m.fwdBatches, m.fwdHeartbeats,
+		m.failed, m.apply, m.leaderChanges}
+}
+
+// flushFunc is what a batcher does with a batch.
+type flushFunc = func(ctx context.Context, ids []string) error
+
+// committing counts what a leader's batcher commits: once per entry, so
+// the cost does not grow with the heartbeats in it.
+func (m *metrics) committing(flush flushFunc) flushFunc {
+	return func(ctx context.Context, ids []string) error {
+		err := flush(ctx, ids)
+		if err != nil {
+			m.commitFailed.Inc()
+			return err
+		}
+		m.committed.Add(float64(len(ids)))
+		m.perEntry.Observe(float64(len(ids)))
+		return nil
+	}
+}
+
+// forwarding counts what a follower's batcher sends to the leader.
+func (m *metrics) forwarding(flush flushFunc) flushFunc {
+	return func(ctx context.Context, ids []string) error {
+		m.fwdBatches.Inc()
+		m.fwdHeartbeats.Add(float64(len(ids)))
+		err := flush(ctx, ids)
+		if err != nil {
+			m.fwdFailed.Inc()
+		}
+		return err
+	}
+}
+
+// applied records the latency of a command committed and applied.
+func (m *metrics) applied(k fsm.Kind, start time.Time) {
+	o := m.applyByKind[0] // "other"
+	if k <= maxKind {
+		o = m.applyByKind[k]
+	}
+	o.Observe(time.Since(start).Seconds())
+}
+
+// leaderObserver counts leader changes in Raft's own goroutine: the filter
+// does the counting and lets nothing through, so no channel and no
+// goroutine are needed. Raft calls it only on state changes, never per entry.
+func (m *metrics) leaderObserver() *raft.Observer {
+	return raft.NewObserver(nil, false, func(o *raft.Observation) bool {
+		if lo, ok := o.Data.(raft.LeaderObservation); ok && lo.LeaderID != "" {
+			m.leaderChanges.Inc()
+		}
+		return false
+	})
+}
