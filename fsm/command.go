@@ -25,6 +25,13 @@ const (
 	KindIncidents    Kind = 3
 	KindActionResult Kind = 4
 	KindPause        Kind = 5
+	KindRepeats      Kind = 6
+	KindStable       Kind = 7
+	KindDefine       Kind = 8
+	KindDelete       Kind = 9
+	// KindAttempt only adds to a service's history, so a node that does
+	// not know it yet may skip it.
+	KindAttempt = Ignorable | 10
 
 	// Ignorable marks a kind that nodes which do not know it may skip
 	// instead of stopping: for commands that only add information.
@@ -56,6 +63,9 @@ type Configure struct {
 	At       int64                 `json:"at"`
 	Defaults Definition            `json:"defaults"`
 	Services map[string]Definition `json:"services,omitempty"`
+	// HistoryPerService bounds each service's event history; 0 means
+	// DefaultHistoryPerService.
+	HistoryPerService int `json:"history_per_service,omitempty"`
 }
 
 // Incidents opens incidents for services the leader found overdue. Each open
@@ -79,6 +89,7 @@ type ActionResult struct {
 	Incident string      `json:"incident"`
 	Action   string      `json:"action"`
 	Event    Event       `json:"event"`
+	Repeat   int         `json:"repeat,omitempty"`
 	State    ActionState `json:"state"`
 	Attempts int         `json:"attempts"`
 	Error    string      `json:"error,omitempty"`
@@ -89,6 +100,65 @@ type Pause struct {
 	At      int64  `json:"at"`
 	Service string `json:"service"`
 	Paused  bool   `json:"paused"`
+}
+
+// Repeats owes the down actions again for services still down, as their
+// restart policy says. Each item only takes effect if the incident is still
+// the open one, it has had exactly N-1 repeats, and At is past the repeat's
+// due time: a retried or late proposal changes nothing.
+type Repeats struct {
+	At    int64       `json:"at"`
+	Items []RepeatDue `json:"items"`
+}
+
+// RepeatDue is the N-th repeat of an incident's down actions.
+type RepeatDue struct {
+	Service  string `json:"service"`
+	Incident string `json:"incident"`
+	N        int    `json:"n"`
+}
+
+// Stable ends flapping for services whose state has not changed for their
+// flap window. Each item only takes effect if the incident's last change is
+// still the one the leader saw, so a change committed meanwhile wins.
+type Stable struct {
+	At    int64       `json:"at"`
+	Items []StableDue `json:"items"`
+}
+
+// StableDue is a flapping incident the leader found stable.
+type StableDue struct {
+	Service  string `json:"service"`
+	Incident string `json:"incident"`
+	Changed  int64  `json:"changed"`
+}
+
+// Define creates a service, or changes its definition, through the API. It
+// is refused for a service the config file defines (the file wins).
+type Define struct {
+	At      int64      `json:"at"`
+	Service string     `json:"service"`
+	Def     Definition `json:"def"`
+}
+
+// Delete forgets a service and its history; refused for a service the
+// config file defines.
+type Delete struct {
+	At      int64  `json:"at"`
+	Service string `json:"service"`
+}
+
+// Attempt records a failed delivery attempt that will be retried, for the
+// service's history; the outcome itself is an ActionResult.
+type Attempt struct {
+	At       int64  `json:"at"`
+	Service  string `json:"service"`
+	Incident string `json:"incident"`
+	Action   string `json:"action"`
+	Event    Event  `json:"event"`
+	Repeat   int    `json:"repeat,omitempty"`
+	Attempt  int    `json:"attempt"`
+	Error    string `json:"error"`
 }
 
 // Kind implements Command.
@@ -105,6 +175,21 @@ func (ActionResult) Kind() Kind { return KindActionResult }
 
 // Kind implements Command.
 func (Pause) Kind() Kind { return KindPause }
+
+// Kind implements Command.
+func (Repeats) Kind() Kind { return KindRepeats }
+
+// Kind implements Command.
+func (Stable) Kind() Kind { return KindStable }
+
+// Kind implements Command.
+func (Define) Kind() Kind { return KindDefine }
+
+// Kind implements Command.
+func (Delete) Kind() Kind { return KindDelete }
+
+// Kind implements Command.
+func (Attempt) Kind() Kind { return KindAttempt }
 
 // Encode turns a command into the bytes of a log entry.
 func Encode(c Command) ([]byte, error) {
@@ -153,6 +238,16 @@ func Decode(b []byte) (Command, error) {
 		return decodeJSON[ActionResult](body)
 	case KindPause:
 		return decodeJSON[Pause](body)
+	case KindRepeats:
+		return decodeJSON[Repeats](body)
+	case KindStable:
+		return decodeJSON[Stable](body)
+	case KindDefine:
+		return decodeJSON[Define](body)
+	case KindDelete:
+		return decodeJSON[Delete](body)
+	case KindAttempt:
+		return decodeJSON[Attempt](body)
 	}
 	return nil, fmt.Errorf("%w: %d", ErrUnknownKind, kind)
 }

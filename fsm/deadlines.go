@@ -40,7 +40,7 @@ func (s *Service) copy() Service {
 	return c
 }
 
-func (s *Service) naturalDeadline() int64 { return s.LastSeen + int64(s.Def.Timeout) }
+func (s *Service) naturalDeadline() int64 { return s.LastSeen + int64(s.Def.Timeout+s.Def.Grace) }
 
 // watch keeps s in the heap exactly while it is up, at its current deadline.
 func (f *FSM) watch(s *Service) {

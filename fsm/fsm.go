@@ -15,6 +15,10 @@ import (
 // service the cluster has never heard of.
 var ErrUnknownService = errors.New("fsm: unknown service")
 
+// ErrDefinedByConfig is returned (as an Apply response) by a Define or
+// Delete of a service the config file defines: the file wins.
+var ErrDefinedByConfig = errors.New("fsm: service is defined in the config file")
+
 // FSM is the watchdog's state machine. Apply is deterministic: it reads no
 // clock and does no I/O, because every node replays the same log through it.
 // Readers take copies under the read lock.
@@ -29,6 +33,17 @@ type FSM struct {
 	// owing holds the ids of services with pending actions, so the leader
 	// finds what it owes without scanning every service.
 	owing map[string]struct{}
+	// timed holds the ids of services that may owe a decision only time
+	// brings (a repeat, or the end of flapping), so the leader finds them
+	// without scanning every service.
+	timed map[string]struct{}
+	// events is each service's recent history, kept apart from the
+	// service records so that a service without events costs nothing.
+	// Slices are only ever appended to (see appendRecord), so copies
+	// handed to readers and snapshots stay valid.
+	events   map[string][]Record
+	historyN int    // events kept per service; 0 means DefaultHistoryPerService
+	seq      uint64 // the Seq of the latest event
 	// pendingCh wakes the leader's watcher when actions become pending.
 	pendingCh chan struct{}
 }
@@ -41,6 +56,8 @@ func New() *FSM {
 		defaults:  DefaultDefinition(),
 		services:  make(map[string]*Service),
 		owing:     make(map[string]struct{}),
+		timed:     make(map[string]struct{}),
+		events:    make(map[string][]Record),
 		pendingCh: make(chan struct{}, 1),
 	}
 }
@@ -77,6 +94,19 @@ func (f *FSM) Apply(l *raft.Log) any {
 		return f.applyActionResult(c)
 	case Pause:
 		return f.applyPause(c)
+	case Repeats:
+		f.applyRepeats(c)
+		return nil
+	case Stable:
+		f.applyStable(c)
+		return nil
+	case Define:
+		return f.applyDefine(c)
+	case Delete:
+		return f.applyDelete(c)
+	case Attempt:
+		f.applyAttempt(c)
+		return nil
 	}
 	panic(fmt.Sprintf("fsm: entry %d: unhandled command %T", l.Index, cmd))
 }
@@ -93,7 +123,7 @@ func (f *FSM) applyHeartbeat(hb Heartbeat) {
 		s.LastSeen = max(s.LastSeen, hb.At)
 		if s.Status == StatusDown {
 			s.Status = StatusUp
-			f.resolve(s, hb.At)
+			f.cameUp(s, hb.At)
 		}
 		f.watch(s)
 	}
@@ -106,21 +136,31 @@ func (f *FSM) add(s *Service) {
 	f.watch(s)
 }
 
-// resolve closes the service's current incident and owes its recovery actions.
-func (f *FSM) resolve(s *Service, at int64) {
+// cameUp handles a heartbeat from a service that was down: it resolves the
+// open incident and owes its recovery actions, unless the service is
+// flapping, when the incident stays open and only the change is noted.
+func (f *FSM) cameUp(s *Service, at int64) {
 	cur := s.Current()
-	if cur == nil || cur.Resolved != 0 {
-		return
+	switch {
+	case cur == nil || cur.Resolved != 0:
+		f.record(s, Record{At: at, Event: EventRecovered})
+	case cur.Flapping:
+		inc := *cur
+		inc.Changed = at
+		f.replaceCurrent(s, inc)
+		f.record(s, Record{At: at, Event: EventUp, Incident: inc.ID})
+	default:
+		inc := *cur
+		inc.Resolved = at
+		inc.Actions = appendRuns(slices.Clone(inc.Actions), s.Def.OnRecovered, EventRecovered, 0, at)
+		f.replaceCurrent(s, inc)
+		f.record(s, Record{At: at, Event: EventRecovered, Incident: inc.ID})
 	}
-	inc := *cur
-	inc.Resolved = at
-	inc.Actions = appendRuns(slices.Clone(inc.Actions), s.Def.OnRecovered, EventRecovered)
-	f.replaceCurrent(s, inc)
 }
 
-func appendRuns(runs []ActionRun, actions []string, ev Event) []ActionRun {
+func appendRuns(runs []ActionRun, actions []string, ev Event, repeat int, at int64) []ActionRun {
 	for _, a := range actions {
-		runs = append(runs, ActionRun{Action: a, Event: ev, State: ActionPending})
+		runs = append(runs, ActionRun{Action: a, Event: ev, Repeat: repeat, Owed: at, State: ActionPending})
 	}
 	return runs
 }
@@ -134,8 +174,14 @@ func (f *FSM) replaceCurrent(s *Service, inc Incident) {
 	f.track(s)
 }
 
-// track keeps the owing index in step with the service's incidents.
+// track keeps the owing and timed indexes in step with the service's
+// status, definition and incidents.
 func (f *FSM) track(s *Service) {
+	if waits(s) {
+		f.timed[s.ID] = struct{}{}
+	} else {
+		delete(f.timed, s.ID)
+	}
 	if owes(s) {
 		if _, had := f.owing[s.ID]; !had {
 			f.owing[s.ID] = struct{}{}
@@ -160,15 +206,21 @@ func owes(s *Service) bool {
 	return false
 }
 
+// applyConfigure makes the file's definitions the services'. The file wins
+// over the API: a service it defines takes the file's definition whatever
+// it had. A service it no longer defines goes back to the defaults, unless
+// it was defined through the API, which it keeps.
 func (f *FSM) applyConfigure(c Configure) {
 	def := c.Defaults
 	f.defaults = &def
+	f.setHistoryN(c.HistoryPerService)
 	for id, s := range f.services {
 		if d, ok := c.Services[id]; ok {
-			s.Def, s.Configured = &d, true
-		} else {
-			s.Def, s.Configured = f.defaults, false
+			s.Def, s.Source = &d, SourceConfig
+		} else if s.Source != SourceAPI {
+			s.Def, s.Source = f.defaults, SourceHeartbeat
 		}
+		f.track(s)
 	}
 	// Timeouts may have changed for any number of services: reorder once.
 	heap.Init(&f.deadlines)
@@ -176,7 +228,7 @@ func (f *FSM) applyConfigure(c Configure) {
 		if _, ok := f.services[id]; !ok {
 			// Watched from the moment the cluster learns of it: a configured
 			// service that never beats is an incident, not a silent gap.
-			f.add(&Service{ID: id, Def: &d, Configured: true, Status: StatusUp, LastSeen: c.At})
+			f.add(&Service{ID: id, Def: &d, Source: SourceConfig, Status: StatusUp, LastSeen: c.At})
 		}
 	}
 }
@@ -192,16 +244,35 @@ func (f *FSM) applyIncidents(c Incidents, index uint64) Opened {
 		if !ok || s.Status != StatusUp || s.LastSeen != o.LastSeen {
 			continue
 		}
+		s.Status = StatusDown
+		f.watch(s)
+		if s.Flapping() {
+			// Silent again while flapping: the incident stays the same.
+			inc := *s.Current()
+			inc.Changed = c.At
+			f.replaceCurrent(s, inc)
+			f.record(s, Record{At: c.At, Event: EventDown, Incident: inc.ID})
+			opened[k] = inc.ID
+			continue
+		}
 		inc := Incident{
 			ID:       strconv.FormatUint(index, 10) + "-" + strconv.Itoa(k),
 			Opened:   c.At,
 			LastSeen: s.LastSeen,
-			Actions:  appendRuns(nil, s.Def.Actions, EventDown),
+			Notified: c.At,
 		}
-		s.Status = StatusDown
+		ev := EventDown
+		if flaps(s, c.At) {
+			// One notification says so; the rest wait until it is stable.
+			inc.Flapping, inc.Changed, ev = true, c.At, EventFlapping
+		}
+		inc.Actions = appendRuns(nil, s.Def.Actions, ev, 0, c.At)
 		s.Incidents = appendIncident(s.Incidents, inc)
 		f.track(s)
-		f.watch(s)
+		f.record(s, Record{At: c.At, Event: EventDown, Incident: inc.ID})
+		if inc.Flapping {
+			f.record(s, Record{At: c.At, Event: EventFlapping, Incident: inc.ID})
+		}
 		opened[k] = inc.ID
 	}
 	return opened
@@ -237,18 +308,19 @@ func (f *FSM) applyActionResult(c ActionResult) error {
 	}
 	runs := s.Incidents[i].Actions
 	j := slices.IndexFunc(runs, func(r ActionRun) bool {
-		return r.Action == c.Action && r.Event == c.Event && r.State == ActionPending
+		return r.Action == c.Action && r.Event == c.Event && r.Repeat == c.Repeat && r.State == ActionPending
 	})
 	if j < 0 {
 		return nil // already recorded, by this leader or an earlier one
 	}
 	runs = slices.Clone(runs)
-	runs[j] = ActionRun{Action: c.Action, Event: c.Event, State: c.State,
-		Attempts: c.Attempts, Error: c.Error, Finished: c.At}
+	runs[j].State, runs[j].Attempts, runs[j].Error, runs[j].Finished = c.State, c.Attempts, c.Error, c.At
 	incs := slices.Clone(s.Incidents)
 	incs[i].Actions = runs
 	s.Incidents = incs
 	f.track(s)
+	f.record(s, Record{At: c.At, Event: EventDelivery, Incident: c.Incident, Action: c.Action,
+		For: c.Event, Repeat: c.Repeat, State: c.State, Attempts: c.Attempts, Error: c.Error})
 	return nil
 }
 
@@ -257,17 +329,24 @@ func (f *FSM) applyPause(c Pause) error {
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrUnknownService, c.Service)
 	}
-	switch {
+	switch cur := s.Current(); {
+	case c.Paused && s.Status == StatusPaused:
+		return nil
 	case c.Paused:
 		s.Status = StatusPaused
+		f.record(s, Record{At: c.At, Event: EventPaused})
 	case s.Status != StatusPaused:
 		return nil
-	case s.Current() != nil && s.Current().Resolved == 0:
+	case cur != nil && cur.Resolved == 0 && !cur.Flapping:
 		s.Status = StatusDown
+		f.record(s, Record{At: c.At, Event: EventResumed, Incident: cur.ID})
 	default:
 		// Watching starts afresh: the time spent paused is not silence.
+		// A flapping service starts up, and its episode goes on.
 		s.Status, s.LastSeen = StatusUp, max(s.LastSeen, c.At)
+		f.record(s, Record{At: c.At, Event: EventResumed})
 	}
 	f.watch(s)
+	f.track(s)
 	return nil
 }

@@ -51,7 +51,7 @@ func TestHeartbeatCreatesWithDefaultsAndOnlyMovesForward(t *testing.T) {
 	if web.LastSeen != 100 || web.Status != StatusUp {
 		t.Fatalf("web = %+v, want last_seen 100 and up", web)
 	}
-	if !web.Def.Equal(DefaultDefinition()) || web.Configured {
+	if !web.Def.Equal(DefaultDefinition()) || web.Source != SourceHeartbeat {
 		t.Fatalf("web def = %+v, want the defaults", web.Def)
 	}
 	if a.service("db").Def != web.Def {
@@ -81,7 +81,7 @@ func TestIncidentOpensOnlyIfNothingChanged(t *testing.T) {
 		t.Fatalf("retried open took effect: %q", again)
 	}
 	want := []PendingAction{{Service: "a", Incident: opened[0], LastSeen: 10,
-		Run: ActionRun{Action: "page", Event: EventDown, State: ActionPending}}}
+		Run: ActionRun{Action: "page", Event: EventDown, Owed: 30, State: ActionPending}}}
 	if p := a.f.PendingActions(); !reflect.DeepEqual(p, want) {
 		t.Fatalf("pending = %+v, want %+v", p, want)
 	}
@@ -123,14 +123,14 @@ func TestConfigureDefinesAndReverts(t *testing.T) {
 		t.Fatal("Configured should hold right after applying the same configuration")
 	}
 	w := a.service("worker-1")
-	if !w.Configured || w.Def.Timeout != time.Second || w.LastSeen != 7 || w.Status != StatusUp {
+	if w.Source != SourceConfig || w.Def.Timeout != time.Second || w.LastSeen != 7 || w.Status != StatusUp {
 		t.Fatalf("worker-1 = %+v", w)
 	}
 	if d := a.service("auto").Def; d.Timeout != 3*time.Second {
 		t.Fatalf("auto did not follow the new defaults: %+v", d)
 	}
 	a.apply(Configure{At: 8, Defaults: cfg.Defaults})
-	if w := a.service("worker-1"); w.Configured || w.Def.Timeout != 3*time.Second {
+	if w := a.service("worker-1"); w.Source != SourceHeartbeat || w.Def.Timeout != 3*time.Second {
 		t.Fatalf("worker-1 removed from config should be on defaults: %+v", w)
 	}
 	if a.f.Configured(cfg) {
@@ -180,7 +180,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	svcs := restored.Services()
 	var shared *Definition
 	for _, s := range svcs {
-		if s.Configured {
+		if s.Source != SourceHeartbeat {
 			continue
 		}
 		if shared == nil {
@@ -197,7 +197,7 @@ func TestRestoreRefusesBadSnapshotsAndKeepsState(t *testing.T) {
 	lines := strings.SplitN(string(good), "\n", 3)
 	bad := map[string]string{
 		"empty":       "",
-		"version":     strings.Replace(lines[0], `"v":1`, `"v":9`, 1) + "\n",
+		"version":     strings.Replace(lines[0], `"v":2`, `"v":9`, 1) + "\n",
 		"truncated":   lines[0] + "\n" + lines[1] + "\n",
 		"garbage":     "{not json",
 		"trailing":    string(good) + `{"id":"extra"}` + "\n",

@@ -20,10 +20,28 @@ func randomHistory(t *testing.T, r *rand.Rand, n int) *applier {
 	now := int64(0)
 	for range n {
 		now += int64(r.IntN(int(time.Second)))
-		switch r.IntN(10) {
+		switch r.IntN(15) {
 		case 0:
 			a.apply(Configure{At: now, Defaults: Definition{Timeout: time.Duration(1+r.IntN(3)) * time.Second, Actions: []string{"log"}, OnRecovered: []string{"log"}},
-				Services: map[string]Definition{id(): {Timeout: time.Second, Actions: []string{"page", "log"}}}})
+				Services:          map[string]Definition{id(): {Timeout: time.Second, Actions: []string{"page", "log"}}},
+				HistoryPerService: 3 + r.IntN(10)})
+		case 10:
+			a.apply(Define{At: now, Service: id(), Def: Definition{Timeout: time.Second, Actions: []string{"page"}, OnRecovered: []string{"log"},
+				Grace: time.Duration(r.IntN(2)) * time.Second, Repeat: time.Duration(r.IntN(3)) * time.Second, MaxRepeats: r.IntN(3),
+				FlapThreshold: r.IntN(3), FlapWindow: 20 * time.Second}})
+		case 11:
+			if r.IntN(4) == 0 {
+				a.apply(Delete{At: now, Service: id()})
+			}
+		case 12, 13:
+			repeats, stable, _ := a.f.Due(time.Unix(0, now))
+			a.apply(Repeats{At: now, Items: repeats})
+			a.apply(Stable{At: now, Items: stable})
+		case 14:
+			if p := a.f.PendingActions(); len(p) > 0 {
+				x := p[r.IntN(len(p))]
+				a.apply(Attempt{At: now, Service: x.Service, Incident: x.Incident, Action: x.Run.Action, Event: x.Run.Event, Attempt: 1, Error: "503"})
+			}
 		case 1, 2:
 			var opens []Open
 			for _, s := range a.f.Services() {
@@ -35,7 +53,7 @@ func randomHistory(t *testing.T, r *rand.Rand, n int) *applier {
 		case 3:
 			if p := a.f.PendingActions(); len(p) > 0 {
 				x := p[r.IntN(len(p))]
-				a.apply(ActionResult{At: now, Service: x.Service, Incident: x.Incident, Action: x.Run.Action, Event: x.Run.Event, State: ActionDone, Attempts: 1})
+				a.apply(ActionResult{At: now, Service: x.Service, Incident: x.Incident, Action: x.Run.Action, Event: x.Run.Event, Repeat: x.Run.Repeat, State: ActionDone, Attempts: 1})
 			}
 		case 4:
 			a.apply(Pause{At: now, Service: id(), Paused: r.IntN(2) == 0})
@@ -62,11 +80,18 @@ func persist(t *testing.T, f *FSM) []byte {
 // canonical renders the state in a form that does not depend on map order.
 func canonical(t *testing.T, f *FSM) []byte {
 	t.Helper()
+	events, _ := f.AllEvents(0, 0, 0)
+	f.mu.RLock()
+	n, seq := f.historyN, f.seq
+	f.mu.RUnlock()
 	b, err := json.Marshal(struct {
-		D *Definition
-		S []Service
-		P []PendingAction
-	}{f.defaults, f.Services(), f.PendingActions()})
+		D   *Definition
+		S   []Service
+		P   []PendingAction
+		E   []ServiceRecord
+		N   int
+		Seq uint64
+	}{f.defaults, f.Services(), f.PendingActions(), events, n, seq})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +106,9 @@ func assertSameState(t *testing.T, want, got *FSM) {
 	if !reflect.DeepEqual(want.PendingActions(), got.PendingActions()) {
 		t.Fatal("pending actions differ")
 	}
+	if a, _ := want.AllEvents(0, 0, 0); !reflect.DeepEqual(a, must(got.AllEvents(0, 0, 0))) {
+		t.Fatal("histories differ")
+	}
 	if !bytes.Equal(canonical(t, want), canonical(t, got)) {
 		t.Fatal("states differ")
 	}
@@ -93,3 +121,5 @@ func (s *memSink) Cancel() error { return nil }
 func (s *memSink) Close() error  { return nil }
 
 var _ raft.SnapshotSink = (*memSink)(nil)
+
+func must[T any](v T, _ bool) T { return v }

@@ -73,12 +73,12 @@ func (f *FSM) PendingActions() []PendingAction {
 func (f *FSM) Configured(c Configure) bool {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	if !f.defaults.Equal(&c.Defaults) {
+	if !f.defaults.Equal(&c.Defaults) || f.historyN != c.HistoryPerService {
 		return false
 	}
 	n := 0
 	for _, s := range f.services {
-		if !s.Configured {
+		if s.Source != SourceConfig {
 			continue
 		}
 		n++

@@ -6,36 +6,48 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 
 	"github.com/hashicorp/raft"
 )
 
 // snapshotVersion is the version of the snapshot format written today.
-const snapshotVersion = 1
+// Version 2 added the event histories, the sources of definitions and the
+// restart policy; version 1 snapshots are still restored.
+const snapshotVersion = 2
 
 // The snapshot is a header line followed by one JSON line per service.
 // Streaming it keeps memory flat however many services there are, and lines
 // make a snapshot inspectable with ordinary tools.
 type snapshotHeader struct {
-	Version  int        `json:"v"`
-	Defaults Definition `json:"defaults"`
-	Count    int        `json:"count"`
+	Version           int        `json:"v"`
+	Defaults          Definition `json:"defaults"`
+	Count             int        `json:"count"`
+	HistoryPerService int        `json:"history_per_service,omitempty"`
+	Seq               uint64     `json:"seq,omitempty"` // of the latest event
 }
 
 // snapshotService leaves Def out for services on the defaults, so Restore
 // can point them all at one shared Definition again.
 type snapshotService struct {
 	Service
-	Def *Definition `json:"def,omitempty"`
+	Def    *Definition `json:"def,omitempty"`
+	Events []Record    `json:"events,omitempty"`
+	// Configured is version 1's way of saying Source: SourceConfig.
+	Configured bool `json:"configured,omitempty"`
 }
 
 type snapshot struct {
 	defaults *Definition
 	services []Service
+	events   map[string][]Record
+	historyN int
+	seq      uint64
 }
 
 // Snapshot implements raft.FSM. It copies the records, which is a flat
-// memory copy (they share their immutable definitions and incident slices),
+// memory copy (they share their immutable definitions and incident slices,
+// and the histories, which are only appended to beyond what a copy sees),
 // so Apply is held up only for that; encoding happens later in Persist.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
@@ -44,7 +56,8 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	for _, s := range f.services {
 		services = append(services, s.copy())
 	}
-	return &snapshot{defaults: f.defaults, services: services}, nil
+	return &snapshot{defaults: f.defaults, services: services, events: maps.Clone(f.events),
+		historyN: f.historyN, seq: f.seq}, nil
 }
 
 // Persist implements raft.FSMSnapshot.
@@ -59,12 +72,14 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 func (s *snapshot) write(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	enc := json.NewEncoder(bw)
-	if err := enc.Encode(snapshotHeader{Version: snapshotVersion, Defaults: *s.defaults, Count: len(s.services)}); err != nil {
+	h := snapshotHeader{Version: snapshotVersion, Defaults: *s.defaults, Count: len(s.services),
+		HistoryPerService: s.historyN, Seq: s.seq}
+	if err := enc.Encode(h); err != nil {
 		return err
 	}
 	for _, svc := range s.services {
-		rec := snapshotService{Service: svc}
-		if svc.Configured {
+		rec := snapshotService{Service: svc, Events: s.events[svc.ID]}
+		if svc.Source != SourceHeartbeat {
 			rec.Def = svc.Def
 		}
 		if err := enc.Encode(rec); err != nil {
@@ -87,6 +102,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	f.defaults, f.services, f.owing, f.deadlines = next.defaults, next.services, next.owing, next.deadlines
+	f.timed, f.events, f.historyN, f.seq = next.timed, next.events, next.historyN, next.seq
 	f.mu.Unlock()
 	if len(next.owing) > 0 {
 		select {
@@ -103,10 +119,13 @@ func (f *FSM) read(r io.Reader) error {
 	if err := dec.Decode(&h); err != nil {
 		return fmt.Errorf("%w: header: %w", ErrCorrupt, err)
 	}
-	if h.Version != snapshotVersion {
+	if h.Version != 1 && h.Version != snapshotVersion {
 		return fmt.Errorf("%w: snapshot version %d not supported", ErrCorrupt, h.Version)
 	}
-	f.defaults = &h.Defaults
+	if h.HistoryPerService < 0 {
+		return fmt.Errorf("%w: history_per_service %d", ErrCorrupt, h.HistoryPerService)
+	}
+	f.defaults, f.historyN, f.seq = &h.Defaults, h.HistoryPerService, h.Seq
 	for i := range h.Count {
 		var rec snapshotService
 		if err := dec.Decode(&rec); err != nil {
@@ -114,7 +133,10 @@ func (f *FSM) read(r io.Reader) error {
 		}
 		svc := rec.Service
 		svc.Def = rec.Def
-		if err := f.admit(svc); err != nil {
+		if h.Version == 1 && rec.Configured {
+			svc.Source = SourceConfig
+		}
+		if err := f.admit(svc, rec.Events); err != nil {
 			return err
 		}
 	}
@@ -125,14 +147,14 @@ func (f *FSM) read(r io.Reader) error {
 }
 
 // admit adds a restored record, checking what Apply would have guaranteed.
-func (f *FSM) admit(s Service) error {
-	if s.ID == "" || (s.Configured && s.Def == nil) {
+func (f *FSM) admit(s Service, events []Record) error {
+	if s.ID == "" || (s.Source != SourceHeartbeat && s.Def == nil) {
 		return fmt.Errorf("%w: incomplete service record %q", ErrCorrupt, s.ID)
 	}
 	if _, dup := f.services[s.ID]; dup {
 		return fmt.Errorf("%w: service %q twice", ErrCorrupt, s.ID)
 	}
-	if !s.Configured {
+	if s.Source == SourceHeartbeat {
 		s.Def = f.defaults
 	}
 	switch s.Status {
@@ -140,7 +162,15 @@ func (f *FSM) admit(s Service) error {
 	default:
 		return fmt.Errorf("%w: service %q has status %q", ErrCorrupt, s.ID, s.Status)
 	}
+	for i, r := range events {
+		if r.Seq > f.seq || (i > 0 && r.Seq <= events[i-1].Seq) {
+			return fmt.Errorf("%w: service %q: events out of order", ErrCorrupt, s.ID)
+		}
+	}
 	f.add(&s)
 	f.track(&s)
+	if len(events) > 0 {
+		f.events[s.ID] = events[max(len(events)-f.limit(), 0):]
+	}
 	return nil
 }

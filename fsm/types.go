@@ -1,6 +1,8 @@
 package fsm
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -8,20 +10,33 @@ import (
 // Status is where a service stands as far as the watchdog is concerned.
 type Status string
 
-// The statuses a service can have.
+// The statuses a service can have. Flapping is not a status: a flapping
+// service is still up or down (the truth about its heartbeats), and its open
+// incident says it is flapping (see Incident.Flapping).
 const (
 	StatusUp     Status = "up"
 	StatusDown   Status = "down"
 	StatusPaused Status = "paused"
 )
 
-// Event names what happened to a service, and so which actions run.
+// Event names what happened to a service. The first four run actions; all
+// of them appear in a service's history.
 type Event string
 
-// The events that run actions.
+// The events. Numbers of the log format do not depend on these strings, but
+// the API and the notifications show them: do not rename one.
 const (
-	EventDown      Event = "down"
-	EventRecovered Event = "recovered"
+	EventDown      Event = "down"      // an incident opened (or, while flapping, it went silent again)
+	EventRecovered Event = "recovered" // a heartbeat resolved the incident
+	EventRepeat    Event = "repeat"    // still down: the down actions run again (restart policy)
+	EventFlapping  Event = "flapping"  // it went down too often within flap_window: notifications held
+	EventUp        Event = "up"        // a heartbeat while flapping: up, but the incident stays open
+	EventStable    Event = "stable"    // no change for flap_window: flapping is over
+	EventPaused    Event = "paused"
+	EventResumed   Event = "resumed"
+	EventDefined   Event = "defined"  // defined or changed through the API
+	EventAttempt   Event = "attempt"  // a delivery attempt that failed and will be retried
+	EventDelivery  Event = "delivery" // an action's outcome, committed once
 )
 
 // ActionState is how far one action of an incident has got.
@@ -34,20 +49,115 @@ const (
 	ActionFailed  ActionState = "failed"
 )
 
+// Source says where a service's definition comes from. It is a byte so that
+// the per-service record does not grow; it reads and writes as a string.
+type Source uint8
+
+// The sources. The zero value is a service first seen through a heartbeat,
+// on the defaults.
+const (
+	SourceHeartbeat Source = iota
+	SourceConfig
+	SourceAPI
+)
+
+// String implements fmt.Stringer.
+func (s Source) String() string {
+	switch s {
+	case SourceHeartbeat:
+		return "heartbeat"
+	case SourceConfig:
+		return "config"
+	case SourceAPI:
+		return "api"
+	}
+	return fmt.Sprintf("source(%d)", uint8(s))
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s Source) MarshalText() ([]byte, error) {
+	if s > SourceAPI {
+		return nil, fmt.Errorf("fsm: unknown source %d", uint8(s))
+	}
+	return []byte(s.String()), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *Source) UnmarshalText(b []byte) error {
+	for c := SourceHeartbeat; c <= SourceAPI; c++ {
+		if c.String() == string(b) {
+			*s = c
+			return nil
+		}
+	}
+	return fmt.Errorf("fsm: unknown source %q", b)
+}
+
 // Definition is what an operator says about a service: how long it may stay
-// silent and which actions run when it goes down or comes back. Definitions
-// are immutable once built, so many services share one (all the services
-// created with the defaults point at the same value).
+// silent and which actions run when it goes down or comes back, and its
+// restart policy. Definitions are immutable once built, so many services
+// share one (all the services created with the defaults point at the same
+// value).
 type Definition struct {
 	Timeout     time.Duration `json:"timeout"`
 	Actions     []string      `json:"actions,omitempty"`
 	OnRecovered []string      `json:"on_recovered,omitempty"`
+	// Grace is extra time after Timeout before an incident opens.
+	Grace time.Duration `json:"grace,omitempty"`
+	// Repeat, when set, runs the down actions again while the service
+	// stays down: after Repeat, then twice as long each time (capped at
+	// MaxRepeatGap), at most MaxRepeats times (0: no limit).
+	Repeat     time.Duration `json:"repeat,omitempty"`
+	MaxRepeats int           `json:"max_repeats,omitempty"`
+	// FlapThreshold, when set, marks a service flapping when it goes down
+	// more than FlapThreshold times within FlapWindow.
+	FlapThreshold int           `json:"flap_threshold,omitempty"`
+	FlapWindow    time.Duration `json:"flap_window,omitempty"`
+	Tags          []string      `json:"tags,omitempty"`
+	Description   string        `json:"description,omitempty"`
 }
 
 // Equal reports whether two definitions say the same thing.
 func (d *Definition) Equal(o *Definition) bool {
 	return d.Timeout == o.Timeout && slices.Equal(d.Actions, o.Actions) &&
-		slices.Equal(d.OnRecovered, o.OnRecovered)
+		slices.Equal(d.OnRecovered, o.OnRecovered) && d.Grace == o.Grace &&
+		d.Repeat == o.Repeat && d.MaxRepeats == o.MaxRepeats &&
+		d.FlapThreshold == o.FlapThreshold && d.FlapWindow == o.FlapWindow &&
+		slices.Equal(d.Tags, o.Tags) && d.Description == o.Description
+}
+
+// Bounds of a definition that the state machine relies on.
+const (
+	// MaxFlapThreshold follows from counting flaps in the incident history,
+	// which keeps maxIncidents: more than that many downs cannot be seen.
+	MaxFlapThreshold = maxIncidents - 1
+	// MaxRepeatGap caps the doubling gap between repeats: a service down
+	// for weeks is reminded of daily, and the arithmetic cannot overflow.
+	MaxRepeatGap = 24 * time.Hour
+	// MaxMaxRepeats bounds max_repeats; more is what 0 (no limit) is for.
+	MaxMaxRepeats = 1000
+)
+
+// ErrBadDefinition is returned for a definition the state machine refuses.
+var ErrBadDefinition = errors.New("fsm: bad definition")
+
+// Check reports a definition whose numbers the state machine cannot use.
+// Operator-facing limits (minimum timeouts, known actions) are checked
+// where the definition is written: the config file and the API.
+func (d *Definition) Check() error {
+	switch {
+	case d.Timeout <= 0:
+		return fmt.Errorf("%w: timeout must be positive", ErrBadDefinition)
+	case d.Grace < 0 || d.Repeat < 0 || d.FlapWindow < 0:
+		return fmt.Errorf("%w: grace, repeat and flap_window must not be negative", ErrBadDefinition)
+	case d.MaxRepeats < 0 || d.MaxRepeats > MaxMaxRepeats:
+		return fmt.Errorf("%w: max_repeats must be 0 (no limit) to %d", ErrBadDefinition, MaxMaxRepeats)
+	case d.FlapThreshold < 0 || d.FlapThreshold > MaxFlapThreshold:
+		return fmt.Errorf("%w: flap_threshold must be 0 (off) to %d", ErrBadDefinition, MaxFlapThreshold)
+	case d.FlapThreshold > 0 && d.FlapWindow == 0:
+		return fmt.Errorf("%w: flap_threshold needs a flap_window", ErrBadDefinition)
+	}
+	return nil
 }
 
 // DefaultDefinition is used for services first seen by a heartbeat until the
@@ -56,14 +166,13 @@ func DefaultDefinition() *Definition {
 	return &Definition{Timeout: 10 * time.Second, Actions: []string{"log"}}
 }
 
-// Service is the replicated record of one watched service. Times are Unix
 // nanoseconds from the clock of the leader that proposed the change.
 type Service struct {
-	ID         string      `json:"id"`
-	Def        *Definition `json:"def"`
-	Configured bool        `json:"configured,omitempty"` // Def comes from the config file, not the defaults
-	Status     Status      `json:"status"`
-	LastSeen   int64       `json:"last_seen"`
+	ID       string      `json:"id"`
+	Def      *Definition `json:"def"`
+	Source   Source      `json:"source,omitempty"` // where Def comes from
+	Status   Status      `json:"status"`
+	LastSeen int64       `json:"last_seen"`
 	// Incidents holds the most recent incidents, oldest first. The slice is
 	// never changed in place once stored, so copies handed to readers and
 	// snapshots may share it.
@@ -79,16 +188,35 @@ type Incident struct {
 	LastSeen int64       `json:"last_seen"` // the heartbeat the service went silent after
 	Resolved int64       `json:"resolved,omitempty"`
 	Actions  []ActionRun `json:"actions,omitempty"`
+	// Flapping is set while the service flaps: the incident then stays
+	// open across its ups and downs, Changed is the time of the latest,
+	// and no action runs until it has been stable for its flap window.
+	Flapping bool  `json:"flapping,omitempty"`
+	Changed  int64 `json:"changed,omitempty"`
+	// Notified is when the down actions were last owed (the open, the end
+	// of flapping, a repeat): the next repeat is counted from it. Repeats
+	// is how many repeats have been owed.
+	Notified int64 `json:"notified,omitempty"`
+	Repeats  int   `json:"repeats,omitempty"`
 }
 
 // ActionRun is one action owed or done for an incident's event.
 type ActionRun struct {
 	Action   string      `json:"action"`
 	Event    Event       `json:"event"`
+	Repeat   int         `json:"repeat,omitempty"` // which repeat, for EventRepeat
+	Owed     int64       `json:"owed,omitempty"`   // when the event happened that owes it
 	State    ActionState `json:"state"`
 	Attempts int         `json:"attempts,omitempty"`
 	Error    string      `json:"error,omitempty"`
 	Finished int64       `json:"finished,omitempty"`
+}
+
+// Flapping reports whether the service is flapping now: its open incident
+// holds its notifications until it is stable again.
+func (s *Service) Flapping() bool {
+	cur := s.Current()
+	return cur != nil && cur.Resolved == 0 && cur.Flapping
 }
 
 // Current returns the service's latest incident, or nil when it never had one.
@@ -99,16 +227,17 @@ func (s *Service) Current() *Incident {
 	return &s.Incidents[len(s.Incidents)-1]
 }
 
-// Deadline is when the service is overdue, given that the watcher has been
-// able to see heartbeats only since watchingSince (the moment its node became
-// leader): while there was no leader, no heartbeat could be committed, so a
-// stale timestamp then is nobody's fault.
+// Deadline is when the service is overdue, its timeout and grace after its
+// last heartbeat, given that the watcher has been able to see heartbeats
+// only since watchingSince (the moment its node became leader): while there
+// was no leader, no heartbeat could be committed, so a stale timestamp then
+// is nobody's fault.
 func (s *Service) Deadline(watchingSince time.Time) time.Time {
 	last := time.Unix(0, s.LastSeen)
 	if last.Before(watchingSince) {
 		last = watchingSince
 	}
-	return last.Add(s.Def.Timeout)
+	return last.Add(s.Def.Timeout + s.Def.Grace)
 }
 
 // PendingAction is an action some leader still owes: the watcher runs it and
