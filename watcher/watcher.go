@@ -66,7 +66,8 @@ type Watcher struct {
 	cluster Cluster
 	log     *slog.Logger
 
-	slots chan struct{} // bounds the actions running at once
+	slots   chan struct{} // bounds the actions running at once
+	metrics *metrics
 
 	mu    sync.Mutex
 	owned map[runKey]*run // actions this leader has started
@@ -97,7 +98,7 @@ func New(cfg Config, state State, cluster Cluster) *Watcher {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Watcher{cfg: cfg, state: state, cluster: cluster, log: cfg.Logger,
-		slots: make(chan struct{}, maxConcurrentActions)}
+		slots: make(chan struct{}, maxConcurrentActions), metrics: newMetrics()}
 }
 
 // Run watches until ctx ends (leadership lost). since is when this node became
@@ -171,6 +172,7 @@ func (w *Watcher) expire(ctx context.Context, since time.Time) time.Time {
 		opened, _ := resp.(fsm.Opened)
 		for i, id := range opened {
 			if id != "" {
+				w.metrics.incidents.Inc()
 				w.log.Warn("service down", "service", chunk[i].Service, "incident", id,
 					"last_seen", time.Unix(0, chunk[i].LastSeen).UTC().Format(time.RFC3339Nano))
 			}
@@ -230,14 +232,16 @@ func (w *Watcher) perform(ctx context.Context, key runKey, p fsm.PendingAction) 
 			policy = r.RetryPolicy()
 		}
 		ev := w.event(p)
+		count := w.metrics.counter(act)
 		res.Attempts, err = policy.Do(ctx, func(actx context.Context) error {
 			if verr := w.cluster.VerifyLeader(ctx); verr != nil {
 				w.log.Warn("skip action: leadership not confirmed", "action", p.Run.Action, "service", p.Service, "err", verr)
 				cancel(verr)
 				return verr
 			}
-			return act.Run(actx, ev)
+			return count.run(actx, ev)
 		})
+		count.finish()
 	}
 	if ctx.Err() != nil {
 		return
