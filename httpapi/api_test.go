@@ -16,7 +16,7 @@ import (
 )
 
 // singleNode serves the API of a real one-node cluster.
-func singleNode(t *testing.T) (*httptest.Server, *cluster.Node, *fsm.FSM) {
+func singleNode(t *testing.T, opts ...httpapi.Option) (*httptest.Server, *cluster.Node, *fsm.FSM) {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	f := fsm.New()
@@ -26,7 +26,7 @@ func singleNode(t *testing.T) (*httptest.Server, *cluster.Node, *fsm.FSM) {
 		t.Fatal(err)
 	}
 	node.Start(nil)
-	srv.Config.Handler = httpapi.New(node, f, slog.New(slog.DiscardHandler))
+	srv.Config.Handler = httpapi.New(node, f, slog.New(slog.DiscardHandler), opts...)
 	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()

@@ -10,17 +10,19 @@ import (
 	"net/http"
 
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func (s *Server) handleHeartbeatQuery(w http.ResponseWriter, r *http.Request) {
-	s.heartbeat(w, r, r.URL.Query().Get("id"))
+	s.heartbeat(w, r, r.URL.Query().Get("id"), s.metrics.receivedQuery)
 }
 
 func (s *Server) handleHeartbeatPath(w http.ResponseWriter, r *http.Request) {
-	s.heartbeat(w, r, mux.Vars(r)["id"])
+	s.heartbeat(w, r, mux.Vars(r)["id"], s.metrics.receivedV1)
 }
 
-func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, id string) {
+// heartbeat commits one heartbeat; received counts the route form it came by.
+func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, id string, received prometheus.Counter) {
 	if !ValidID(id) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid service id %q: want 1-128 of A-Za-z0-9._- (not . or ..)", id))
 		return
@@ -31,6 +33,7 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, id string) {
 		bodyError(w, err)
 		return
 	}
+	received.Inc()
 	ctx, cancel := context.WithTimeout(r.Context(), commitTimeout)
 	defer cancel()
 	if err := s.node.Heartbeat(ctx, id); err != nil {

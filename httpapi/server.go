@@ -53,11 +53,13 @@ type Server struct {
 	mux   *mux.Router
 	// proxyTransport carries writes forwarded to the leader.
 	proxyTransport *http.Transport
+	metrics        *metrics
 }
 
 // New returns the API's handler.
-func New(node Node, state State, log *slog.Logger) *Server {
-	s := &Server{node: node, state: state, log: log, mux: mux.NewRouter(), proxyTransport: newProxyTransport()}
+func New(node Node, state State, log *slog.Logger, opts ...Option) *Server {
+	s := &Server{node: node, state: state, log: log, mux: mux.NewRouter(), proxyTransport: newProxyTransport(),
+		metrics: newMetrics()}
 	r := s.mux
 	// Ids are checked by the handlers; cleaning would turn "/v1/heartbeat/.."
 	// into a redirect elsewhere instead of the 400 it deserves.
@@ -79,6 +81,9 @@ func New(node Node, state State, log *slog.Logger) *Server {
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path)
 	})
+	for _, o := range opts {
+		o(s)
+	}
 	return s
 }
 
