@@ -75,9 +75,12 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 		Logger:        log.With("sys", "watcher"),
 		NodeID:        cfg.NodeID,
 	}, a.FSM, a.Node)
+	metrics := newRegistry(a.FSM)
+	api := httpapi.New(a.Node, a.FSM, log.With("sys", "http"), httpapi.WithMetrics(metrics))
+	metrics.MustRegister(a.Node.Collector(), w.Collector(), api.Collector())
 	a.Node.Start(w.Run)
 	a.HTTP = &http.Server{
-		Handler:           httpapi.New(a.Node, a.FSM, log.With("sys", "http")),
+		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}

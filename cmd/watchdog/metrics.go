@@ -1,0 +1,52 @@
+package main
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/watchdog-ha/watchdog/fsm"
+)
+
+// newRegistry is the registry one agent's /metrics serves: the Go runtime,
+// the process, and the services by status. Each agent has its own, so the
+// agents of an in-process test cluster never collide, and nothing is
+// registered globally. Registering fixed collectors in a fresh registry
+// fails only on a programming error (two metrics of one name), which every
+// test that starts an agent would show: hence MustRegister.
+func newRegistry(state *fsm.FSM) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newServiceCollector(state),
+	)
+	return reg
+}
+
+// serviceCollector counts the services by status when scraped, from this
+// node's replica: nothing is updated as entries are applied.
+type serviceCollector struct {
+	state *fsm.FSM
+	desc  *prometheus.Desc
+}
+
+func newServiceCollector(state *fsm.FSM) *serviceCollector {
+	return &serviceCollector{state: state, desc: prometheus.NewDesc("watchdog_services",
+		"Services in this node's replica of the state, by status.", []string{"status"}, nil)}
+}
+
+// Describe implements prometheus.Collector.
+func (c *serviceCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+// Collect implements prometheus.Collector. Every known status is reported,
+// 0 when no service has it, so that alerts on down services see a change
+// from 0 rather than a series appearing.
+func (c *serviceCollector) Collect(ch chan<- prometheus.Metric) {
+	counts := map[fsm.Status]int{fsm.StatusUp: 0, fsm.StatusDown: 0, fsm.StatusPaused: 0}
+	for _, s := range c.state.Services() {
+		counts[s.Status]++
+	}
+	for status, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), string(status))
+	}
+}
