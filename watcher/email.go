@@ -145,8 +145,10 @@ func emailSubject(ev Event) string {
 	switch ev.Kind {
 	case fsm.EventRecovered:
 		return fmt.Sprintf("[watchdog] %s recovered", ev.Service)
-	case eventRepeat:
+	case fsm.EventRepeat:
 		return fmt.Sprintf("[watchdog] %s is still DOWN", ev.Service)
+	case fsm.EventFlapping:
+		return fmt.Sprintf("[watchdog] %s is FLAPPING", ev.Service)
 	}
 	return fmt.Sprintf("[watchdog] %s is DOWN", ev.Service)
 }
@@ -158,7 +160,7 @@ func emailMessageID(ev Event, from string) string {
 	sum := sha256.Sum256([]byte(ev.Service))
 	domain := from[strings.LastIndexByte(from, '@')+1:]
 	domain = strings.TrimSuffix(domain, ">")
-	return fmt.Sprintf("watchdog.%s.%s.%s@%s", ev.Incident, ev.Kind, hex.EncodeToString(sum[:6]), domain)
+	return fmt.Sprintf("watchdog.%s.%s.%s@%s", ev.Incident, eventTag(ev), hex.EncodeToString(sum[:6]), domain)
 }
 
 func emailBody(ev Event, now time.Time) string {
@@ -169,6 +171,10 @@ func emailBody(ev Event, now time.Time) string {
 	} else {
 		fmt.Fprintf(&b, "%s is DOWN: no heartbeat since %s (%s ago); its timeout is %s.\n\n",
 			ev.Service, stamp(ev.LastSeen), since(now, ev.LastSeen), ev.Timeout)
+	}
+	if ev.Kind == fsm.EventFlapping {
+		b.WriteString("It has gone down too often lately: it is flapping. Further notifications are held\n" +
+			"until it has kept one state for its flap window; you will then hear how it settled.\n\n")
 	}
 	for _, f := range [][2]string{
 		{"Service", ev.Service},

@@ -13,13 +13,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
-
-	"github.com/watchdog-ha/watchdog/fsm"
 )
-
-// eventRepeat is the event of a service still down after its first
-// notification (the restart policy's repeats); receivers treat it as down.
-const eventRepeat fsm.Event = "repeat"
 
 // userAgent names us to receivers, which see it in their access logs.
 const userAgent = "watchdog"

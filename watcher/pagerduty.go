@@ -60,8 +60,11 @@ func pagerDutyEvent(key string, ev Event) PagerDutyEvent {
 	}
 	out.EventAction = "trigger"
 	summary := fmt.Sprintf("%s is DOWN: no heartbeat since %s (timeout %s)", ev.Service, stamp(ev.LastSeen), ev.Timeout)
-	if ev.Kind == eventRepeat {
+	switch ev.Kind {
+	case fsm.EventRepeat:
 		summary = fmt.Sprintf("%s is still DOWN: no heartbeat since %s (timeout %s)", ev.Service, stamp(ev.LastSeen), ev.Timeout)
+	case fsm.EventFlapping:
+		summary = fmt.Sprintf("%s is FLAPPING: down again at %s (timeout %s); held until stable", ev.Service, stamp(ev.Time), ev.Timeout)
 	}
 	out.Payload = &PagerDutyPayload{
 		Summary:   summary,

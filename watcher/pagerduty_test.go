@@ -56,7 +56,7 @@ func TestPagerDutyTriggerAndResolve(t *testing.T) {
 
 func TestPagerDutyRepeatTriggersTheSamePage(t *testing.T) {
 	ev := testEvent()
-	ev.Kind = eventRepeat
+	ev.Kind = fsm.EventRepeat
 	e := pagerDutyEvent("k", ev)
 	if e.EventAction != "trigger" || e.DedupKey != "12-0" || e.Payload == nil {
 		t.Errorf("repeat = %+v, want a trigger with the incident's dedup key", e)

@@ -45,7 +45,7 @@ func (p RetryPolicy) Do(ctx context.Context, attempt func(context.Context) error
 		if ctx.Err() != nil {
 			return n, fmt.Errorf("%w (attempt %d: %w)", context.Cause(ctx), n, err)
 		}
-		if n > p.Retries || IsPermanent(err) {
+		if !p.retries(n, err) {
 			return n, err
 		}
 		t := time.NewTimer(p.wait(n, err))
@@ -57,6 +57,9 @@ func (p RetryPolicy) Do(ctx context.Context, attempt func(context.Context) error
 		}
 	}
 }
+
+// retries reports whether Do tries again after the n-th attempt failed with err.
+func (p RetryPolicy) retries(n int, err error) bool { return n <= p.Retries && !IsPermanent(err) }
 
 func (p RetryPolicy) try(ctx context.Context, attempt func(context.Context) error) error {
 	if p.Timeout <= 0 {

@@ -73,8 +73,11 @@ func slackMessage(ev Event, now time.Time) SlackMessage {
 	default:
 		color = slackRed
 		state := "DOWN"
-		if ev.Kind == eventRepeat {
+		switch ev.Kind {
+		case fsm.EventRepeat:
 			state = "still DOWN"
+		case fsm.EventFlapping:
+			state = "FLAPPING (further notifications held until it is stable)"
 		}
 		text = fmt.Sprintf(":red_circle: %s is %s — last heartbeat %s (%s ago), timeout %s, incident %s",
 			name, state, stamp(ev.LastSeen), since(now, ev.LastSeen), ev.Timeout, slackEscape(ev.Incident))

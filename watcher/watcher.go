@@ -15,6 +15,7 @@ import (
 // State is the replicated state the watcher reads.
 type State interface {
 	Overdue(now, watchingSince time.Time) (due []fsm.Open, next time.Time)
+	Due(now time.Time) (repeats []fsm.RepeatDue, stable []fsm.StableDue, next time.Time)
 	PendingActions() []fsm.PendingAction
 	PendingSignal() <-chan struct{}
 	Configured(c fsm.Configure) bool
@@ -38,6 +39,7 @@ type Event struct {
 	Service  string
 	Incident string
 	Kind     fsm.Event
+	Repeat   int           // for a repeat, which one (1, 2, ...)
 	LastSeen time.Time     // the heartbeat the service went silent after
 	Timeout  time.Duration // the service's timeout
 	Node     string        // the leader delivering it
@@ -79,6 +81,7 @@ const maxConcurrentActions = 64
 type runKey struct {
 	incident, action string
 	event            fsm.Event
+	repeat           int
 }
 
 // run is one action this leader started. Once finished, its outcome stays
@@ -120,7 +123,7 @@ func (w *Watcher) Run(ctx context.Context, since time.Time) {
 		case <-timer.C:
 		case <-w.state.PendingSignal():
 		}
-		next := w.expire(ctx, since)
+		next := earliest(w.expire(ctx, since), w.decide(ctx))
 		w.startActions(ctx, &wg)
 		wait := w.cfg.CheckInterval
 		if !next.IsZero() {
@@ -185,7 +188,7 @@ func (w *Watcher) expire(ctx context.Context, since time.Time) time.Time {
 // and retries the commit of outcomes that did not commit.
 func (w *Watcher) startActions(ctx context.Context, wg *sync.WaitGroup) {
 	for _, p := range w.state.PendingActions() {
-		key := runKey{p.Incident, p.Run.Action, p.Run.Event}
+		key := runKey{p.Incident, p.Run.Action, p.Run.Event, p.Run.Repeat}
 		w.mu.Lock()
 		r, started := w.owned[key]
 		if !started {
@@ -221,7 +224,7 @@ func (w *Watcher) startActions(ctx context.Context, wg *sync.WaitGroup) {
 func (w *Watcher) perform(ctx context.Context, key runKey, p fsm.PendingAction) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	res := fsm.ActionResult{Service: p.Service, Incident: p.Incident, Action: p.Run.Action, Event: p.Run.Event}
+	res := fsm.ActionResult{Service: p.Service, Incident: p.Incident, Action: p.Run.Action, Event: p.Run.Event, Repeat: p.Run.Repeat}
 	act, ok := w.cfg.Actions[p.Run.Action]
 	var err error
 	if !ok {
@@ -232,6 +235,7 @@ func (w *Watcher) perform(ctx context.Context, key runKey, p fsm.PendingAction) 
 			policy = r.RetryPolicy()
 		}
 		ev := w.event(p)
+		n := 0
 		count := w.metrics.counter(act)
 		res.Attempts, err = policy.Do(ctx, func(actx context.Context) error {
 			if verr := w.cluster.VerifyLeader(ctx); verr != nil {
@@ -239,7 +243,8 @@ func (w *Watcher) perform(ctx context.Context, key runKey, p fsm.PendingAction) 
 				cancel(verr)
 				return verr
 			}
-			return count.run(actx, ev)
+			n++
+			return w.attempted(ctx, p, policy, n, count.run(actx, ev))
 		})
 		count.finish()
 	}
@@ -268,7 +273,7 @@ type retrier interface {
 // event is what the actions of p are told. Its times come from the
 // committed incident, so every leader tells the same story.
 func (w *Watcher) event(p fsm.PendingAction) Event {
-	ev := Event{Service: p.Service, Incident: p.Incident, Kind: p.Run.Event,
+	ev := Event{Service: p.Service, Incident: p.Incident, Kind: p.Run.Event, Repeat: p.Run.Repeat,
 		LastSeen: time.Unix(0, p.LastSeen), Node: w.cfg.NodeID, Time: time.Now()}
 	s, ok := w.state.Service(p.Service)
 	if !ok {
@@ -276,6 +281,11 @@ func (w *Watcher) event(p fsm.PendingAction) Event {
 	}
 	if s.Def != nil {
 		ev.Timeout = s.Def.Timeout
+	}
+	if p.Run.Owed != 0 {
+		// Committed with the run: when its event happened.
+		ev.Time = time.Unix(0, p.Run.Owed)
+		return ev
 	}
 	for _, inc := range s.Incidents {
 		switch {

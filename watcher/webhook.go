@@ -2,8 +2,11 @@ package watcher
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/watchdog-ha/watchdog/fsm"
 )
 
 // Webhook POSTs the event as JSON to a URL of the operator's choosing.
@@ -19,7 +22,8 @@ type Webhook struct {
 // WebhookPayload is the body a webhook receives.
 type WebhookPayload struct {
 	Service    string `json:"service"`
-	Event      string `json:"event"` // down, recovered or repeat
+	Event      string `json:"event"`            // down, recovered, repeat or flapping
+	Repeat     int    `json:"repeat,omitempty"` // which repeat, for event repeat
 	IncidentID string `json:"incident_id"`
 	LastSeen   string `json:"last_seen"` // RFC 3339, UTC: the heartbeat the service went silent after
 	Timeout    string `json:"timeout"`   // Go duration string
@@ -28,8 +32,17 @@ type WebhookPayload struct {
 }
 
 // IdempotencyKey is the same for every delivery of one event of one
-// incident, by whichever leader, so a receiver can drop repeats.
-func IdempotencyKey(ev Event) string { return ev.Incident + ":" + string(ev.Kind) }
+// incident, by whichever leader, so a receiver can drop duplicates. Each
+// repeat is an event of its own ("repeat-2"), so it is not dropped as one.
+func IdempotencyKey(ev Event) string { return ev.Incident + ":" + eventTag(ev) }
+
+// eventTag names an event uniquely within its incident.
+func eventTag(ev Event) string {
+	if ev.Kind == fsm.EventRepeat {
+		return fmt.Sprintf("%s-%d", ev.Kind, ev.Repeat)
+	}
+	return string(ev.Kind)
+}
 
 // RetryPolicy implements the watcher's retry hook.
 func (w Webhook) RetryPolicy() RetryPolicy { return w.Policy }
@@ -44,6 +57,7 @@ func (w Webhook) Run(ctx context.Context, ev Event) error {
 	return postJSON(ctx, w.Client, w.URL, h, WebhookPayload{
 		Service:    ev.Service,
 		Event:      string(ev.Kind),
+		Repeat:     ev.Repeat,
 		IncidentID: ev.Incident,
 		LastSeen:   stampNano(ev.LastSeen),
 		Timeout:    ev.Timeout.String(),
