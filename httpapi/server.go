@@ -73,6 +73,8 @@ func New(node Node, state State, log *slog.Logger, opts ...Option) *Server {
 	r.HandleFunc("/v1/services/{id}/pause", s.leaderWrite(s.handlePause)).Methods(http.MethodPost)
 	r.HandleFunc("/v1/services/{id}/resume", s.leaderWrite(s.handleResume)).Methods(http.MethodPost)
 	r.HandleFunc("/v1/cluster", s.handleCluster).Methods(http.MethodGet, http.MethodHead)
+	// The status page, its assets and GET /v1/stream (httpapi/dashboard.go).
+	s.dashboardRoutes(r)
 	r.HandleFunc("/healthz", s.handleHealth).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.handleReady).Methods(http.MethodGet, http.MethodHead)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,284 @@
+// The watchdog dashboard's script: it keeps the page the server rendered
+// live from GET /v1/stream (server-sent events), counts ages every second,
+// and shows a service's incident history on demand. Everything from the
+// server is written with textContent or as an attribute value, never as
+// HTML: service ids and node names are data, not markup.
+
+const RANK = { down: 0, paused: 2, up: 3 };
+// An unknown status sorts right after down, where someone will notice it.
+const rank = (s) => (Object.hasOwn(RANK, s) ? RANK[s] : 1);
+const COLUMNS = 6;
+
+const table = document.getElementById("svc-table");
+const rows = new Map(); // service id -> {id, tr, hist, sig, seq}
+// offset is the node's clock minus this browser's, so that ages count from
+// the same clock that stamped the heartbeats.
+let offset = Date.parse(document.body.dataset.now) - Date.now() || 0;
+
+function el(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+// fmtAge writes a duration as the server does: the two largest units.
+function fmtAge(ms) {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+  return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
+}
+
+// tick rewrites every counting time from its datetime attribute.
+function tick() {
+  const now = Date.now() + offset;
+  for (const t of document.querySelectorAll("time[datetime]")) {
+    const at = Date.parse(t.dateTime);
+    if (Number.isNaN(at)) continue;
+    if (t.classList.contains("ago")) t.textContent = `${fmtAge(now - at)} ago`;
+    else if (t.classList.contains("until")) t.textContent = fmtAge(at - now);
+    else if (t.classList.contains("since")) t.textContent = fmtAge(now - at);
+  }
+}
+
+function timeEl(className, iso) {
+  const t = el("time", className);
+  if (iso) t.dateTime = iso;
+  return t;
+}
+
+// newRow builds the cells of a service row, as the page template does.
+function newRow(id) {
+  const tr = el("tr", "svc");
+  tr.dataset.id = id;
+  const cells = ["Service", "Status", "Last heartbeat", "Timeout", "Details", "Incidents"].map((label) => {
+    const td = el("td");
+    td.dataset.label = label;
+    tr.append(td);
+    return td;
+  });
+  cells[0].className = "id";
+  cells[0].textContent = id;
+  const link = el("a", "hist-link", "history");
+  link.href = `/v1/services/${encodeURIComponent(id)}`;
+  cells[5].append(link);
+  return adopt(tr);
+}
+
+// adopt takes a service row, rendered by the server or by newRow, into
+// the script's keeping.
+function adopt(tr) {
+  const entry = { id: tr.dataset.id, tr, hist: null, sig: "", seq: 0 };
+  const link = tr.querySelector("a.hist-link");
+  link.setAttribute("role", "button");
+  link.setAttribute("aria-expanded", "false");
+  rows.set(entry.id, entry);
+  return entry;
+}
+
+function fillRow(entry, s) {
+  const [, status, seen, timeout, details] = entry.tr.cells;
+  entry.tr.className = `svc s-${s.status}`;
+  status.replaceChildren(el("span", "badge", s.status));
+  seen.replaceChildren(s.last_seen ? timeEl("ago", s.last_seen) : el("span", "", "never"));
+  timeout.textContent = s.timeout;
+  if (s.status === "down" && s.incident && !s.incident.resolved) {
+    details.replaceChildren("down for ", timeEl("since", s.incident.opened));
+  } else if (s.status === "up" && s.next_deadline) {
+    details.replaceChildren("due in ", timeEl("until", s.next_deadline));
+  } else if (s.status === "paused") {
+    details.replaceChildren("not watched");
+  } else {
+    details.replaceChildren();
+  }
+  const sig = `${s.status}|${JSON.stringify(s.incident)}`;
+  if (entry.hist && !entry.hist.hidden && sig !== entry.sig) loadHistory(entry);
+  entry.sig = sig;
+}
+
+// groupBody returns the tbody of a status, made and put in rank order if
+// the page has none yet.
+function groupBody(status) {
+  for (const b of table.tBodies) if (b.dataset.status === status) return b;
+  const body = el("tbody", `group s-${status}`);
+  body.dataset.status = status;
+  const th = el("th", "", `${status} `);
+  th.colSpan = COLUMNS;
+  th.append(el("span", "n"));
+  const h = el("tr", "group-h");
+  h.append(th);
+  body.append(h);
+  const after = [...table.tBodies].find(
+    (b) => rank(b.dataset.status) > rank(status) ||
+      (rank(b.dataset.status) === rank(status) && b.dataset.status > status));
+  table.insertBefore(body, after || null);
+  return body;
+}
+
+// place puts node at cursor in body, moving it only if it is elsewhere, and
+// returns the new cursor.
+function place(body, node, cursor) {
+  if (node === cursor) return cursor.nextSibling;
+  body.insertBefore(node, cursor);
+  return cursor;
+}
+
+function renderServices(services) {
+  const sorted = [...services].sort((a, b) => rank(a.status) - rank(b.status) ||
+    (a.status < b.status ? -1 : a.status > b.status ? 1 : 0)); // stable: ids stay sorted
+  const counts = new Map();
+  const cursors = new Map();
+  const seen = new Set();
+  for (const s of sorted) {
+    seen.add(s.id);
+    counts.set(s.status, (counts.get(s.status) || 0) + 1);
+    const entry = rows.get(s.id) || newRow(s.id);
+    fillRow(entry, s);
+    const body = groupBody(s.status);
+    let cursor = cursors.has(body) ? cursors.get(body) : body.rows[0].nextSibling;
+    cursor = place(body, entry.tr, cursor);
+    if (entry.hist) cursor = place(body, entry.hist, cursor);
+    cursors.set(body, cursor);
+  }
+  for (const [id, entry] of rows) {
+    if (seen.has(id)) continue;
+    entry.tr.remove();
+    if (entry.hist) entry.hist.remove();
+    rows.delete(id);
+  }
+  for (const b of [...table.tBodies]) {
+    const n = counts.get(b.dataset.status) || 0;
+    if (n === 0) b.remove();
+    else b.querySelector(".group-h .n").textContent = String(n);
+  }
+  renderCounts(counts, services.length);
+}
+
+function renderCounts(counts, total) {
+  const p = document.getElementById("counts");
+  p.replaceChildren();
+  for (const status of [...counts.keys()].sort((a, b) => rank(a) - rank(b))) {
+    p.append(el("span", `count s-${status}`, `${counts.get(status)} ${status}`), " ");
+  }
+  table.hidden = total === 0;
+  document.getElementById("empty").hidden = total !== 0;
+  const down = counts.get("down") || 0;
+  document.title = down ? `(${down} down) watchdog` : "watchdog";
+}
+
+function renderCluster(c) {
+  document.getElementById("leader").textContent = c.leader || "none";
+  document.getElementById("self").textContent = c.self;
+  const ready = document.getElementById("ready");
+  ready.className = c.ready ? "ok" : "bad";
+  ready.textContent = c.ready ? "ready" : `not ready: ${c.not_ready}`;
+  document.getElementById("lag").textContent = c.lag === undefined ? "unknown" : c.lag === 1 ? "1 entry" : `${c.lag} entries`;
+  const body = document.querySelector("#nodes tbody");
+  body.replaceChildren(...c.nodes.map((n) => {
+    const tr = el("tr", n.alive ? "alive" : "dead");
+    const id = el("td", "", n.id);
+    if (n.id === c.leader) id.append(" ", el("span", "badge leader", "leader"));
+    const cells = [id, el("td", "", n.http_addr), el("td", "", n.alive ? "alive" : "unreachable"),
+      el("td", "", n.voter ? "voter" : "non-voter")];
+    ["Node", "HTTP", "Gossip", "Raft"].forEach((label, i) => { cells[i].dataset.label = label; });
+    tr.append(...cells);
+    return tr;
+  }));
+}
+
+function setLive(ok, self) {
+  const live = document.getElementById("live");
+  live.className = ok ? "live" : "stale";
+  live.textContent = ok ? `live from ${self}` : "connection lost, retrying: what you see may be stale";
+}
+
+function describeRun(r) {
+  let text = `${r.action} (${r.event}): ${r.state}`;
+  if (r.attempts > 1) text += ` after ${r.attempts} attempts`;
+  if (r.error) text += `: ${r.error}`;
+  return el("li", r.state === "failed" ? "failed" : "", text);
+}
+
+function describeIncident(inc) {
+  const li = el("li");
+  const opened = Date.parse(inc.opened);
+  let text = `incident ${inc.id}: down at ${new Date(opened).toLocaleString()}`;
+  text += inc.resolved ? `, back after ${fmtAge(Date.parse(inc.resolved) - opened)}` : ", still down";
+  li.append(el("div", "", text));
+  if (inc.actions.length) {
+    const ul = el("ul", "actions");
+    ul.append(...inc.actions.map(describeRun));
+    li.append(ul);
+  }
+  return li;
+}
+
+// loadHistory fills a service's history row from GET /v1/services/{id}.
+// Only the latest request's answer is shown.
+async function loadHistory(entry) {
+  const seq = ++entry.seq;
+  const box = entry.hist.querySelector("div.hist");
+  try {
+    const resp = await fetch(`/v1/services/${encodeURIComponent(entry.id)}`, { headers: { Accept: "application/json" } });
+    if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
+    const svc = await resp.json();
+    if (seq !== entry.seq) return;
+    const incidents = svc.incidents || [];
+    if (incidents.length === 0) {
+      box.replaceChildren(el("p", "", "No incidents."));
+      return;
+    }
+    const ol = el("ol");
+    ol.append(...incidents.map(describeIncident));
+    box.replaceChildren(ol);
+  } catch (err) {
+    if (seq === entry.seq) box.replaceChildren(el("p", "failed", `Could not load the history: ${err.message}`));
+  }
+}
+
+function toggleHistory(entry, link) {
+  if (!entry.hist) {
+    entry.hist = el("tr", "hist");
+    const td = el("td");
+    td.colSpan = COLUMNS;
+    td.append(el("div", "hist", "loading…"));
+    entry.hist.append(td);
+    entry.hist.hidden = true;
+    entry.tr.after(entry.hist);
+  }
+  entry.hist.hidden = !entry.hist.hidden;
+  link.setAttribute("aria-expanded", String(!entry.hist.hidden));
+  if (!entry.hist.hidden) loadHistory(entry);
+}
+
+function connect() {
+  const es = new EventSource("/v1/stream");
+  es.onmessage = (e) => {
+    const snap = JSON.parse(e.data);
+    offset = Date.parse(snap.now) - Date.now();
+    renderServices(snap.services);
+    renderCluster(snap.cluster);
+    setLive(true, snap.cluster.self);
+    tick();
+  };
+  es.onerror = () => {
+    setLive(false);
+    // The browser retries by itself, except after an answer that is not a
+    // stream (a 503 when the node has too many): then start over later.
+    if (es.readyState === EventSource.CLOSED) setTimeout(connect, 5000);
+  };
+}
+
+for (const tr of table.querySelectorAll("tr.svc")) adopt(tr);
+table.addEventListener("click", (e) => {
+  const link = e.target.closest("a.hist-link");
+  const entry = link && rows.get(link.closest("tr").dataset.id);
+  if (!entry) return;
+  e.preventDefault();
+  toggleHistory(entry, link);
+});
+tick();
+setInterval(tick, 1000);
+connect();
