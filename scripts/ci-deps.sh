@@ -5,12 +5,13 @@
 #   curl     used by scripts/cluster-up.sh
 #   make     .ci/run drives the build through the Makefile
 #   gcc      cgo, which "go test -race" needs
+#   chromium the headless browser of the dashboard test (cmd/watchdog)
 set -euo pipefail
 
-declare -A PKG=([haproxy]=haproxy [curl]=curl [make]=make [gcc]="gcc libc6-dev")
+declare -A PKG=([haproxy]=haproxy [curl]=curl [make]=make [gcc]="gcc libc6-dev" [chromium]=chromium)
 
 missing=()
-for cmd in haproxy curl make gcc; do
+for cmd in haproxy curl make gcc chromium; do
 	if ! command -v "$cmd" >/dev/null 2>&1; then
 		read -r -a pkgs <<<"${PKG[$cmd]}"
 		missing+=("${pkgs[@]}")
@@ -18,7 +19,7 @@ for cmd in haproxy curl make gcc; do
 done
 
 if ((${#missing[@]} == 0)); then
-	echo "ci-deps: haproxy, curl, make and gcc are installed"
+	echo "ci-deps: haproxy, curl, make, gcc and chromium are installed"
 	exit 0
 fi
 
@@ -44,7 +45,7 @@ export DEBIAN_FRONTEND=noninteractive
 "${SUDO[@]}" apt-get update -qq
 "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 
-for cmd in haproxy curl make gcc; do
+for cmd in haproxy curl make gcc chromium; do
 	command -v "$cmd" >/dev/null 2>&1 || { echo "ci-deps: $cmd still missing after install" >&2; exit 1; }
 done
 echo "ci-deps: done"
