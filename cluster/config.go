@@ -31,6 +31,23 @@ const (
 	DefaultTrailingLogs      = 10240
 )
 
+// Defaults of membership management.
+const (
+	// DefaultReapAfter is how long a server may stay dead in gossip before
+	// the leader removes it from the Raft configuration, as Consul's
+	// autopilot does: long enough for any repair that keeps the disk.
+	DefaultReapAfter = 72 * time.Hour
+	// DefaultStatusInterval is how often each node asks the others for
+	// their Raft status (for promotion, quorum checks and visibility).
+	DefaultStatusInterval = time.Second
+	// DefaultMaxPromoteLag is how many entries a non-voter may trail the
+	// leader by and still be promoted (Consul's MaxTrailingLogs).
+	DefaultMaxPromoteLag = 250
+	// DefaultMaxReadyLag is how many entries a node may trail the leader's
+	// commit index by and still call itself ready.
+	DefaultMaxReadyLag = 1000
+)
+
 // Config is everything a node needs. Addresses are advertised to the other
 // nodes as given, so they must be routable (no 0.0.0.0).
 type Config struct {
@@ -58,6 +75,12 @@ type Config struct {
 	// MaxInflight bounds the entries (or batches) in flight at once.
 	MaxBatch    int
 	MaxInflight int
+
+	// Membership: see DefaultReapAfter and the others.
+	ReapAfter      time.Duration
+	StatusInterval time.Duration
+	MaxPromoteLag  uint64
+	MaxReadyLag    uint64
 }
 
 func (c *Config) setDefaults() {
@@ -68,6 +91,10 @@ func (c *Config) setDefaults() {
 	setDefault(&c.ReconcileInterval, DefaultReconcileInterval)
 	setDefault(&c.SnapshotThreshold, DefaultSnapshotThreshold)
 	setDefault(&c.TrailingLogs, DefaultTrailingLogs)
+	setDefault(&c.ReapAfter, DefaultReapAfter)
+	setDefault(&c.StatusInterval, DefaultStatusInterval)
+	setDefault(&c.MaxPromoteLag, DefaultMaxPromoteLag)
+	setDefault(&c.MaxReadyLag, DefaultMaxReadyLag)
 	setDefault(&c.MaxBatch, DefaultMaxBatch)
 	setDefault(&c.MaxInflight, DefaultMaxInflight)
 	if c.Logger == nil {

@@ -19,7 +19,11 @@ type Meta struct {
 	HTTPAddr string `json:"http"`
 	// HasState is true once the node belongs to a Raft cluster.
 	HasState bool `json:"state,omitempty"`
-	Proto    int  `json:"p"`
+	// Leaving is set by a node on its way out of the cluster (Node.Leave),
+	// just before it leaves gossip: the others then know it left, rather
+	// than died.
+	Leaving bool `json:"leaving,omitempty"`
+	Proto   int  `json:"p"`
 }
 
 // protocolVersion is the version of the commands and snapshot this build writes.
@@ -59,7 +63,7 @@ func (n *Node) openGossip() error {
 
 func (n *Node) meta() Meta {
 	return Meta{ID: n.cfg.NodeID, RaftAddr: n.RaftAddr(), HTTPAddr: n.cfg.HTTPAddr,
-		HasState: n.hasState.Load(), Proto: protocolVersion}
+		HasState: n.hasState.Load(), Leaving: n.ms.leaving.Load(), Proto: protocolVersion}
 }
 
 // gossipDelegate serves our metadata; the other callbacks carry nothing.
@@ -84,19 +88,39 @@ func (gossipDelegate) MergeRemoteState(buf []byte, join bool)     {}
 // full the event is dropped and the periodic reconcile catches up.
 type gossipEvents struct{ n *Node }
 
-func (e gossipEvents) NotifyJoin(m *memberlist.Node)   { e.observe(m) }
-func (e gossipEvents) NotifyLeave(m *memberlist.Node)  { e.observe(m) }
-func (e gossipEvents) NotifyUpdate(m *memberlist.Node) { e.observe(m) }
+func (e gossipEvents) NotifyJoin(m *memberlist.Node)   { e.observe(m, true) }
+func (e gossipEvents) NotifyLeave(m *memberlist.Node)  { e.observe(m, false) }
+func (e gossipEvents) NotifyUpdate(m *memberlist.Node) { e.observe(m, true) }
 
-func (e gossipEvents) observe(m *memberlist.Node) {
+// observe records m as alive or gone. The event says which: memberlist
+// never updates the State of the Node it passes (its own state record
+// shadows that field), and NotifyLeave means both "left" and "dead". A node
+// leaving on purpose says so in its metadata first (Meta.Leaving).
+func (e gossipEvents) observe(m *memberlist.Node, alive bool) {
 	var meta Meta
 	if json.Unmarshal(m.Meta, &meta) != nil || meta.ID != m.Name || meta.RaftAddr == "" {
 		e.n.log.Warn("ignore gossip member without valid metadata", "name", m.Name, "addr", m.Address())
 		return
 	}
+	state := memberlist.StateAlive
+	switch {
+	case !alive && meta.Leaving:
+		state = memberlist.StateLeft
+	case !alive:
+		state = memberlist.StateDead
+	}
 	e.n.membersMu.Lock()
-	e.n.members[meta.ID] = member{Meta: meta, Alive: m.State == memberlist.StateAlive}
+	since := time.Now()
+	if prev, known := e.n.members[meta.ID]; known && prev.State == state {
+		since = prev.Since
+	}
+	e.n.members[meta.ID] = member{Meta: meta, Alive: alive, State: state, Since: since, GossipAddr: m.Address()}
 	e.n.membersMu.Unlock()
+	if !alive {
+		// It has gone (left, or died on its way out): from now on an alive
+		// node under this id is a new life, welcome to join again.
+		e.n.ms.forgetDeparture(meta.ID)
+	}
 	select {
 	case e.n.events <- struct{}{}:
 	default:
@@ -106,7 +130,25 @@ func (e gossipEvents) observe(m *memberlist.Node) {
 // member is a gossip member with its parsed metadata.
 type member struct {
 	Meta
-	Alive bool
+	Alive      bool
+	State      memberlist.NodeStateType
+	Since      time.Time // when State last changed, as this node saw it
+	GossipAddr string
+}
+
+// gossipState names a member's gossip state for operators.
+func gossipState(s memberlist.NodeStateType) string {
+	switch s {
+	case memberlist.StateAlive:
+		return "alive"
+	case memberlist.StateSuspect:
+		return "suspect"
+	case memberlist.StateDead:
+		return "dead"
+	case memberlist.StateLeft:
+		return "left"
+	}
+	return "unknown"
 }
 
 // gossipMembers lists the members gossip has told us of, dead ones included.
@@ -118,6 +160,14 @@ func (n *Node) gossipMembers() []member {
 		out = append(out, m)
 	}
 	return out
+}
+
+// gossipMember returns the member with the given id, if gossip knows it.
+func (n *Node) gossipMember(id string) (member, bool) {
+	n.membersMu.Lock()
+	defer n.membersMu.Unlock()
+	m, ok := n.members[id]
+	return m, ok
 }
 
 // joinLoop joins the gossip seeds, retrying until one answers: nodes of a
@@ -145,6 +195,13 @@ func (n *Node) publishState() {
 	if n.hasState.Swap(true) {
 		return
 	}
+	n.updateMeta()
+}
+
+// updateMeta gossips our changed metadata. It waits up to a second for the
+// broadcast to go out; a failure is only logged, as the next push/pull
+// exchange carries the metadata anyway.
+func (n *Node) updateMeta() {
 	if err := n.gossip.UpdateNode(time.Second); err != nil {
 		n.log.Warn("update gossip metadata", "err", err)
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"sync"
 	"time"
-
-	"github.com/hashicorp/raft"
 )
 
 // monitorLeadership starts the leader loop when this node gains leadership
@@ -71,63 +69,26 @@ func (n *Node) leaderLoop(ctx context.Context) {
 			n.duty(ctx, since)
 		}
 	}()
-	n.reconcileLoop(ctx)
+	n.reconcileLoop(ctx, since)
 	wg.Wait()
 	n.log.Info("leadership lost", "node", n.cfg.NodeID)
 }
 
 // reconcileLoop brings the Raft configuration in line with gossip on every
-// membership event and periodically, in case an event was dropped.
-func (n *Node) reconcileLoop(ctx context.Context) {
-	tick := time.NewTicker(n.cfg.ReconcileInterval)
+// membership event and periodically: in case an event was dropped, and
+// because promotion and reaping wait on time passing and on status polls,
+// which raise no event.
+func (n *Node) reconcileLoop(ctx context.Context, since time.Time) {
+	r := newReconciler(n, since)
+	tick := time.NewTicker(min(n.cfg.ReconcileInterval, n.cfg.StatusInterval))
 	defer tick.Stop()
 	for {
-		n.reconcile()
+		r.run(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-n.events:
 		case <-tick.C:
-		}
-	}
-}
-
-// reconcile adds every alive gossip member that is missing from the Raft
-// configuration as a voter. A member known under its id at another address
-// (or another id at its address: a replaced node) is removed first, so a
-// stale entry can never block elections. Nothing else is removed here: a node
-// that is merely down or restarting keeps its place.
-func (n *Node) reconcile() {
-	f := n.raft.GetConfiguration()
-	if err := f.Error(); err != nil {
-		n.log.Warn("read raft configuration", "err", err)
-		return
-	}
-	servers := f.Configuration().Servers
-	for _, m := range n.gossipMembers() {
-		if !m.Alive {
-			continue
-		}
-		id, addr := raft.ServerID(m.ID), raft.ServerAddress(m.RaftAddr)
-		present := false
-		for _, s := range servers {
-			switch {
-			case s.ID == id && s.Address == addr:
-				present = true
-			case (s.ID == id || s.Address == addr) && s.ID != raft.ServerID(n.cfg.NodeID):
-				n.log.Info("remove stale raft server", "id", s.ID, "addr", s.Address)
-				if err := n.raft.RemoveServer(s.ID, 0, n.cfg.ApplyTimeout).Error(); err != nil {
-					n.log.Warn("remove stale raft server", "id", s.ID, "err", err)
-					return
-				}
-			}
-		}
-		if present {
-			continue
-		}
-		n.log.Info("add voter", "id", id, "addr", addr)
-		if err := n.raft.AddVoter(id, addr, 0, n.cfg.ApplyTimeout).Error(); err != nil {
-			n.log.Warn("add voter", "id", id, "err", err)
 		}
 	}
 }

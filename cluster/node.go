@@ -48,6 +48,7 @@ type Node struct {
 	// hasState is advertised in gossip: a node that belongs to a cluster
 	// already must keep newcomers from bootstrapping a second one.
 	hasState atomic.Bool
+	ms       *membershipState // membership.go
 
 	commits  *batcher // heartbeats committed here, on the leader
 	forwards *batcher // heartbeats sent on to the leader
@@ -79,6 +80,7 @@ func New(cfg Config) (*Node, error) {
 		notifyCh: make(chan bool, 16),
 		events:   make(chan struct{}, 1),
 		members:  make(map[string]member),
+		ms:       newMembershipState(),
 		metrics:  newMetrics(),
 		client:   &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}},
 	}
@@ -107,6 +109,7 @@ func (n *Node) Start(duty LeaderDuty) {
 	n.spawn(func() { n.forwards.run(ctx) })
 	n.spawn(func() { n.monitorLeadership(ctx) })
 	n.spawn(func() { n.bootstrapLoop(ctx) })
+	n.spawn(func() { n.statusLoop(ctx) })
 	if len(n.cfg.Join) > 0 {
 		n.spawn(func() { n.joinLoop(ctx) })
 	}
@@ -156,6 +159,7 @@ func (n *Node) openRaft() error {
 		return fmt.Errorf("cluster: read raft state: %w", err)
 	}
 	n.hasState.Store(existing)
+	n.ms.fresh.Store(!existing)
 	n.raft, err = raft.NewRaft(n.raftConfig(), n.fsm, store, store, snaps, n.trans)
 	if err != nil {
 		return fmt.Errorf("cluster: start raft: %w", err)

@@ -1,0 +1,242 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// StatusPath is the route on which a node reports its own Raft status. Every
+// node asks every other one for it each StatusInterval.
+//
+// hashicorp/raft keeps each follower's match index to itself, so the leader
+// cannot read how far a non-voter has caught up. Two ways around that: each
+// node advertises its applied index in gossip metadata, or the nodes ask each
+// other. Gossip is eventually consistent and every change of metadata is a
+// broadcast; an answer to a direct request is as fresh as its round trip, and
+// the leader can note its own last index at the moment the answer arrives,
+// so the lag it computes does not grow with the polling period under load.
+// The same answers give every node (not only the leader) what operators see
+// in GET /v1/cluster, and give quorum checks a reachability test that does
+// not wait seconds for gossip to declare a node dead.
+const StatusPath = "/v1/internal/status"
+
+// NodeStatus is one node's own account of its Raft state.
+type NodeStatus struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	State    string `json:"state"` // Leader, Follower, Candidate or Shutdown
+	// Suffrage is how the node's own latest configuration lists it:
+	// voter, nonvoter, or none.
+	Suffrage     string `json:"suffrage"`
+	Leader       string `json:"leader"`
+	Term         uint64 `json:"term"`
+	LastIndex    uint64 `json:"last_index"`
+	CommitIndex  uint64 `json:"commit_index"`
+	AppliedIndex uint64 `json:"applied_index"`
+	// LastContactMS is how long ago the node last heard from the leader:
+	// 0 on the leader itself, -1 if never.
+	LastContactMS int64 `json:"last_contact_ms"`
+	// Fresh is true on a node that started with an empty data dir and has
+	// not yet seen itself added as a non-voter. If the configuration still
+	// lists it as a voter, its disk was wiped: it lost its vote record and
+	// its log, so the leader demotes it until it has caught up again.
+	Fresh bool `json:"fresh,omitempty"`
+	Proto int  `json:"protocol"`
+}
+
+// Status reports this node's Raft state, as the other nodes poll it.
+func (n *Node) Status() NodeStatus {
+	st := NodeStatus{
+		ID: n.cfg.NodeID, RaftAddr: n.RaftAddr(), State: n.raft.State().String(),
+		Suffrage: n.ownSuffrage(), Term: n.raft.CurrentTerm(), LastIndex: n.raft.LastIndex(),
+		CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.raft.AppliedIndex(),
+		LastContactMS: -1, Fresh: n.ms.fresh.Load(), Proto: protocolVersion,
+	}
+	_, lid := n.raft.LeaderWithID()
+	st.Leader = string(lid)
+	switch last := n.raft.LastContact(); {
+	case n.IsLeader():
+		st.LastContactMS = 0 // a leader's last contact is from before it led
+	case !last.IsZero():
+		st.LastContactMS = time.Since(last).Milliseconds()
+	}
+	return st
+}
+
+// ownSuffrage is how this node's latest configuration lists it.
+func (n *Node) ownSuffrage() string {
+	servers, err := n.servers()
+	if err != nil {
+		return "none"
+	}
+	for _, s := range servers {
+		if s.ID == raft.ServerID(n.cfg.NodeID) {
+			return suffrage(s.Suffrage)
+		}
+	}
+	return "none"
+}
+
+func suffrage(s raft.ServerSuffrage) string {
+	switch s {
+	case raft.Voter:
+		return "voter"
+	case raft.Nonvoter:
+		return "nonvoter"
+	}
+	return "staging"
+}
+
+// servers returns the latest Raft configuration (committed or not).
+func (n *Node) servers() ([]raft.Server, error) {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, fmt.Errorf("cluster: read raft configuration: %w", err)
+	}
+	return f.Configuration().Servers, nil
+}
+
+// peerStatus is the last answer (or failure) of one peer's status poll.
+type peerStatus struct {
+	NodeStatus
+	ok  bool
+	err string
+	at  time.Time // when the answer came
+	// ref is this node's last log index when the answer came, and
+	// refLeader whether this node was the leader then: on the leader,
+	// ref minus the peer's applied index is the peer's lag at that moment.
+	ref       uint64
+	refLeader bool
+}
+
+// statusLoop polls every other node's status each StatusInterval, and
+// notices when a fresh node has been added as a non-voter.
+func (n *Node) statusLoop(ctx context.Context) {
+	tick := time.NewTicker(n.cfg.StatusInterval)
+	defer tick.Stop()
+	for {
+		n.pollStatuses(ctx)
+		n.checkFresh()
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// statusTarget is a node to poll: every server in the configuration and
+// every alive gossip member, by id, at its advertised HTTP address.
+type statusTarget struct{ id, httpAddr string }
+
+func (n *Node) statusTargets() []statusTarget {
+	addrs := map[string]string{}
+	for _, m := range n.gossipMembers() {
+		if m.Alive {
+			addrs[m.ID] = m.HTTPAddr
+		}
+	}
+	if servers, err := n.servers(); err == nil {
+		for _, s := range servers {
+			if _, ok := addrs[string(s.ID)]; !ok {
+				m, _ := n.gossipMember(string(s.ID))
+				addrs[string(s.ID)] = m.HTTPAddr // "" when gossip never knew it
+			}
+		}
+	}
+	delete(addrs, n.cfg.NodeID)
+	out := make([]statusTarget, 0, len(addrs))
+	for id, addr := range addrs {
+		out = append(out, statusTarget{id, addr})
+	}
+	return out
+}
+
+// pollStatuses asks every target at once, each bounded by the interval, and
+// replaces the table: a node no longer known drops out of it.
+func (n *Node) pollStatuses(ctx context.Context) {
+	targets := n.statusTargets()
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.StatusInterval)
+	defer cancel()
+	results := make([]peerStatus, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Go(func() { results[i] = n.fetchStatus(ctx, t) })
+	}
+	wg.Wait()
+	table := make(map[string]peerStatus, len(results))
+	for _, r := range results {
+		table[r.ID] = r
+	}
+	n.ms.mu.Lock()
+	n.ms.peers = table
+	n.ms.mu.Unlock()
+}
+
+func (n *Node) fetchStatus(ctx context.Context, t statusTarget) peerStatus {
+	fail := func(err error) peerStatus {
+		return peerStatus{NodeStatus: NodeStatus{ID: t.id}, err: err.Error(), at: time.Now()}
+	}
+	if t.httpAddr == "" {
+		return fail(fmt.Errorf("no HTTP address known from gossip"))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+t.httpAddr+StatusPath, nil)
+	if err != nil {
+		return fail(err)
+	}
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return fail(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return fail(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fail(fmt.Errorf("status: %s", resp.Status))
+	}
+	var st NodeStatus
+	if err := json.Unmarshal(body, &st); err != nil {
+		return fail(fmt.Errorf("status: %w", err))
+	}
+	if st.ID != t.id {
+		return fail(fmt.Errorf("%s answers as %q", t.httpAddr, st.ID))
+	}
+	return peerStatus{NodeStatus: st, ok: true, at: time.Now(), ref: n.raft.LastIndex(), refLeader: n.IsLeader()}
+}
+
+// peerStatus returns the last poll of id, if there is one.
+func (n *Node) peerStatus(id string) (peerStatus, bool) {
+	n.ms.mu.Lock()
+	defer n.ms.mu.Unlock()
+	p, ok := n.ms.peers[id]
+	return p, ok
+}
+
+// reachable reports whether the server id at addr answered its last status
+// poll, recently. This node itself always is.
+func (n *Node) reachable(id raft.ServerID, addr raft.ServerAddress) bool {
+	if string(id) == n.cfg.NodeID {
+		return true
+	}
+	p, ok := n.peerStatus(string(id))
+	return ok && p.ok && raft.ServerAddress(p.RaftAddr) == addr && time.Since(p.at) < 3*n.cfg.StatusInterval
+}
+
+// checkFresh ends this node's freshness once its own configuration lists it
+// as a non-voter: the leader has (re-)added it, and from now on promotes it
+// like any other non-voter once it has caught up.
+func (n *Node) checkFresh() {
+	if n.ms.fresh.Load() && n.ownSuffrage() == "nonvoter" {
+		n.ms.fresh.Store(false)
+		n.log.Info("added to the cluster as a non-voter", "node", n.cfg.NodeID)
+	}
+}
