@@ -18,11 +18,12 @@ type apiNode struct {
 	srv  *httptest.Server
 	node *cluster.Node
 	fsm  *fsm.FSM
+	led  <-chan struct{} // closed once it has established leadership
 }
 
 // startNode serves the API of a real node that bootstraps once expect nodes
 // have found each other through join.
-func startNode(t *testing.T, id string, expect int, join []string) apiNode {
+func startNode(t *testing.T, id string, expect int, join []string, opts ...httpapi.Option) apiNode {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	f := fsm.New()
@@ -31,24 +32,24 @@ func startNode(t *testing.T, id string, expect int, join []string) apiNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	node.Start(nil)
-	srv.Config.Handler = httpapi.New(node, f, slog.New(slog.DiscardHandler))
+	led := leading(node)
+	srv.Config.Handler = httpapi.New(node, f, slog.New(slog.DiscardHandler), opts...)
 	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
 		node.Close()
 	})
-	return apiNode{srv: srv, node: node, fsm: f}
+	return apiNode{srv: srv, node: node, fsm: f, led: led}
 }
 
 // threeNodes starts a real three-node cluster and returns its leader and
 // followers once every node knows the leader's HTTP address.
-func threeNodes(t *testing.T) (leader apiNode, followers []apiNode) {
+func threeNodes(t *testing.T, opts ...httpapi.Option) (leader apiNode, followers []apiNode) {
 	t.Helper()
-	first := startNode(t, "n1", 3, nil)
+	first := startNode(t, "n1", 3, nil, opts...)
 	nodes := []apiNode{first,
-		startNode(t, "n2", 3, []string{first.node.GossipAddr()}),
-		startNode(t, "n3", 3, []string{first.node.GossipAddr()})}
+		startNode(t, "n2", 3, []string{first.node.GossipAddr()}, opts...),
+		startNode(t, "n3", 3, []string{first.node.GossipAddr()}, opts...)}
 	poll(t, 15*time.Second, "a leader every node can reach", func() bool {
 		followers = followers[:0]
 		var found bool
@@ -65,6 +66,11 @@ func threeNodes(t *testing.T) (leader apiNode, followers []apiNode) {
 		}
 		return found && len(followers) == 2
 	})
+	select {
+	case <-leader.led:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s never established its leadership", leader.node.ID())
+	}
 	return leader, followers
 }
 
@@ -141,13 +147,13 @@ func TestPauseAndResume(t *testing.T) {
 		{"wrong method", "GET", "/v1/services/nightly/pause", 405},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			applied := node.AppliedIndex()
+			applied := logIndex(t, node)
 			resp, body := do(t, c.method, srv.URL+c.path, "")
 			var e struct{ Error string }
 			if resp.StatusCode != c.status || json.Unmarshal(body, &e) != nil || e.Error == "" {
 				t.Fatalf("got %d %s, want %d and a JSON error", resp.StatusCode, body, c.status)
 			}
-			if node.AppliedIndex() != applied {
+			if logIndex(t, node) != applied {
 				t.Fatal("a refused request reached the Raft log")
 			}
 		})
@@ -179,7 +185,7 @@ func TestWritesOnAFollowerAreForwardedToTheLeader(t *testing.T) {
 
 	// A request that was forwarded once and still lands on a follower is
 	// refused, not sent on: one hop, never a loop.
-	applied := leader.node.AppliedIndex()
+	applied := logIndex(t, leader.node)
 	req, err := http.NewRequest("POST", followers[1].srv.URL+"/v1/services/batch/resume", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -187,7 +193,7 @@ func TestWritesOnAFollowerAreForwardedToTheLeader(t *testing.T) {
 	req.Header.Set(cluster.ForwardedByHeader, "n-elsewhere")
 	resp, body = send(t, req)
 	wantUnavailable(t, resp, body)
-	if s, _ := leader.fsm.Service("batch"); s.Status != fsm.StatusPaused || leader.node.AppliedIndex() != applied {
+	if s, _ := leader.fsm.Service("batch"); s.Status != fsm.StatusPaused || logIndex(t, leader.node) != applied {
 		t.Fatalf("a refused forwarded request changed the state: %s", s.Status)
 	}
 
