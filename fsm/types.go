@@ -138,6 +138,16 @@ const (
 	MaxMaxRepeats = 1000
 )
 
+// Limits on what an operator may write in a definition, checked where it
+// is written (the config file, the API). The bounds on durations catch unit
+// typos ("1ms" for "1m", "100h" for "100s").
+const (
+	MinPeriod      = 100 * time.Millisecond // timeout; repeat and flap_window when set
+	MaxPeriod      = 30 * 24 * time.Hour    // timeout, grace, repeat, flap_window
+	MaxTags        = 32
+	MaxDescription = 1024 // bytes
+)
+
 // ErrBadDefinition is returned for a definition the state machine refuses.
 var ErrBadDefinition = errors.New("fsm: bad definition")
 

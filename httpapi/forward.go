@@ -50,11 +50,17 @@ func newProxyTransport() *http.Transport {
 // leaderWrite makes h a handler that runs on the leader: on a follower the
 // request goes one hop to the leader and its answer comes back unchanged.
 // This is the one place writes are routed, so every management route gets
-// the same rules: a request already forwarded is never forwarded again (503
+// the same rules: the API token when one is set (401 otherwise, on any
+// node), a request already forwarded is never forwarded again (503
 // and Retry-After instead, so no request can loop), and a node that knows no
 // leader answers 503 and Retry-After.
 func (s *Server) leaderWrite(h write) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		// Checked here and again on the leader (a forwarded request keeps
+		// its Authorization header), before anything else is looked at.
+		if !allowed(w, r, s.access.apiToken, false) {
+			return
+		}
 		// A bad id is refused here, without a hop and without a leader.
 		if id, ok := mux.Vars(r)["id"]; ok && !ValidID(id) {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid service id %q: want 1-128 of A-Za-z0-9._- (not . or ..)", id))
@@ -123,9 +129,12 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, body []byte) {
 // writeFailed maps a failed write to its response.
 func writeFailed(w http.ResponseWriter, err error) {
 	var bad *badRequest
+	var clash *conflict
 	switch {
 	case errors.As(err, &bad):
 		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.As(err, &clash):
+		writeError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, fsm.ErrUnknownService):
 		writeError(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):

@@ -23,6 +23,9 @@ func (s *Server) handleHeartbeatPath(w http.ResponseWriter, r *http.Request) {
 
 // heartbeat commits one heartbeat; received counts the route form it came by.
 func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, id string, received prometheus.Counter) {
+	if !allowed(w, r, s.access.pingToken, true) {
+		return
+	}
 	if !ValidID(id) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid service id %q: want 1-128 of A-Za-z0-9._- (not . or ..)", id))
 		return
@@ -56,6 +59,11 @@ func bodyError(w http.ResponseWriter, err error) {
 // again: if this node is not the leader, the follower hears 503 and its
 // client retries.
 func (s *Server) handleForwarded(w http.ResponseWriter, r *http.Request) {
+	// The follower checked its client's token, and proves it may forward
+	// by sending the same ping token: this route is no way around it.
+	if !allowed(w, r, s.access.pingToken, false) {
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxForwardBody))
 	if err != nil {
 		bodyError(w, err)

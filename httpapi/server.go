@@ -34,6 +34,11 @@ type Node interface {
 type State interface {
 	Service(id string) (fsm.Service, bool)
 	Services() []fsm.Service
+	// Defaults is what a service defined through the API starts from.
+	Defaults() fsm.Definition
+	// Events is one service's history; AllEvents every service's.
+	Events(id string, since int64) ([]fsm.Record, bool)
+	AllEvents(since int64, after uint64, limit int) ([]fsm.ServiceRecord, bool)
 }
 
 // Limits on what a request may carry.
@@ -54,6 +59,7 @@ type Server struct {
 	// proxyTransport carries writes forwarded to the leader.
 	proxyTransport *http.Transport
 	metrics        *metrics
+	access         access // tokens and known actions (auth.go)
 }
 
 // New returns the API's handler.
@@ -72,6 +78,7 @@ func New(node Node, state State, log *slog.Logger, opts ...Option) *Server {
 	r.HandleFunc("/v1/services/{id}", s.handleService).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/services/{id}/pause", s.leaderWrite(s.handlePause)).Methods(http.MethodPost)
 	r.HandleFunc("/v1/services/{id}/resume", s.leaderWrite(s.handleResume)).Methods(http.MethodPost)
+	s.serviceRoutes(r) // PUT and DELETE a service, and the event history (httpapi/services.go)
 	r.HandleFunc("/v1/cluster", s.handleCluster).Methods(http.MethodGet, http.MethodHead)
 	// The status page, its assets and GET /v1/stream (httpapi/dashboard.go).
 	s.dashboardRoutes(r)

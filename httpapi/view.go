@@ -9,12 +9,15 @@ import (
 // serviceView is a service as the API shows it: durations as Go duration
 // strings, times as RFC 3339 in UTC.
 type serviceView struct {
-	ID           string         `json:"id"`
-	Status       fsm.Status     `json:"status"`
-	LastSeen     *time.Time     `json:"last_seen"`
-	Timeout      string         `json:"timeout"`
-	Actions      []string       `json:"actions"`
-	OnRecovered  []string       `json:"on_recovered"`
+	ID          string     `json:"id"`
+	Source      fsm.Source `json:"source"` // config, api or heartbeat
+	Status      fsm.Status `json:"status"`
+	Flapping    bool       `json:"flapping"`
+	LastSeen    *time.Time `json:"last_seen"`
+	Timeout     string     `json:"timeout"`
+	Actions     []string   `json:"actions"`
+	OnRecovered []string   `json:"on_recovered"`
+	policyView
 	NextDeadline *time.Time     `json:"next_deadline,omitempty"`
 	Incident     *incidentView  `json:"incident"`
 	Incidents    []incidentView `json:"incidents,omitempty"`
@@ -37,17 +40,43 @@ type actionRunView struct {
 	Finished *time.Time      `json:"finished,omitempty"`
 }
 
+// policyView is the rest of a definition, shown only where set.
+type policyView struct {
+	Grace         string   `json:"grace,omitempty"`
+	Repeat        string   `json:"repeat,omitempty"`
+	MaxRepeats    int      `json:"max_repeats,omitempty"`
+	FlapThreshold int      `json:"flap_threshold,omitempty"`
+	FlapWindow    string   `json:"flap_window,omitempty"`
+	Tags          []string `json:"tags,omitempty"`
+	Description   string   `json:"description,omitempty"`
+}
+
+func policyOf(d *fsm.Definition) policyView {
+	return policyView{Grace: durationOf(d.Grace), Repeat: durationOf(d.Repeat), MaxRepeats: d.MaxRepeats,
+		FlapThreshold: d.FlapThreshold, FlapWindow: durationOf(d.FlapWindow), Tags: d.Tags, Description: d.Description}
+}
+
+func durationOf(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
+}
+
 func viewOf(s fsm.Service, history bool) serviceView {
 	v := serviceView{
 		ID:          s.ID,
+		Source:      s.Source,
 		Status:      s.Status,
+		Flapping:    s.Flapping(),
 		LastSeen:    timeOf(s.LastSeen),
 		Timeout:     s.Def.Timeout.String(),
 		Actions:     nonNil(s.Def.Actions),
 		OnRecovered: nonNil(s.Def.OnRecovered),
+		policyView:  policyOf(s.Def),
 	}
 	if s.Status == fsm.StatusUp {
-		v.NextDeadline = timeOf(s.LastSeen + int64(s.Def.Timeout))
+		v.NextDeadline = timeOf(s.LastSeen + int64(s.Def.Timeout+s.Def.Grace))
 	}
 	if cur := s.Current(); cur != nil {
 		iv := incidentOf(*cur)
