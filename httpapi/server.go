@@ -28,6 +28,7 @@ type Node interface {
 	Leader() (id, httpAddr string)
 	Members() []cluster.Member
 	Ready() error
+	Membership // members.go
 }
 
 // State is the replicated state the read API serves.
@@ -80,6 +81,7 @@ func New(node Node, state State, log *slog.Logger, opts ...Option) *Server {
 	r.HandleFunc("/v1/services/{id}/resume", s.leaderWrite(s.handleResume)).Methods(http.MethodPost)
 	s.serviceRoutes(r) // PUT and DELETE a service, and the event history (httpapi/services.go)
 	r.HandleFunc("/v1/cluster", s.handleCluster).Methods(http.MethodGet, http.MethodHead)
+	s.membershipRoutes(r) // leave, remove, status (httpapi/members.go)
 	// The status page, its assets and GET /v1/stream (httpapi/dashboard.go).
 	s.dashboardRoutes(r)
 	r.HandleFunc("/healthz", s.handleHealth).Methods(http.MethodGet, http.MethodHead)

@@ -1,0 +1,70 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/watchdog-ha/watchdog/cluster"
+	"github.com/watchdog-ha/watchdog/httpapi"
+)
+
+// servers is the leader's Raft configuration, by id.
+func servers(n *cluster.Node) map[string]string {
+	out := map[string]string{}
+	for _, m := range n.Members() {
+		if m.Suffrage != "none" {
+			out[m.ID] = m.Suffrage
+		}
+	}
+	return out
+}
+
+func TestMembershipChangesNeedTheAPITokenAndLeavePassesItOn(t *testing.T) {
+	leader, followers := threeNodes(t, httpapi.WithAPIToken(apiToken))
+	leaving := followers[0]
+	poll(t, 10*time.Second, "the leaving node to have polled every node", func() bool {
+		for _, m := range leaving.node.Members() {
+			if m.StatusError != "" {
+				return false
+			}
+		}
+		return true
+	})
+	for _, w := range []struct{ method, url string }{
+		{"POST", leaving.srv.URL + "/v1/cluster/leave"},
+		{"DELETE", leaving.srv.URL + "/v1/cluster/members/n9"},
+		{"POST", leader.srv.URL + cluster.LeavePath + "?id=" + leaving.node.ID()},
+	} {
+		for _, tok := range []string{"", "wrong", pingToken} {
+			resp, body := withBearer(t, w.method, w.url, "", tok)
+			wantUnauthorized(t, resp, body)
+		}
+	}
+	if conf := servers(leader.node); len(conf) != 3 {
+		t.Fatalf("refused requests changed the configuration: %v", conf)
+	}
+	// The leaving node asks the leader, which checks the token again.
+	resp, body := withBearer(t, "POST", leaving.srv.URL+"/v1/cluster/leave", "", apiToken)
+	var v struct {
+		Node string
+		Left bool
+	}
+	if resp.StatusCode != 200 || json.Unmarshal(body, &v) != nil || !v.Left || v.Node != leaving.node.ID() {
+		t.Fatalf("leave with the token: %d %s", resp.StatusCode, body)
+	}
+	select {
+	case <-leaving.node.Left():
+	default:
+		t.Fatal("leave answered 200 but Left is open")
+	}
+	if conf := servers(leader.node); len(conf) != 2 || conf[leaving.node.ID()] != "" {
+		t.Fatalf("configuration after the leave: %v", conf)
+	}
+	// Status is read by the nodes themselves, without a token.
+	var st cluster.NodeStatus
+	resp, body = do(t, "GET", leader.srv.URL+cluster.StatusPath, "")
+	if resp.StatusCode != 200 || json.Unmarshal(body, &st) != nil || st.ID != leader.node.ID() || st.State != "Leader" {
+		t.Fatalf("status: %d %s", resp.StatusCode, body)
+	}
+}
