@@ -81,6 +81,11 @@ type Config struct {
 	StatusInterval time.Duration
 	MaxPromoteLag  uint64
 	MaxReadyLag    uint64
+
+	// ForwardToken, when set, goes as a bearer token with the heartbeats
+	// this node forwards to the leader: it is the ping token, which the
+	// leader requires on its forward route too.
+	ForwardToken string
 }
 
 func (c *Config) setDefaults() {

@@ -69,6 +69,9 @@ func (n *Node) forward(ctx context.Context, ids []string) error {
 	}
 	req.Header.Set("Content-Type", "text/plain")
 	req.Header.Set(ForwardedByHeader, n.cfg.NodeID)
+	if n.cfg.ForwardToken != "" {
+		req.Header.Set("Authorization", "Bearer "+n.cfg.ForwardToken)
+	}
 	resp, err := n.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("%w: forward to leader %s: %w", ErrNoLeader, leaderID, err)

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/watchdog-ha/watchdog/cluster"
@@ -59,6 +61,8 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 		NodeID: cfg.NodeID, RaftAddr: cfg.RaftAddr, GossipAddr: cfg.GossipAddr, HTTPAddr: a.Addr,
 		DataDir: dataDir, Join: cfg.Join, BootstrapExpect: expect, FSM: a.FSM, Logger: log,
 	}
+	// Forwarded heartbeats carry the ping token: the leader wants it too.
+	cc.ForwardToken = string(cfg.File.PingToken)
 	for _, t := range tunes {
 		t(&cc)
 	}
@@ -76,7 +80,9 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 		NodeID:        cfg.NodeID,
 	}, a.FSM, a.Node)
 	metrics := newRegistry(a.FSM)
-	api := httpapi.New(a.Node, a.FSM, log.With("sys", "http"), httpapi.WithMetrics(metrics))
+	api := httpapi.New(a.Node, a.FSM, log.With("sys", "http"), httpapi.WithMetrics(metrics),
+		httpapi.WithActions(slices.Collect(maps.Keys(cfg.File.Actions))),
+		httpapi.WithAPIToken(string(cfg.File.APIToken)), httpapi.WithPingToken(string(cfg.File.PingToken)))
 	metrics.MustRegister(a.Node.Collector(), w.Collector(), api.Collector())
 	a.Node.Start(w.Run)
 	a.HTTP = &http.Server{
@@ -141,7 +147,8 @@ func buildActions(f *FileConfig, log *slog.Logger) map[string]watcher.Action {
 // desiredConfig is the part of the file the cluster replicates: defaults
 // and service definitions.
 func desiredConfig(f *FileConfig) *fsm.Configure {
-	c := &fsm.Configure{Defaults: definition(f.Defaults), Services: map[string]fsm.Definition{}}
+	c := &fsm.Configure{Defaults: definition(f.Defaults), Services: map[string]fsm.Definition{},
+		HistoryPerService: f.HistoryPerService}
 	for id, s := range f.Services {
 		c.Services[id] = definition(s)
 	}
@@ -149,5 +156,7 @@ func desiredConfig(f *FileConfig) *fsm.Configure {
 }
 
 func definition(s ServiceConfig) fsm.Definition {
-	return fsm.Definition{Timeout: time.Duration(s.Timeout), Actions: s.Actions, OnRecovered: s.OnRecovered}
+	return fsm.Definition{Timeout: time.Duration(s.Timeout), Actions: s.Actions, OnRecovered: s.OnRecovered,
+		Grace: time.Duration(s.Grace), Repeat: time.Duration(s.Repeat), MaxRepeats: s.MaxRepeats,
+		FlapThreshold: s.FlapThreshold, FlapWindow: time.Duration(s.FlapWindow), Tags: s.Tags, Description: s.Description}
 }

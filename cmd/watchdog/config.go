@@ -94,6 +94,11 @@ type FileConfig struct {
 	// token whether it was given inline or in APITokenFile.
 	APIToken     watcher.Secret `yaml:"api_token"`
 	APITokenFile string         `yaml:"api_token_file"`
+	// PingToken, when set, guards heartbeats (config_policy.go).
+	PingToken     watcher.Secret `yaml:"ping_token"`
+	PingTokenFile string         `yaml:"ping_token_file"`
+	// HistoryPerService bounds each service's replicated event history.
+	HistoryPerService int `yaml:"history_per_service"`
 }
 
 // ServiceConfig is how long a service may stay silent and what to run when
@@ -102,6 +107,14 @@ type ServiceConfig struct {
 	Timeout     Duration `yaml:"timeout"`
 	Actions     []string `yaml:"actions"`
 	OnRecovered []string `yaml:"on_recovered"`
+	// The restart policy and the rest (config_policy.go).
+	Grace         Duration `yaml:"grace"`
+	Repeat        Duration `yaml:"repeat"`
+	MaxRepeats    int      `yaml:"max_repeats"`
+	FlapThreshold int      `yaml:"flap_threshold"`
+	FlapWindow    Duration `yaml:"flap_window"`
+	Tags          []string `yaml:"tags"`
+	Description   string   `yaml:"description"`
 }
 
 // LoadConfig reads the file and calls ParseConfig.
@@ -139,7 +152,9 @@ func ParseConfig(data []byte, name string) (*FileConfig, error) {
 	}
 	p.checkActions(cfg)
 	p.checkAPIToken(cfg)
+	p.checkPingToken(cfg)
 	p.resolveServices(cfg)
+	p.resolvePolicies(cfg)
 	if err := p.err(); err != nil {
 		return nil, err
 	}
