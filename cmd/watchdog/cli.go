@@ -147,7 +147,10 @@ func (f *cliFlags) client(ctx context.Context) (context.Context, context.CancelF
 		return nil, nil, nil, f.usageError("-timeout must be positive")
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	return ctx, cancel, newClient(bases), nil
+	c := newClient(bases)
+	// Tokens come from the environment only: a flag would show in ps.
+	c.apiToken, c.pingToken = f.env.getenv("WATCHDOG_TOKEN"), f.env.getenv("WATCHDOG_PING_TOKEN")
+	return ctx, cancel, c, nil
 }
 
 // shortDuration writes a duration as people read one at a glance.

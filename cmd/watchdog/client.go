@@ -37,6 +37,9 @@ const (
 type client struct {
 	bases []string // base URLs without a trailing slash
 	hc    *http.Client
+	// Sent as bearer tokens when set: the ping token with heartbeats, the
+	// API token with everything else (pause and resume need it).
+	apiToken, pingToken string
 }
 
 // apiError is a node's definite answer refusing a request (any status other
@@ -130,6 +133,13 @@ func (c *client) try(ctx context.Context, method, url string) ([]byte, error) {
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "watchdog-cli")
+	token := c.apiToken
+	if strings.HasPrefix(req.URL.Path, "/v1/heartbeat/") {
+		token = c.pingToken
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, &transientError{err: err}
