@@ -5,6 +5,8 @@ package chaos
 // `go test ./...`; only the cluster scenarios need WATCHDOG_CHAOS.
 
 import (
+	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -250,5 +252,36 @@ func TestParseActionLine(t *testing.T) {
 		if _, err := ParseActionLine(bad); err == nil {
 			t.Errorf("%q: want an error", bad)
 		}
+	}
+}
+
+// TestCheckSavedHistory re-checks the history.json a chaos run kept:
+// WATCHDOG_CHAOS_HISTORY=/tmp/watchdog-chaos-.../history.json go test -run TestCheckSavedHistory -v ./chaos/
+func TestCheckSavedHistory(t *testing.T) {
+	path := os.Getenv("WATCHDOG_CHAOS_HISTORY")
+	if path == "" {
+		t.Skip("set WATCHDOG_CHAOS_HISTORY to the history.json of a chaos run")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h History
+	if err := json.Unmarshal(b, &h); err != nil {
+		t.Fatal(err)
+	}
+	var end time.Time
+	for _, a := range h.Acks {
+		if a.Acked.After(end) {
+			end = a.Acked
+		}
+	}
+	for _, e := range h.Execs {
+		if e.At.After(end) {
+			end = e.At
+		}
+	}
+	for _, v := range Check(&h, end, DefaultRules) {
+		t.Errorf("%s", v)
 	}
 }
