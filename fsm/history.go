@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"cmp"
+	"container/heap"
 	"slices"
 )
 
@@ -96,40 +97,73 @@ func (f *FSM) Events(id string, since int64) (out []Record, ok bool) {
 	_, ok = f.services[id]
 	h := f.events[id]
 	f.mu.RUnlock()
-	i := slices.IndexFunc(h, func(r Record) bool { return r.At >= since })
-	if i < 0 {
-		return nil, ok
+	return slices.Clone(fromTime(h, since)), ok
+}
+
+// fromTime returns the events of h stamped at or after since: the longest
+// suffix that is, as leaders stamp events in order (a new leader's clock
+// a little behind the old one's may hide an event right at the boundary).
+func fromTime(h []Record, since int64) []Record {
+	i := len(h)
+	for i > 0 && h[i-1].At >= since {
+		i--
 	}
-	return slices.Clone(h[i:]), ok
+	return h[i:]
 }
 
 // AllEvents returns up to limit events of every service at or after since
 // (Unix ns) with a Seq above after, in Seq order (the order they were
-// committed in), and whether more matched. Only the histories' headers are
-// copied under the lock; the scan runs outside it, so Apply is not held up.
+// committed in), and whether more match. Only the histories' headers are
+// copied under the lock; the merge runs outside it, so Apply is not held
+// up, and costs O(services + limit × log services) however long the
+// histories are.
 func (f *FSM) AllEvents(since int64, after uint64, limit int) (out []ServiceRecord, more bool) {
-	type hist struct {
-		id string
-		h  []Record
-	}
 	f.mu.RLock()
-	all := make([]hist, 0, len(f.events))
+	m := make(merge, 0, len(f.events))
 	for id, h := range f.events {
-		all = append(all, hist{id, h})
+		m = append(m, history{id, h})
 	}
 	f.mu.RUnlock()
-	for _, x := range all {
+	live := m[:0]
+	for _, x := range m {
 		// Each history is in Seq order, so its matches are a suffix.
 		i, _ := slices.BinarySearchFunc(x.h, after+1, func(r Record, seq uint64) int { return cmp.Compare(r.Seq, seq) })
-		for _, r := range x.h[i:] {
-			if r.At >= since {
-				out = append(out, ServiceRecord{Service: x.id, Record: r})
-			}
+		if x.h = fromTime(x.h[i:], since); len(x.h) > 0 {
+			live = append(live, x)
 		}
 	}
-	slices.SortFunc(out, func(a, b ServiceRecord) int { return cmp.Compare(a.Seq, b.Seq) })
-	if limit > 0 && len(out) > limit {
-		return out[:limit], true
+	m = live
+	heap.Init(&m)
+	for len(m) > 0 {
+		if limit > 0 && len(out) == limit {
+			return out, true
+		}
+		out = append(out, ServiceRecord{Service: m[0].id, Record: m[0].h[0]})
+		if m[0].h = m[0].h[1:]; len(m[0].h) == 0 {
+			heap.Pop(&m)
+		} else {
+			heap.Fix(&m, 0)
+		}
 	}
 	return out, false
+}
+
+// history is what is left to merge of one service's events.
+type history struct {
+	id string
+	h  []Record
+}
+
+// merge is a min-heap of histories by the Seq of their next event.
+type merge []history
+
+func (m merge) Len() int           { return len(m) }
+func (m merge) Less(i, j int) bool { return m[i].h[0].Seq < m[j].h[0].Seq }
+func (m merge) Swap(i, j int)      { m[i], m[j] = m[j], m[i] }
+func (m *merge) Push(x any)        { *m = append(*m, x.(history)) }
+func (m *merge) Pop() any {
+	old := *m
+	x := old[len(old)-1]
+	*m = old[:len(old)-1]
+	return x
 }

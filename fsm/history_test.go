@@ -3,11 +3,14 @@ package fsm
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 )
 
 // wantEvents checks that want appears, in order, in the service's history.
@@ -197,4 +200,38 @@ func TestDefineAndDeleteRespectTheConfigFile(t *testing.T) {
 	if due, _ := a.f.Overdue(time.Unix(0, 100*sec), time.Time{}); len(due) != 2 {
 		t.Fatalf("overdue after delete: %v", due)
 	}
+}
+
+// BenchmarkAllEvents pages through the history of 100 000 services that
+// each went down and came back once (2 events each): the cost of one
+// GET /v1/events?limit=1000, and the heap the histories take.
+func BenchmarkAllEvents(b *testing.B) {
+	const n = 100_000
+	f := New()
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("service-%07d", i)
+	}
+	index := uint64(0)
+	apply := func(c Command) {
+		data, _ := Encode(c)
+		index++
+		f.Apply(&raft.Log{Index: index, Type: raft.LogCommand, Data: data})
+	}
+	apply(Heartbeat{At: sec, IDs: ids})
+	before := heapInUse()
+	opens := make([]Open, n)
+	for i, id := range ids {
+		opens[i] = Open{Service: id, LastSeen: sec}
+	}
+	apply(Incidents{At: 20 * sec, Opens: opens})
+	apply(Heartbeat{At: 30 * sec, IDs: ids})
+	perService := float64(heapInUse()-before) / n
+	b.ResetTimer()
+	for range b.N {
+		if page, more := f.AllEvents(0, uint64(n), 1000); len(page) != 1000 || !more {
+			b.Fatalf("page of %d", len(page))
+		}
+	}
+	b.ReportMetric(perService, "B/service-with-2-events")
 }
