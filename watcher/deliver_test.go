@@ -155,7 +155,9 @@ func TestLostLeadershipStopsRetriesAndRecordsNothing(t *testing.T) {
 	if run.State != fsm.ActionDone || run.Attempts != 1 {
 		t.Fatalf("resumed: committed %+v, want done in one attempt", run)
 	}
-	if n := len(r.requests()); n != tried+1 {
-		t.Errorf("receiver got %d requests in all, want %d: %d before, 1 after", n, tried+1, tried)
+	// A request in flight when leadership ended may have been recorded
+	// after tried was read: allow for that one.
+	if n := len(r.requests()); n != tried+1 && n != tried+2 {
+		t.Errorf("receiver got %d requests in all, want %d: %d before (maybe 1 more in flight), 1 after", n, tried+1, tried)
 	}
 }

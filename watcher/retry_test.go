@@ -87,9 +87,14 @@ func TestRetryStopsWhenCancelled(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Do error = %v, want it to wrap context.Canceled", err)
 	}
-	// Do has returned: whatever the receiver has now is all it will get.
-	if got := len(r.requests()); got != n || n >= 1000 {
-		t.Errorf("Do reported %d attempts, receiver got %d; want it stopped well short of 1001", n, got)
+	// Do has returned. The attempt cancelled in flight may or may not have
+	// reached the receiver (and may be recorded a moment later), so the
+	// receiver ends with n or n-1 requests, never more.
+	if n >= 1000 {
+		t.Errorf("Do reported %d attempts; want it stopped well short of 1001", n)
+	}
+	if got := len(r.requests()); got > n || got < n-1 {
+		t.Errorf("Do reported %d attempts, receiver got %d", n, got)
 	}
 }
 
