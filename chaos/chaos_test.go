@@ -124,8 +124,8 @@ func TestChaos(t *testing.T) {
 
 	for _, sc := range scenarios {
 		if !t.Run(sc.name, func(t *testing.T) { r.scenario(t, sc) }) {
-			if err := c.healthy(); err != nil {
-				t.Fatalf("after %s the cluster is not healthy (%v): not running the rest", sc.name, err)
+			if err := c.healthyWithin(30 * time.Second); err != nil {
+				t.Fatalf("after %s: %v: not running the rest", sc.name, err)
 			}
 		}
 	}

@@ -401,15 +401,21 @@ func (c *cluster) healthy() error {
 
 func (c *cluster) waitHealthy(within time.Duration) {
 	c.t.Helper()
+	if err := c.healthyWithin(within); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *cluster) healthyWithin(within time.Duration) error {
 	deadline := time.Now().Add(within)
 	var err error
 	for time.Now().Before(deadline) {
 		if err = c.healthy(); err == nil {
-			return
+			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	c.t.Fatalf("cluster not healthy within %v: %v", within, err)
+	return fmt.Errorf("cluster not healthy within %v: %w", within, err)
 }
 
 // waitStable waits until the cluster has been healthy for a whole stretch
