@@ -62,6 +62,24 @@ func (n *Node) forward(ctx context.Context, ids []string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout+time.Second)
 	defer cancel()
+	// A leader that hangs (cut off, frozen) would hold this batch, and every
+	// heartbeat queued behind it, for the whole timeout: give up as soon as
+	// this node knows another leader.
+	go func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if id, _ := n.Leader(); id != leaderID {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
 	body := strings.Join(ids, "\n")
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+ForwardPath, strings.NewReader(body))
 	if err != nil {

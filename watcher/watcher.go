@@ -89,6 +89,7 @@ type runKey struct {
 // action again.
 type run struct {
 	finished bool
+	recorded bool
 	result   fsm.ActionResult
 }
 
@@ -187,15 +188,31 @@ func (w *Watcher) expire(ctx context.Context, since time.Time) time.Time {
 // startActions starts every pending action this leader has not started yet,
 // and retries the commit of outcomes that did not commit.
 func (w *Watcher) startActions(ctx context.Context, wg *sync.WaitGroup) {
-	for _, p := range w.state.PendingActions() {
+	pending := w.state.PendingActions()
+	// Forget only what this snapshot no longer owes: a run recorded since
+	// an older snapshot was taken must not look unstarted to it.
+	live := make(map[runKey]bool, len(pending))
+	for _, p := range pending {
+		live[runKey{p.Incident, p.Run.Action, p.Run.Event, p.Run.Repeat}] = true
+	}
+	w.mu.Lock()
+	for k, r := range w.owned {
+		if r.recorded && !live[k] {
+			delete(w.owned, k)
+		}
+	}
+	w.mu.Unlock()
+	for _, p := range pending {
 		key := runKey{p.Incident, p.Run.Action, p.Run.Event, p.Run.Repeat}
 		w.mu.Lock()
 		r, started := w.owned[key]
 		if !started {
 			w.owned[key] = &run{}
 		}
+		recorded := started && r.recorded
 		w.mu.Unlock()
 		switch {
+		case recorded:
 		case !started:
 			wg.Add(1)
 			go func() {
@@ -305,6 +322,6 @@ func (w *Watcher) record(ctx context.Context, key runKey, res fsm.ActionResult) 
 		return
 	}
 	w.mu.Lock()
-	delete(w.owned, key)
+	w.owned[key] = &run{finished: true, recorded: true, result: res}
 	w.mu.Unlock()
 }
