@@ -1,6 +1,6 @@
 GO ?= go
 
-.PHONY: build test vet chaos cluster cluster-down bench tidy-check
+.PHONY: build test vet chaos fuzz cluster cluster-down bench tidy-check
 
 build:
 	$(GO) build -o bin/watchdog ./cmd/watchdog
@@ -14,6 +14,12 @@ test:
 # -race: the nodes are separate processes.
 chaos:
 	WATCHDOG_CHAOS=1 $(GO) test -count=1 -timeout 10m -v ./chaos/
+
+# Every fuzz target for a bounded time (FUZZTIME, default 20s each), one
+# after the other; stops at the first crasher and names its file, which
+# go test then runs as a test case (scripts/fuzz.sh).
+fuzz:
+	GO=$(GO) scripts/fuzz.sh
 
 vet:
 	$(GO) vet ./...
