@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -172,7 +173,7 @@ func (p *parser) parseDocument(data []byte) {
 	var doc, extra yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if !errors.Is(err, io.EOF) {
-			p.syntaxError(err)
+			p.syntaxError(err, data)
 		}
 		return
 	}
@@ -180,7 +181,7 @@ func (p *parser) parseDocument(data []byte) {
 		p.addf(extra.Line, "", "the file holds more than one YAML document; put all settings in one")
 		return
 	} else if !errors.Is(err, io.EOF) {
-		p.syntaxError(err)
+		p.syntaxError(err, data)
 		return
 	}
 	if len(doc.Content) == 0 || isNull(unalias(doc.Content[0])) {
@@ -195,9 +196,31 @@ func (p *parser) parseDocument(data []byte) {
 }
 
 // syntaxError rewrites yaml.v3's "yaml: line N: msg" into our file:line form.
-func (p *parser) syntaxError(err error) {
+// yaml.v3 names no line for errors on the first line nor for bytes it cannot
+// read at all; those get the line of the first such byte, or line 1.
+func (p *parser) syntaxError(err error, data []byte) {
 	line, msg := splitLine(strings.TrimPrefix(err.Error(), "yaml: "), 0)
+	if line == 0 {
+		line = badByteLine(data)
+	}
 	p.addf(line, "", "%s", msg)
+}
+
+// badByteLine is the line of the first control character or invalid UTF-8
+// in data, or 1 when there is none.
+func badByteLine(data []byte) int {
+	line := 1
+	for len(data) > 0 {
+		r, size := utf8.DecodeRune(data)
+		switch {
+		case r == '\n':
+			line++
+		case r == utf8.RuneError && size <= 1, r < 0x20 && r != '\t' && r != '\r', r == 0x7f:
+			return line
+		}
+		data = data[size:]
+	}
+	return 1
 }
 
 // splitLine separates a yaml.v3 "line N: msg" prefix; def is used without one.
