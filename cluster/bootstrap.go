@@ -55,7 +55,5 @@ func (n *Node) tryBootstrap() {
 		return
 	}
 	n.log.Info("bootstrapped cluster", "servers", len(servers))
-	// A founding voter: its empty data dir was not a wiped one.
-	n.ms.fresh.Store(false)
 	n.publishState()
 }

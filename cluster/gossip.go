@@ -95,7 +95,8 @@ func (e gossipEvents) NotifyUpdate(m *memberlist.Node) { e.observe(m, true) }
 // observe records m as alive or gone. The event says which: memberlist
 // never updates the State of the Node it passes (its own state record
 // shadows that field), and NotifyLeave means both "left" and "dead". A node
-// leaving on purpose says so in its metadata first (Meta.Leaving).
+// leaving on purpose says so first, in its metadata (Meta.Leaving) and in its
+// status answers (in case the metadata update was overtaken).
 func (e gossipEvents) observe(m *memberlist.Node, alive bool) {
 	var meta Meta
 	if json.Unmarshal(m.Meta, &meta) != nil || meta.ID != m.Name || meta.RaftAddr == "" {
@@ -104,7 +105,7 @@ func (e gossipEvents) observe(m *memberlist.Node, alive bool) {
 	}
 	state := memberlist.StateAlive
 	switch {
-	case !alive && meta.Leaving:
+	case !alive && (meta.Leaving || e.n.saidLeaving(meta.ID)):
 		state = memberlist.StateLeft
 	case !alive:
 		state = memberlist.StateDead

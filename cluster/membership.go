@@ -45,8 +45,6 @@ type Member struct {
 // member table: the other nodes' last status answers, the nodes that left
 // and must not be added back while still alive, and the outcome of Leave.
 type membershipState struct {
-	// fresh: see NodeStatus.Fresh.
-	fresh atomic.Bool
 	// leaving: see Meta.Leaving.
 	leaving atomic.Bool
 

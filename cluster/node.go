@@ -159,7 +159,6 @@ func (n *Node) openRaft() error {
 		return fmt.Errorf("cluster: read raft state: %w", err)
 	}
 	n.hasState.Store(existing)
-	n.ms.fresh.Store(!existing)
 	n.raft, err = raft.NewRaft(n.raftConfig(), n.fsm, store, store, snaps, n.trans)
 	if err != nil {
 		return fmt.Errorf("cluster: start raft: %w", err)

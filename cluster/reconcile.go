@@ -19,13 +19,15 @@ import (
 //  2. add a gossip member missing from the configuration, as a non-voter,
 //     once it is alive and answers its status poll: it counts towards no
 //     quorum while it catches up, so adding a node never stalls writes;
-//  3. demote a voter that came back with an empty data dir (see
-//     NodeStatus.Fresh);
-//  4. promote a non-voter that has caught up;
-//  5. remove a server that left gossip, or that has been dead for longer
+//  3. promote a non-voter that has caught up;
+//  4. remove a server that left gossip, or that has been dead for longer
 //     than ReapAfter.
 //
-// Removals and demotions of voters are made only if a quorum of the voters
+// A node that comes back under its id and address with an empty data dir
+// keeps its entry (as a voter, if it was one) and catches up from a
+// snapshot: one entry for it throughout, none stale.
+//
+// Removals of voters are made only if a quorum of the voters
 // left would still be reachable. A server merely down (restarting) is never
 // touched before ReapAfter, and the leader never changes its own entry.
 type reconciler struct {
@@ -78,7 +80,7 @@ func (r *reconciler) run(ctx context.Context) {
 }
 
 func (r *reconciler) next(servers []raft.Server) *change {
-	for _, step := range []func([]raft.Server) *change{r.join, r.demoteFresh, r.promote, r.reap} {
+	for _, step := range []func([]raft.Server) *change{r.join, r.promote, r.reap} {
 		if c := step(servers); c != nil {
 			return c
 		}
@@ -115,28 +117,7 @@ func (r *reconciler) join(servers []raft.Server) *change {
 	return nil
 }
 
-// demoteFresh: step 3.
-func (r *reconciler) demoteFresh(servers []raft.Server) *change {
-	for _, s := range servers {
-		if s.Suffrage != raft.Voter || s.ID == raft.ServerID(r.n.cfg.NodeID) {
-			continue
-		}
-		p, ok := r.n.peerStatus(string(s.ID))
-		if !ok || !p.ok || !p.Fresh || p.at.Before(r.since) {
-			continue
-		}
-		if !r.quorumAllows(servers, s.ID, "demote") {
-			continue
-		}
-		id := s.ID
-		return &change{verb: "demote voter", id: id, addr: s.Address,
-			reason: "it came back with an empty data dir; it votes again once caught up",
-			apply:  func(t time.Duration) raft.IndexFuture { return r.n.raft.DemoteVoter(id, 0, t) }}
-	}
-	return nil
-}
-
-// promote: step 4.
+// promote: step 3.
 func (r *reconciler) promote(servers []raft.Server) *change {
 	for _, s := range servers {
 		if s.Suffrage != raft.Nonvoter {
@@ -155,13 +136,13 @@ func (r *reconciler) promote(servers []raft.Server) *change {
 
 // caughtUp reports whether the non-voter s has caught up, and its lag: its
 // last status answer, polled by this leader, shows it has the entry that
-// added it, is no longer fresh, and had applied nearly all this leader had
-// at the moment of the answer.
+// added it and had applied nearly all this leader had at the moment of the
+// answer.
 func (r *reconciler) caughtUp(s raft.Server) (lag uint64, ok bool) {
 	p, found := r.n.peerStatus(string(s.ID))
 	switch {
 	case !found || !p.ok || !p.refLeader || p.at.Before(r.since),
-		p.Fresh, p.Suffrage != "nonvoter", raft.ServerAddress(p.RaftAddr) != s.Address,
+		p.Suffrage != "nonvoter", raft.ServerAddress(p.RaftAddr) != s.Address,
 		p.Term != r.n.raft.CurrentTerm():
 		return 0, false
 	}
@@ -171,7 +152,7 @@ func (r *reconciler) caughtUp(s raft.Server) (lag uint64, ok bool) {
 	return lag, lag <= r.n.cfg.MaxPromoteLag
 }
 
-// reap: step 5.
+// reap: step 4.
 func (r *reconciler) reap(servers []raft.Server) *change {
 	for _, s := range servers {
 		if s.ID == raft.ServerID(r.n.cfg.NodeID) {

@@ -176,17 +176,36 @@ func (n *Node) Leave(ctx context.Context, opts LeaveOptions) error {
 			return refuseBelowQuorum(n.cfg.NodeID+" leaving", q)
 		}
 	}
-	if err := n.requestRemoval(ctx, opts); err != nil {
+	// Said first, so that gossip has spread it by the time this node
+	// leaves: memberlist drops a metadata update that arrives after the
+	// departure it precedes, and the others would then record a death. The
+	// broadcast goes out while leadership moves and the leader removes us.
+	said := n.setLeaving(true)
+	err = n.requestRemoval(ctx, opts)
+	<-said
+	if err != nil {
+		<-n.setLeaving(false)
 		return err
 	}
-	n.ms.leaving.Store(true)
-	n.updateMeta()
 	if err := n.gossip.Leave(2 * time.Second); err != nil {
 		n.log.Warn("leave gossip", "err", err)
 	}
 	n.log.Info("left the cluster", "node", n.cfg.NodeID)
 	close(n.ms.left)
 	return nil
+}
+
+// setLeaving says whether this node is leaving, in its status answers at
+// once and in its gossip metadata by a broadcast; the channel is closed once
+// the broadcast has gone out (or failed: updateMeta waits at most a second).
+func (n *Node) setLeaving(leaving bool) <-chan struct{} {
+	n.ms.leaving.Store(leaving)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n.updateMeta()
+	}()
+	return done
 }
 
 // requestRemoval asks the leader to remove this node, handing leadership

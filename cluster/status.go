@@ -43,12 +43,9 @@ type NodeStatus struct {
 	// LastContactMS is how long ago the node last heard from the leader:
 	// 0 on the leader itself, -1 if never.
 	LastContactMS int64 `json:"last_contact_ms"`
-	// Fresh is true on a node that started with an empty data dir and has
-	// not yet seen itself added as a non-voter. If the configuration still
-	// lists it as a voter, its disk was wiped: it lost its vote record and
-	// its log, so the leader demotes it until it has caught up again.
-	Fresh bool `json:"fresh,omitempty"`
-	Proto int  `json:"protocol"`
+	// Leaving is true while the node is leaving the cluster (Node.Leave).
+	Leaving bool `json:"leaving,omitempty"`
+	Proto   int  `json:"protocol"`
 }
 
 // Status reports this node's Raft state, as the other nodes poll it.
@@ -57,7 +54,7 @@ func (n *Node) Status() NodeStatus {
 		ID: n.cfg.NodeID, RaftAddr: n.RaftAddr(), State: n.raft.State().String(),
 		Suffrage: n.ownSuffrage(), Term: n.raft.CurrentTerm(), LastIndex: n.raft.LastIndex(),
 		CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.raft.AppliedIndex(),
-		LastContactMS: -1, Fresh: n.ms.fresh.Load(), Proto: protocolVersion,
+		LastContactMS: -1, Leaving: n.ms.leaving.Load(), Proto: protocolVersion,
 	}
 	_, lid := n.raft.LeaderWithID()
 	st.Leader = string(lid)
@@ -103,7 +100,8 @@ func (n *Node) servers() ([]raft.Server, error) {
 	return f.Configuration().Servers, nil
 }
 
-// peerStatus is the last answer (or failure) of one peer's status poll.
+// peerStatus is the last answer of one peer's status poll; if the last poll
+// failed, ok is false, err says why, and NodeStatus is the answer before.
 type peerStatus struct {
 	NodeStatus
 	ok  bool
@@ -116,14 +114,12 @@ type peerStatus struct {
 	refLeader bool
 }
 
-// statusLoop polls every other node's status each StatusInterval, and
-// notices when a fresh node has been added as a non-voter.
+// statusLoop polls every other node's status each StatusInterval.
 func (n *Node) statusLoop(ctx context.Context) {
 	tick := time.NewTicker(n.cfg.StatusInterval)
 	defer tick.Stop()
 	for {
 		n.pollStatuses(ctx)
-		n.checkFresh()
 		select {
 		case <-ctx.Done():
 			return
@@ -171,13 +167,18 @@ func (n *Node) pollStatuses(ctx context.Context) {
 		wg.Go(func() { results[i] = n.fetchStatus(ctx, t) })
 	}
 	wg.Wait()
+	n.ms.mu.Lock()
+	defer n.ms.mu.Unlock()
 	table := make(map[string]peerStatus, len(results))
 	for _, r := range results {
+		if prev, ok := n.ms.peers[r.ID]; !r.ok && ok {
+			// Keep the last answer (a node that said it was leaving, then
+			// went), marked as failed now.
+			r.NodeStatus = prev.NodeStatus
+		}
 		table[r.ID] = r
 	}
-	n.ms.mu.Lock()
 	n.ms.peers = table
-	n.ms.mu.Unlock()
 }
 
 func (n *Node) fetchStatus(ctx context.Context, t statusTarget) peerStatus {
@@ -221,6 +222,12 @@ func (n *Node) peerStatus(id string) (peerStatus, bool) {
 	return p, ok
 }
 
+// saidLeaving reports whether id's last status answer said it was leaving.
+func (n *Node) saidLeaving(id string) bool {
+	p, ok := n.peerStatus(id)
+	return ok && p.Leaving
+}
+
 // reachable reports whether the server id at addr answered its last status
 // poll, recently. This node itself always is.
 func (n *Node) reachable(id raft.ServerID, addr raft.ServerAddress) bool {
@@ -229,14 +236,4 @@ func (n *Node) reachable(id raft.ServerID, addr raft.ServerAddress) bool {
 	}
 	p, ok := n.peerStatus(string(id))
 	return ok && p.ok && raft.ServerAddress(p.RaftAddr) == addr && time.Since(p.at) < 3*n.cfg.StatusInterval
-}
-
-// checkFresh ends this node's freshness once its own configuration lists it
-// as a non-voter: the leader has (re-)added it, and from now on promotes it
-// like any other non-voter once it has caught up.
-func (n *Node) checkFresh() {
-	if n.ms.fresh.Load() && n.ownSuffrage() == "nonvoter" {
-		n.ms.fresh.Store(false)
-		n.log.Info("added to the cluster as a non-voter", "node", n.cfg.NodeID)
-	}
 }
