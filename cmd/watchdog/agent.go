@@ -60,6 +60,7 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 	cc := cluster.Config{
 		NodeID: cfg.NodeID, RaftAddr: cfg.RaftAddr, GossipAddr: cfg.GossipAddr, HTTPAddr: a.Addr,
 		DataDir: dataDir, Join: cfg.Join, BootstrapExpect: expect, FSM: a.FSM, Logger: log,
+		ReapAfter: time.Duration(cfg.File.DeadServerReapAfter),
 	}
 	// Forwarded heartbeats carry the ping token: the leader wants it too.
 	cc.ForwardToken = string(cfg.File.PingToken)

@@ -88,37 +88,6 @@ func printStatus(w io.Writer, cl apiCluster, ready []error) error {
 	return tw.Flush()
 }
 
-// runMembers lists the nodes as one node sees them.
-func runMembers(ctx context.Context, args []string, env cliEnv) error {
-	f := newCLIFlags(env, "members", "", `
-Lists the cluster's nodes with their addresses, as the first node that
-answers sees them: from the Raft configuration (voter) and gossip (alive).`)
-	asJSON := f.Bool("json", false, "print the API's JSON as it came")
-	if _, err := f.parse(args, 0); err != nil {
-		return err
-	}
-	ctx, cancel, c, err := f.client(ctx)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	raw, cl, err := c.Cluster(ctx)
-	if err != nil {
-		return fmt.Errorf("members: %w", err)
-	}
-	if *asJSON {
-		_, err = env.stdout.Write(raw)
-		return err
-	}
-	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tHTTP\tRAFT\tVOTER\tALIVE\tLEADER")
-	for _, n := range cl.Nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, orDash(n.HTTPAddr), orDash(n.RaftAddr),
-			yesNo(n.Voter), yesNo(n.Alive), yesNo(n.ID == cl.Leader))
-	}
-	return tw.Flush()
-}
-
 func orDash(s string) string {
 	if s == "" {
 		return "-"

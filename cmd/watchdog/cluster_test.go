@@ -69,7 +69,10 @@ func (c *testCluster) launch(cfg *AgentConfig, tunes ...tune) *Agent {
 	if running := c.running(); len(running) > 0 {
 		cfg.Join = []string{running[0].Node.GossipAddr()}
 	}
-	fast := func(cc *cluster.Config) { cc.ReconcileInterval = 300 * time.Millisecond }
+	fast := func(cc *cluster.Config) {
+		cc.ReconcileInterval = 300 * time.Millisecond
+		cc.StatusInterval = 250 * time.Millisecond // promotion and reachability follow it
+	}
 	a, err := StartAgent(cfg, testLogger(c.t).With("node", id), append([]tune{fast}, tunes...)...)
 	if err != nil {
 		c.t.Fatalf("start %s: %v", id, err)

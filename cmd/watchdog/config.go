@@ -17,6 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/watchdog-ha/watchdog/cluster"
 	"github.com/watchdog-ha/watchdog/watcher"
 )
 
@@ -31,6 +32,11 @@ const (
 	maxServiceTimeout     = 30 * 24 * time.Hour
 	defaultActionTimeout  = 30 * time.Second
 	maxActionTimeout      = time.Hour
+	// A dead server is reaped after dead_server_reap_after (default
+	// cluster.DefaultReapAfter, 72h). The bounds catch unit typos; tests
+	// use seconds.
+	minReapAfter = time.Second
+	maxReapAfter = 365 * 24 * time.Hour
 
 	// builtinLogAction always exists, so a config that defines no actions
 	// still has something sensible to do when a service goes down.
@@ -91,6 +97,9 @@ type FileConfig struct {
 	Defaults        ServiceConfig            `yaml:"defaults"`
 	Actions         map[string]ActionConfig  `yaml:"actions"`
 	Services        map[string]ServiceConfig `yaml:"services"`
+	// DeadServerReapAfter is how long a server may be dead before the
+	// leader removes it from the Raft configuration.
+	DeadServerReapAfter Duration `yaml:"dead_server_reap_after"`
 	// APIToken guards the management API; after ParseConfig it holds the
 	// token whether it was given inline or in APITokenFile.
 	APIToken     watcher.Secret `yaml:"api_token"`
@@ -146,6 +155,7 @@ func ParseConfig(data []byte, name string) (*FileConfig, error) {
 	}
 	p.checkNode(cfg)
 	p.duration(&cfg.CheckInterval, defaultCheckInterval, minCheckInterval, maxCheckInterval, "check_interval")
+	p.duration(&cfg.DeadServerReapAfter, cluster.DefaultReapAfter, minReapAfter, maxReapAfter, "dead_server_reap_after")
 	p.duration(&cfg.Defaults.Timeout, defaultServiceTimeout, minServiceTimeout, maxServiceTimeout,
 		"defaults", "timeout")
 	if cfg.Defaults.Actions == nil {

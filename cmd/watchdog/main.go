@@ -38,7 +38,8 @@ commands:
   service  one service with its recent incidents: watchdog service ID
   pause    stop watching a service (maintenance): watchdog pause ID
   resume   watch a paused service again: watchdog resume ID
-  members  the cluster's nodes and their addresses
+  members  the cluster's nodes and their state; members remove NODE removes a dead one
+  leave    retire the node at -addr from the cluster for good, then stop it
   bench    load-test a cluster with heartbeats: throughput, errors, latency (watchdog bench -h)
 
 The client commands (all but agent and bench) talk to the nodes in -addr or
@@ -71,6 +72,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return runResume(ctx, args[1:], osCLIEnv(stderr))
 	case "members":
 		return runMembers(ctx, args[1:], osCLIEnv(stderr))
+	case "leave":
+		return runLeave(ctx, args[1:], osCLIEnv(stderr))
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stderr, usage)
 		return flag.ErrHelp
@@ -93,7 +96,11 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	<-ctx.Done()
-	log.Info("shutting down")
-	return a.Close()
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case <-a.Node.Left():
+		log.Info("left the cluster: shutting down")
+	}
+	return a.Shutdown(context.Background())
 }
