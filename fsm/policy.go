@@ -52,7 +52,9 @@ func repeatsLeft(s *Service, cur *Incident) bool {
 func repeatDue(def *Definition, cur *Incident) int64 {
 	gap := def.Repeat
 	for range cur.Repeats {
-		if gap >= MaxRepeatGap {
+		// Bounded by the gap, not the count: a restored record could
+		// claim any number of repeats.
+		if gap <= 0 || gap >= MaxRepeatGap {
 			break
 		}
 		gap *= 2

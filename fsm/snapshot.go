@@ -126,6 +126,7 @@ func (f *FSM) read(r io.Reader) error {
 		return fmt.Errorf("%w: history_per_service %d", ErrCorrupt, h.HistoryPerService)
 	}
 	f.defaults, f.historyN, f.seq = &h.Defaults, h.HistoryPerService, h.Seq
+	seqs := make(map[uint64]struct{}) // event numbers are unique across services
 	for i := range h.Count {
 		var rec snapshotService
 		if err := dec.Decode(&rec); err != nil {
@@ -136,7 +137,7 @@ func (f *FSM) read(r io.Reader) error {
 		if h.Version == 1 && rec.Configured {
 			svc.Source = SourceConfig
 		}
-		if err := f.admit(svc, rec.Events); err != nil {
+		if err := f.admit(svc, rec.Events, seqs); err != nil {
 			return err
 		}
 	}
@@ -147,7 +148,7 @@ func (f *FSM) read(r io.Reader) error {
 }
 
 // admit adds a restored record, checking what Apply would have guaranteed.
-func (f *FSM) admit(s Service, events []Record) error {
+func (f *FSM) admit(s Service, events []Record, seqs map[uint64]struct{}) error {
 	if s.ID == "" || (s.Source != SourceHeartbeat && s.Def == nil) {
 		return fmt.Errorf("%w: incomplete service record %q", ErrCorrupt, s.ID)
 	}
@@ -166,6 +167,12 @@ func (f *FSM) admit(s Service, events []Record) error {
 		if r.Seq > f.seq || (i > 0 && r.Seq <= events[i-1].Seq) {
 			return fmt.Errorf("%w: service %q: events out of order", ErrCorrupt, s.ID)
 		}
+		// Pages of GET /v1/events are ordered by Seq: a duplicate would
+		// order differently on each replica.
+		if _, dup := seqs[r.Seq]; dup {
+			return fmt.Errorf("%w: service %q: event %d also belongs to another service", ErrCorrupt, s.ID, r.Seq)
+		}
+		seqs[r.Seq] = struct{}{}
 	}
 	f.add(&s)
 	f.track(&s)
