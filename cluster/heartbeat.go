@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/watchdog-ha/watchdog/fsm"
 )
 
@@ -21,11 +23,39 @@ const ForwardPath = "/v1/internal/heartbeats"
 // carries it is never forwarded again: one hop, no loops.
 const ForwardedByHeader = "X-Watchdog-Forwarded-By"
 
+// leaderChangeWait is how long a heartbeat waits for a leadership change to
+// end before its client is told to try again: a handover takes tens of
+// milliseconds, which a client would otherwise see as a burst of 503s.
+const leaderChangeWait = time.Second
+
 // Heartbeat records that the services were heard from now. It returns once
 // the heartbeats are committed on a quorum. On a follower they travel to the
 // leader, batched with the other heartbeats this node received meanwhile.
-// The leader stamps the time, so one clock orders all heartbeats.
+// The leader stamps the time, so one clock orders all heartbeats. While
+// leadership is changing it retries for up to leaderChangeWait, which is
+// safe because heartbeats are idempotent.
 func (n *Node) Heartbeat(ctx context.Context, ids ...string) error {
+	deadline := time.Now().Add(leaderChangeWait)
+	for {
+		err := n.heartbeatOnce(ctx, ids)
+		if err == nil || !leaderChanging(err) || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+// leaderChanging reports whether err means only that the leader is changing.
+func leaderChanging(err error) bool {
+	return errors.Is(err, ErrNoLeader) || errors.Is(err, ErrNotLeader) ||
+		errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress)
+}
+
+func (n *Node) heartbeatOnce(ctx context.Context, ids []string) error {
 	if n.IsLeader() {
 		err := n.commits.submit(ctx, ids)
 		if !errors.Is(err, ErrNotLeader) {
