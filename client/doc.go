@@ -1,0 +1,4 @@
+// Package client is a Go client of a watchdog cluster: it sends heartbeats
+// (Ping, Start, Fail, or Beat in the background) and reads the services,
+// trying each node it knows in turn until one answers or the context ends.
+package client
