@@ -1,6 +1,6 @@
 GO ?= go
 
-.PHONY: build test vet chaos fuzz cluster cluster-down bench tidy-check
+.PHONY: build test vet chaos fuzz cluster cluster-down bench tidy-check compose
 
 build:
 	$(GO) build -o bin/watchdog ./cmd/watchdog
@@ -27,6 +27,12 @@ vet:
 	if [ -n "$$out" ]; then \
 		echo "gofmt -l: these files need gofmt -w:"; echo "$$out"; exit 1; \
 	fi
+
+# deploy/docker-compose.yml on the local Docker engine: the FROM-scratch
+# image, three node containers, heartbeats through each, the leader's
+# container stopped (scripts/compose-test.sh). About 40 s.
+compose:
+	GO=$(GO) scripts/compose-test.sh
 
 cluster:
 	scripts/cluster-up.sh

@@ -96,11 +96,13 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	stopNotify := notifySystemd(a.Addr, os.Getenv, log) // systemd Type=notify (sdnotify.go)
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
 	case <-a.Node.Left():
 		log.Info("left the cluster: shutting down")
 	}
+	stopNotify() // STOPPING=1
 	return a.Shutdown(context.Background())
 }
