@@ -52,6 +52,8 @@ func kindName(k fsm.Kind) string {
 		return "delete"
 	case fsm.KindAttempt:
 		return "attempt"
+	case fsm.KindPing:
+		return "ping"
 	}
 	return "other"
 }

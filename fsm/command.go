@@ -32,6 +32,9 @@ const (
 	// KindAttempt only adds to a service's history, so a node that does
 	// not know it yet may skip it.
 	KindAttempt = Ignorable | 10
+	// KindPing is a healthchecks-style signal (start, fail, exit status,
+	// or a success that carries a note or run id).
+	KindPing Kind = 11
 
 	// Ignorable marks a kind that nodes which do not know it may skip
 	// instead of stopping: for commands that only add information.
@@ -191,6 +194,9 @@ func (Delete) Kind() Kind { return KindDelete }
 // Kind implements Command.
 func (Attempt) Kind() Kind { return KindAttempt }
 
+// Kind implements Command.
+func (Ping) Kind() Kind { return KindPing }
+
 // Encode turns a command into the bytes of a log entry.
 func Encode(c Command) ([]byte, error) {
 	out := []byte{byte(c.Kind()), commandVersion}
@@ -248,6 +254,8 @@ func Decode(b []byte) (Command, error) {
 		return decodeJSON[Delete](body)
 	case KindAttempt:
 		return decodeJSON[Attempt](body)
+	case KindPing:
+		return decodeJSON[Ping](body)
 	}
 	return nil, fmt.Errorf("%w: %d", ErrUnknownKind, kind)
 }

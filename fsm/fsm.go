@@ -107,6 +107,9 @@ func (f *FSM) Apply(l *raft.Log) any {
 	case Attempt:
 		f.applyAttempt(c)
 		return nil
+	case Ping:
+		f.applyPing(c, l.Index)
+		return nil
 	}
 	panic(fmt.Sprintf("fsm: entry %d: unhandled command %T", l.Index, cmd))
 }
@@ -244,38 +247,38 @@ func (f *FSM) applyIncidents(c Incidents, index uint64) Opened {
 		if !ok || s.Status != StatusUp || s.LastSeen != o.LastSeen {
 			continue
 		}
-		s.Status = StatusDown
-		f.watch(s)
-		if s.Flapping() {
-			// Silent again while flapping: the incident stays the same.
-			inc := *s.Current()
-			inc.Changed = c.At
-			f.replaceCurrent(s, inc)
-			f.record(s, Record{At: c.At, Event: EventDown, Incident: inc.ID})
-			opened[k] = inc.ID
-			continue
-		}
-		inc := Incident{
-			ID:       strconv.FormatUint(index, 10) + "-" + strconv.Itoa(k),
-			Opened:   c.At,
-			LastSeen: s.LastSeen,
-			Notified: c.At,
-		}
-		ev := EventDown
-		if flaps(s, c.At) {
-			// One notification says so; the rest wait until it is stable.
-			inc.Flapping, inc.Changed, ev = true, c.At, EventFlapping
-		}
-		inc.Actions = appendRuns(nil, s.Def.Actions, ev, 0, c.At)
-		s.Incidents = appendIncident(s.Incidents, inc)
-		f.track(s)
-		f.record(s, Record{At: c.At, Event: EventDown, Incident: inc.ID})
-		if inc.Flapping {
-			f.record(s, Record{At: c.At, Event: EventFlapping, Incident: inc.ID})
-		}
-		opened[k] = inc.ID
+		opened[k] = f.goDown(s, c.At, strconv.FormatUint(index, 10)+"-"+strconv.Itoa(k))
 	}
 	return opened
+}
+
+// goDown marks an up service down at at: it opens incident id, or, while
+// the service flaps, goes on with the open one. It returns the incident's id.
+func (f *FSM) goDown(s *Service, at int64, id string) string {
+	s.Status = StatusDown
+	f.watch(s)
+	if s.Flapping() {
+		// Silent again while flapping: the incident stays the same.
+		inc := *s.Current()
+		inc.Changed = at
+		f.replaceCurrent(s, inc)
+		f.record(s, Record{At: at, Event: EventDown, Incident: inc.ID})
+		return inc.ID
+	}
+	inc := Incident{ID: id, Opened: at, LastSeen: s.LastSeen, Notified: at}
+	ev := EventDown
+	if flaps(s, at) {
+		// One notification says so; the rest wait until it is stable.
+		inc.Flapping, inc.Changed, ev = true, at, EventFlapping
+	}
+	inc.Actions = appendRuns(nil, s.Def.Actions, ev, 0, at)
+	s.Incidents = appendIncident(s.Incidents, inc)
+	f.track(s)
+	f.record(s, Record{At: at, Event: EventDown, Incident: inc.ID})
+	if inc.Flapping {
+		f.record(s, Record{At: at, Event: EventFlapping, Incident: inc.ID})
+	}
+	return inc.ID
 }
 
 // appendIncident adds inc to a copy of the history, dropping the oldest

@@ -24,6 +24,10 @@ type Record struct {
 	State    ActionState `json:"state,omitempty"`    // delivery
 	Attempts int         `json:"attempts,omitempty"` // attempt: its number; delivery: how many
 	Error    string      `json:"error,omitempty"`
+	// Ping events (start, fail, success): what the pinging client said.
+	Note       string `json:"note,omitempty"`
+	RunID      string `json:"rid,omitempty"`
+	ExitStatus int    `json:"exit_status,omitempty"` // 0 is success, shown by the event
 }
 
 // ServiceRecord is a Record with the service it belongs to.

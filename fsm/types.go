@@ -37,6 +37,9 @@ const (
 	EventDefined   Event = "defined"  // defined or changed through the API
 	EventAttempt   Event = "attempt"  // a delivery attempt that failed and will be retried
 	EventDelivery  Event = "delivery" // an action's outcome, committed once
+	EventStart     Event = "start"    // a ping said a run began
+	EventFail      Event = "fail"     // a ping said a run failed (fail, or a non-zero exit status)
+	EventSuccess   Event = "success"  // a success ping with a note, a run id or an exit status
 )
 
 // ActionState is how far one action of an incident has got.

@@ -27,7 +27,10 @@ var errUnhealthy = errors.New("unhealthy")
 
 // exitCode maps what a command returned to the process's exit status.
 func exitCode(err error) int {
+	var child childExit
 	switch {
+	case errors.As(err, &child):
+		return int(child)
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.Is(err, errUsage):

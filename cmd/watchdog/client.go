@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -103,11 +104,16 @@ func newClient(bases []string) *client {
 // safe. It returns the answer's body and the base URL that gave it, an
 // *apiError, or errUnavailable.
 func (c *client) do(ctx context.Context, method, path string) ([]byte, string, error) {
+	return c.doBody(ctx, method, path, nil)
+}
+
+// doBody is do with a request body, sent again with every try.
+func (c *client) doBody(ctx context.Context, method, path string, reqBody []byte) ([]byte, string, error) {
 	var last error
 	for {
 		wait := roundPause
 		for _, base := range c.bases {
-			body, err := c.try(ctx, method, base+path)
+			body, err := c.tryBody(ctx, method, base+path, reqBody)
 			var tr *transientError
 			if !errors.As(err, &tr) {
 				return body, base, err
@@ -127,14 +133,22 @@ func (c *client) do(ctx context.Context, method, path string) ([]byte, string, e
 }
 
 func (c *client) try(ctx context.Context, method, url string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	return c.tryBody(ctx, method, url, nil)
+}
+
+func (c *client) tryBody(ctx context.Context, method, url string, reqBody []byte) ([]byte, error) {
+	var rd io.Reader
+	if reqBody != nil {
+		rd = bytes.NewReader(reqBody)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
 		return nil, fmt.Errorf("request: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "watchdog-cli")
 	token := c.apiToken
-	if strings.HasPrefix(req.URL.Path, "/v1/heartbeat/") {
+	if strings.HasPrefix(req.URL.Path, "/v1/heartbeat/") || strings.HasPrefix(req.URL.Path, "/ping/") {
 		token = c.pingToken
 	}
 	if token != "" {

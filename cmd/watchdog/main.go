@@ -33,6 +33,7 @@ const usage = `usage: watchdog <command> [flags]
 commands:
   agent    run a node of the watchdog cluster (watchdog agent -h for its flags)
   ping     send one heartbeat and wait for its commit: watchdog ping ID
+  run      run a command under watch: watchdog run -id ID -- COMMAND ARGS...
   status   the cluster's health: leader, and each node alive, voter, ready
   services every service: status, last seen, timeout, next deadline
   service  one service with its recent incidents: watchdog service ID
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return runBench(ctx, args[1:], os.Stdout, stderr)
 	case "ping":
 		return runPing(ctx, args[1:], osCLIEnv(stderr))
+	case "run":
+		return runRun(ctx, args[1:], osCLIEnv(stderr))
 	case "status":
 		return runStatus(ctx, args[1:], osCLIEnv(stderr))
 	case "services":

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/watchdog-ha/watchdog/fsm"
+)
+
+// childExit is the exit status of the command "watchdog run" ran, which
+// becomes its own.
+type childExit int
+
+func (e childExit) Error() string { return "command exited with status " + strconv.Itoa(int(e)) }
+
+// exitCannotRun is the shell's status for a command that could not start.
+const exitCannotRun = 127
+
+// runRun runs a command under watch: a start ping before, another every
+// -every while it runs, and its exit status with the end of its output after.
+func runRun(ctx context.Context, args []string, env cliEnv) error {
+	f := newCLIFlags(env, "run", "-id ID -- COMMAND [ARGS...]", `
+Runs COMMAND directly (no shell) and tells the cluster about it, as the
+healthchecks.io wrappers do: /ping/ID/start before (creating ID if the
+cluster does not know it), the start again every -every while it runs (so a
+long run is not taken for silence, and a service down from an earlier run
+does not look recovered before this one succeeds), and /ping/ID/<exit status>
+after, with the last lines of its output (at most 10000 bytes) as the note.
+A non-zero status raises an incident at once. All pings carry one run id.
+Exits with the command's status (127 if it could not start). -timeout bounds
+each ping, not the command.`)
+	id := f.String("id", "", "the service `ID` to report to (required)")
+	every := f.Duration("every", 0, "re-send the start this `often` while the command runs\n(default: half the service's timeout)")
+	if err := f.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	argv := f.Args()
+	if _, err := f.serviceID(*id); err != nil {
+		return err
+	}
+	if len(argv) == 0 {
+		return f.usageError("no command given: watchdog run -id ID -- COMMAND [ARGS...]")
+	}
+	r := &runner{f: f, env: env, id: *id, rid: newRunID()}
+	if err := r.ping(ctx, "/start", nil); err != nil {
+		return err
+	}
+	interval := *every
+	if interval <= 0 {
+		interval = r.halfTimeout(ctx)
+	}
+	return r.run(ctx, argv, interval)
+}
+
+// runner is one "watchdog run".
+type runner struct {
+	f       *cliFlags
+	env     cliEnv
+	id, rid string
+}
+
+// ping sends /ping/ID<suffix>, retrying across the nodes for -timeout.
+// Every ping may create the service, so that a run is never lost for a
+// service deleted meanwhile.
+func (r *runner) ping(ctx context.Context, suffix string, note []byte) error {
+	ctx, cancel, c, err := r.f.client(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	q := "create=1&rid=" + r.rid
+	if note == nil {
+		note = []byte{}
+	}
+	if _, _, err := c.doBody(ctx, "POST", "/ping/"+url.PathEscape(r.id)+suffix+"?"+q, note); err != nil {
+		return fmt.Errorf("ping %s%s: %w", r.id, suffix, err)
+	}
+	return nil
+}
+
+// halfTimeout is half the service's committed timeout, or 5s if it cannot
+// be read: a start is then re-sent well before the run looks silent.
+func (r *runner) halfTimeout(ctx context.Context) time.Duration {
+	ctx, cancel, c, err := r.f.client(ctx)
+	if err != nil {
+		return 5 * time.Second
+	}
+	defer cancel()
+	_, s, err := c.Service(ctx, r.id)
+	d, perr := time.ParseDuration(s.Timeout)
+	if err != nil || perr != nil || d <= 0 {
+		fmt.Fprintf(r.env.stderr, "watchdog run: cannot read the timeout of %s; re-sending the start every 5s\n", r.id)
+		return 5 * time.Second
+	}
+	return max(d/2, 50*time.Millisecond)
+}
+
+// run runs argv, re-sending the start every interval, then reports its end.
+func (r *runner) run(ctx context.Context, argv []string, interval time.Duration) error {
+	tail := &tailBuffer{max: fsm.MaxPingNote}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Stdin = os.Stdin
+	cmd.Stdout, cmd.Stderr = io.MultiWriter(r.env.stdout, tail), io.MultiWriter(r.env.stderr, tail)
+	// Asked to stop, the command gets SIGTERM, as a service manager would.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	if err := cmd.Start(); err != nil {
+		note := []byte(err.Error())
+		if perr := r.ping(context.WithoutCancel(ctx), "/"+strconv.Itoa(exitCannotRun), note); perr != nil {
+			fmt.Fprintln(r.env.stderr, "watchdog run:", perr)
+		}
+		return fmt.Errorf("%w: %w", childExit(exitCannotRun), err)
+	}
+	done := make(chan struct{})
+	beats := sync.WaitGroup{}
+	beats.Go(func() { r.keepAlive(ctx, done, interval) })
+	waitErr := cmd.Wait()
+	close(done)
+	beats.Wait()
+	code := exitStatus(cmd.ProcessState, waitErr)
+	// The end is reported even when this process was asked to stop: the
+	// cluster should hear that the run ended, and how.
+	if err := r.ping(context.WithoutCancel(ctx), "/"+strconv.Itoa(code), tail.lines()); err != nil {
+		fmt.Fprintln(r.env.stderr, "watchdog run:", err)
+	}
+	if code != 0 {
+		return childExit(code)
+	}
+	return nil
+}
+
+// keepAlive re-sends the start until done; a failed one is reported and
+// the next one tried, since the command goes on either way.
+func (r *runner) keepAlive(ctx context.Context, done <-chan struct{}, interval time.Duration) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if err := r.ping(ctx, "/start", nil); err != nil {
+				fmt.Fprintln(r.env.stderr, "watchdog run:", err)
+			}
+		}
+	}
+}
+
+// exitStatus is the command's status as a shell gives it: 128+N when
+// signal N killed it.
+func exitStatus(ps *os.ProcessState, err error) int {
+	if ps == nil {
+		return 1
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	if code := ps.ExitCode(); code >= 0 && code <= 255 {
+		return code
+	}
+	return 1
+}
+
+// newRunID is a random (version 4) UUID, the run id healthchecks accepts.
+func newRunID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
