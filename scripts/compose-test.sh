@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Test deploy/docker-compose.yml on the local Docker engine (make compose):
-# build the static binary and the FROM-scratch image, start the three node
+# build the static binary and the FROM-scratch image (and check it holds
+# nothing but the binary and the CA bundle), start the three node
 # containers, wait for a leader with three voters, send a heartbeat through
 # each node and read it on the others (through the published loopback
 # ports), stop the leader's container and check that a new leader watches:
 # a service with a 2 s timeout goes down. Always ends with "down -v".
 #
 # Needs a running Docker engine and docker-compose (Debian package
-# docker-compose, installed by scripts/ci-deps.sh) or "docker compose" v2.
+# docker-compose, installed here when missing and run as root) or "docker
+# compose" v2; fails clearly when the engine is not running.
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
@@ -56,7 +58,15 @@ trap 'exit 130' INT TERM
 
 log "building bin/watchdog-static and the image $IMAGE"
 CGO_ENABLED=0 ${GO:-go} build -trimpath -o bin/watchdog-static ./cmd/watchdog
+CA=/etc/ssl/certs/ca-certificates.crt
+[[ -s $CA ]] || die "no $CA for the image (apt-get install ca-certificates)"
+cp "$CA" bin/ca-certificates.crt
 docker build -q -t "$IMAGE" . >/dev/null 2>&1 || docker build -t "$IMAGE" .
+# The image holds the binary and the CA bundle, and nothing else: no shell.
+cid=$(docker create "$IMAGE")
+files=$(docker export "$cid" | tar -t | grep -v '/$' | grep -Ev '^(\.dockerenv|etc/(hostname|hosts|resolv\.conf|mtab)|proc|sys|dev)' | sort | tr '\n' ' ')
+docker rm "$cid" >/dev/null
+[[ $files == "etc/ssl/certs/ca-certificates.crt watchdog " ]] || die "unexpected files in the image: $files"
 
 log "starting n1, n2, n3 (project $PROJECT)"
 "${DC[@]}" up -d n1 n2 n3
