@@ -610,6 +610,7 @@ func sampleCommands() []fsm.Command {
 		fsm.Define{At: at, Service: "api-1", Def: def},
 		fsm.Delete{At: at, Service: "api-1"},
 		fsm.Attempt{At: at, Service: "web", Incident: "12-0", Action: "page", Event: fsm.EventDown, Attempt: 1, Error: "HTTP 503"},
+		fsm.Ping{At: at, Service: "cron", Signal: fsm.SignalFail, ExitStatus: 3, RunID: "3f0d1c3e-8a7b-4c2d-9e1f-0a1b2c3d4e5f", Note: "disk full"},
 	}
 }
 

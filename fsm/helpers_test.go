@@ -57,6 +57,10 @@ func randomHistory(t *testing.T, r *rand.Rand, n int) *applier {
 			}
 		case 4:
 			a.apply(Pause{At: now, Service: id(), Paused: r.IntN(2) == 0})
+		case 9:
+			// Pings: every signal, on services up, down, paused or new.
+			sig := []string{SignalStart, SignalSuccess, SignalFail}[r.IntN(3)]
+			a.apply(Ping{At: now, Service: id(), Signal: sig, ExitStatus: r.IntN(3), RunID: "r", Note: "n"})
 		default:
 			a.apply(Heartbeat{At: now - int64(r.IntN(int(time.Second))), IDs: []string{id(), id()}})
 		}
