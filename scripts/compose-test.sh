@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Test deploy/docker-compose.yml on the local Docker engine (make compose):
 # build the static binary and the FROM-scratch image (and check it holds
-# nothing but the binary and the CA bundle), start the three node
-# containers, wait for a leader with three voters, send a heartbeat through
-# each node and read it on the others (through the published loopback
-# ports), stop the leader's container and check that a new leader watches:
-# a service with a 2 s timeout goes down. Always ends with "down -v".
+# nothing but the binary and the CA bundle) and the haproxy image
+# (scripts/haproxy-image.sh), start the three node containers and haproxy,
+# wait for a leader with three voters, send a heartbeat through each node
+# and through haproxy and read it on the others (through the published
+# loopback ports), stop the leader's container and check that a new leader
+# watches: a heartbeat through haproxy commits, and a service with a 2 s
+# timeout goes down. Always ends with "down -v".
 #
 # Needs a running Docker engine and docker-compose (Debian package
 # docker-compose, installed here when missing and run as root) or "docker
@@ -37,11 +39,12 @@ fi
 command -v curl >/dev/null 2>&1 || die "curl is needed"
 
 IMAGE=watchdog:compose-test
+IMAGE_LB=watchdog-haproxy:compose-test
 PROJECT=wdcompose$$
-export WATCHDOG_IMAGE=$IMAGE
+export WATCHDOG_IMAGE=$IMAGE WATCHDOG_HAPROXY_IMAGE=$IMAGE_LB
 # Empty: Docker picks free host ports, found below with "port".
-export WATCHDOG_PORT_N1='' WATCHDOG_PORT_N2='' WATCHDOG_PORT_N3=''
-DC=("${COMPOSE[@]}" -p "$PROJECT" -f deploy/docker-compose.yml)
+export WATCHDOG_PORT_N1='' WATCHDOG_PORT_N2='' WATCHDOG_PORT_N3='' WATCHDOG_PORT_LB=''
+DC=("${COMPOSE[@]}" --profile haproxy -p "$PROJECT" -f deploy/docker-compose.yml)
 
 cleanup() {
 	local rc=$?
@@ -50,7 +53,7 @@ cleanup() {
 		"${DC[@]}" logs --no-color --tail 60 2>&1 || true
 	fi
 	"${DC[@]}" down -v --remove-orphans >/dev/null 2>&1 || true
-	docker rmi "$IMAGE" >/dev/null 2>&1 || true
+	docker rmi "$IMAGE" "$IMAGE_LB" >/dev/null 2>&1 || true
 	exit "$rc"
 }
 trap cleanup EXIT
@@ -68,11 +71,13 @@ files=$(docker export "$cid" | tar -t | grep -v '/$' | grep -Ev '^(\.dockerenv|e
 docker rm "$cid" >/dev/null
 [[ $files == "etc/ssl/certs/ca-certificates.crt watchdog " ]] || die "unexpected files in the image: $files"
 
-log "starting n1, n2, n3 (project $PROJECT)"
-"${DC[@]}" up -d n1 n2 n3
+scripts/haproxy-image.sh "$IMAGE_LB" >/dev/null
+
+log "starting n1, n2, n3 and haproxy (project $PROJECT)"
+"${DC[@]}" up -d
 
 declare -A URL
-for n in n1 n2 n3; do
+for n in n1 n2 n3 haproxy; do
 	port=$("${DC[@]}" port "$n" 8080 | tail -1)
 	[[ $port == *:* ]] || die "no published port for $n: $port"
 	URL[$n]="http://127.0.0.1:${port##*:}"
@@ -127,6 +132,11 @@ for n in n1 n2 n3; do
 	done
 	log "heartbeat through $n read on every node"
 done
+wait_for 15 "a heartbeat through haproxy" beat haproxy via-haproxy
+for m in n1 n2 n3; do
+	wait_for 10 "$m to see the heartbeat sent through haproxy" status_is "$m" via-haproxy up
+done
+log "heartbeat through haproxy read on every node"
 
 log "stopping the leader's container ($LEADER)"
 "${DC[@]}" stop -t 20 "$LEADER" >/dev/null
@@ -144,7 +154,7 @@ define() {
 	[[ $code == 200 || $code == 201 ]]
 }
 wait_for 15 "defining the service goes-silent" define
-wait_for 15 "a heartbeat of goes-silent through ${survivors[1]}" beat "${survivors[1]}" goes-silent
+wait_for 15 "a heartbeat of goes-silent through haproxy" beat haproxy goes-silent
 wait_for 15 "goes-silent up on ${survivors[0]}" status_is "${survivors[0]}" goes-silent up
 wait_for 20 "the new leader to find goes-silent down" status_is "${survivors[1]}" goes-silent down
 log "the new leader watches: goes-silent went down after its 2s timeout"
