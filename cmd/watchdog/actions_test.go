@@ -85,7 +85,7 @@ services:
 	c.stop(old)
 	leader := c.leader(3)
 	var s fsm.Service
-	waitFor(t, 15*time.Second, "the new leader to finish the action", func() bool {
+	waitFor(t, 30*time.Second, "the new leader to finish the action", func() bool {
 		s, _ = serviceOn(leader, "stuck")
 		return s.Current() != nil && s.Current().Actions[0].State == fsm.ActionDone
 	})
