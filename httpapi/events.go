@@ -31,11 +31,16 @@ type eventView struct {
 	State    fsm.ActionState `json:"state,omitempty"`
 	Attempts int             `json:"attempts,omitempty"`
 	Error    string          `json:"error,omitempty"`
+	// What a pinging client said (start, fail, success pings).
+	Note       string `json:"note,omitempty"`
+	RunID      string `json:"rid,omitempty"`
+	ExitStatus int    `json:"exit_status,omitempty"`
 }
 
 func eventOf(service string, r fsm.Record) eventView {
 	return eventView{Service: service, Seq: r.Seq, Time: timeOf(r.At), Event: r.Event, Incident: r.Incident,
-		Action: r.Action, For: r.For, Repeat: r.Repeat, State: r.State, Attempts: r.Attempts, Error: r.Error}
+		Action: r.Action, For: r.For, Repeat: r.Repeat, State: r.State, Attempts: r.Attempts, Error: r.Error,
+		Note: r.Note, RunID: r.RunID, ExitStatus: r.ExitStatus}
 }
 
 // handleServiceEvents answers a service's history, oldest first, from this

@@ -84,6 +84,9 @@ unknown.`)
 		_, err = env.stdout.Write(raw)
 	} else {
 		err = printService(env.stdout, s, env.now())
+		if err == nil {
+			err = printRecentEvents(ctx, env.stdout, c, id, env.now())
+		}
 	}
 	if err != nil {
 		return err
@@ -92,6 +95,45 @@ unknown.`)
 		return fmt.Errorf("%w: service %s is down", errUnhealthy, id)
 	}
 	return nil
+}
+
+// recentEvents is how many of a service's events `watchdog service` shows.
+const recentEvents = 10
+
+// apiEvent is one entry of GET /v1/services/{id}/events.
+type apiEvent struct {
+	Time     *time.Time `json:"time"`
+	Event    string     `json:"event"`
+	Incident string     `json:"incident"`
+	Action   string     `json:"action"`
+	For      string     `json:"for"`
+	State    string     `json:"state"`
+	Attempts int        `json:"attempts"`
+	Error    string     `json:"error"`
+	Note     string     `json:"note"`
+}
+
+// printRecentEvents shows the service's last events, oldest first.
+func printRecentEvents(ctx context.Context, w io.Writer, c *client, id string, now time.Time) error {
+	var page struct {
+		Events []apiEvent `json:"events"`
+	}
+	if _, err := c.getJSON(ctx, "/v1/services/"+id+"/events", &page); err != nil {
+		return fmt.Errorf("events of %s: %w", id, err)
+	}
+	evs := page.Events[max(len(page.Events)-recentEvents, 0):]
+	fmt.Fprintf(w, "recent events (%d of %d):\n", len(evs), len(page.Events))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, e := range evs {
+		detail := strings.TrimSpace(strings.Join([]string{e.Incident, e.Action, e.For, e.State, e.Error, firstLine(e.Note)}, " "))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", stamp(e.Time, now), e.Event, strings.Join(strings.Fields(detail), " "))
+	}
+	return tw.Flush()
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 func printService(w io.Writer, s apiService, now time.Time) error {

@@ -142,6 +142,12 @@ func TestCLIAgainstARealCluster(t *testing.T) {
 		if out := mustCLI(t, exitOK, runResume, "-addr", follower.Addr, "web-2"); out != "web-2: up\n" {
 			t.Fatalf("resume said %q", out)
 		}
+		// The detail ends with the recent events, read from the leader.
+		out := mustCLI(t, exitOK, runService, "web-2", "-addr", leader.Addr)
+		_, recent, ok := strings.Cut(out, "recent events")
+		if !ok || !strings.Contains(recent, " paused") || !strings.Contains(recent, " resumed") {
+			t.Fatalf("service detail lacks the pause and resume events:\n%s", out)
+		}
 		if _, errOut, code := cli(t, nil, runPause, "-addr", all, "nobody"); code != exitFailed || !strings.Contains(errOut, "404") {
 			t.Fatalf("pause unknown: exit %d, %s", code, errOut)
 		}
