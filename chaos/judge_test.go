@@ -213,5 +213,3 @@ func durations(ds []time.Duration) string {
 	}
 	return strings.Join(out, ", ")
 }
-
-// ---- scenarios --------------------------------------------------------------
