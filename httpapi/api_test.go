@@ -103,6 +103,11 @@ func TestHeartbeatForms(t *testing.T) {
 		if _, ok := f.Service(c.id); !ok {
 			t.Fatalf("%s %s answered 200 but %q is not committed", c.method, c.path, c.id)
 		}
+		var reply struct{ ID, Status string }
+		if c.method != "HEAD" && (json.Unmarshal(body, &reply) != nil || reply.ID != c.id || reply.Status != "committed" ||
+			resp.Header.Get("Content-Type") != "application/json") {
+			t.Fatalf("%s %s answered %q (%s)", c.method, c.path, body, resp.Header.Get("Content-Type"))
+		}
 	}
 }
 

@@ -139,12 +139,8 @@ func writeUnavailable(w http.ResponseWriter, err error) {
 // commitError maps a failed commit to its response. Every failure to commit
 // is worth retrying elsewhere, so all are 503.
 func commitError(w http.ResponseWriter, err error) {
-	switch {
-	case errors.Is(err, cluster.ErrNoLeader), errors.Is(err, cluster.ErrNotLeader):
-		writeUnavailable(w, err)
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		writeUnavailable(w, errors.New("heartbeat not committed in time"))
-	default:
-		writeUnavailable(w, err)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		err = errors.New("heartbeat not committed in time")
 	}
+	writeUnavailable(w, err)
 }
