@@ -3,12 +3,16 @@ package cluster
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // batcher is group commit: heartbeats that arrive while the flushes under way
 // are in flight wait and go out together in the next one. A lone heartbeat on
 // an idle node is flushed at once; under load batches grow by themselves, up
-// to max ids. No timer ever waits for a batch to fill.
+// to max ids. A batch closes when a flush slot is free, or, with a window,
+// up to window later if others were already queued behind its first
+// heartbeat: the window trades latency under load for fewer, larger
+// entries, and never delays a heartbeat that arrives alone.
 //
 // Up to inflight flushes run at once, so a commit's round trip (an fsync on
 // a quorum) does not idle the node: Raft writes entries that arrive together
@@ -17,6 +21,7 @@ type batcher struct {
 	reqs     chan *batchReq
 	max      int
 	inflight int
+	window   time.Duration
 	flush    func(ctx context.Context, ids []string) error
 }
 
@@ -25,8 +30,8 @@ type batchReq struct {
 	done chan error // buffered: the batcher never blocks on a caller gone away
 }
 
-func newBatcher(maxIDs, inflight int, flush func(ctx context.Context, ids []string) error) *batcher {
-	return &batcher{reqs: make(chan *batchReq, 1024), max: maxIDs, inflight: max(inflight, 1), flush: flush}
+func newBatcher(maxIDs, inflight int, window time.Duration, flush func(ctx context.Context, ids []string) error) *batcher {
+	return &batcher{reqs: make(chan *batchReq, 1024), max: maxIDs, inflight: max(inflight, 1), window: window, flush: flush}
 }
 
 // submit hands ids to the next flush and waits for its outcome.
@@ -91,12 +96,28 @@ func (b *batcher) collect(first *batchReq) ([]*batchReq, []string) {
 		}
 	}
 	add(first)
+	var closing <-chan time.Time // nil without a window: close when the queue is empty
+	if b.window > 0 {
+		t := time.NewTimer(b.window)
+		defer t.Stop()
+		closing = t.C
+	}
 	for len(ids) < b.max {
 		select {
 		case r := <-b.reqs:
 			batch = append(batch, r)
 			add(r)
+			continue
 		default:
+		}
+		if closing == nil {
+			break
+		}
+		select {
+		case r := <-b.reqs:
+			batch = append(batch, r)
+			add(r)
+		case <-closing:
 			return batch, ids
 		}
 	}

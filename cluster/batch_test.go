@@ -42,7 +42,11 @@ func (g *gate) batch(i int) []string {
 }
 
 func startBatcher(t *testing.T, max int, g *gate) *batcher {
-	b := newBatcher(max, 1, g.flush)
+	return startWindowBatcher(t, max, 0, g)
+}
+
+func startWindowBatcher(t *testing.T, max int, window time.Duration, g *gate) *batcher {
+	b := newBatcher(max, 1, window, g.flush)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { b.run(ctx); close(done) }()
@@ -152,5 +156,71 @@ func TestBatchesAreBoundedByCount(t *testing.T) {
 	}
 	if n := len(g.batch(2)); n != 2 {
 		t.Fatalf("third batch has %d ids, want the 2 left", n)
+	}
+}
+
+// enteredWithin reports whether a flush started within d.
+func enteredWithin(g *gate, d time.Duration) bool {
+	select {
+	case <-g.entered:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+func TestAWindowNeverDelaysALoneHeartbeat(t *testing.T) {
+	g := newGate()
+	b := startWindowBatcher(t, 100, time.Hour, g)
+	res := submitAsync(b, "a")
+	if !enteredWithin(g, 10*time.Second) {
+		t.Fatal("a lone heartbeat waited for the window")
+	}
+	g.release <- nil
+	if err := <-res; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAWindowHoldsABusyBatchOpenUntilItFills(t *testing.T) {
+	g := newGate()
+	b := startWindowBatcher(t, 3, time.Hour, g)
+	first := submitAsync(b, "x")
+	<-g.entered
+	waiting := []chan error{submitAsync(b, "a"), submitAsync(b, "b")}
+	waitQueued(t, b, 2)
+	g.release <- nil
+	if enteredWithin(g, 200*time.Millisecond) {
+		t.Fatalf("batch %q flushed while its window was open and it had room", g.batch(1))
+	}
+	waiting = append(waiting, submitAsync(b, "c"))
+	<-g.entered // the count bound closes the window
+	g.release <- nil
+	for _, ch := range append(waiting, first) {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := slices.Sorted(slices.Values(g.batch(1))); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Fatalf("second batch = %q, want a b c", got)
+	}
+}
+
+func TestAWindowClosesABatchInTime(t *testing.T) {
+	g := newGate()
+	b := startWindowBatcher(t, 100, 20*time.Millisecond, g)
+	first := submitAsync(b, "x")
+	<-g.entered
+	waiting := []chan error{submitAsync(b, "a"), submitAsync(b, "b")}
+	waitQueued(t, b, 2)
+	g.release <- nil
+	if !enteredWithin(g, 10*time.Second) {
+		t.Fatal("the window never closed the batch")
+	}
+	g.release <- nil
+	for _, ch := range append(waiting, first) {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
 	}
 }

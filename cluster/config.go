@@ -76,8 +76,11 @@ type Config struct {
 	TrailingLogs      uint64
 	// MaxBatch bounds the heartbeats in one entry (or one forwarded batch);
 	// MaxInflight bounds the entries (or batches) in flight at once.
+	// BatchWindow, when set, holds a batch that already has company open
+	// that much longer for more (see batcher); 0 closes it at once.
 	MaxBatch    int
 	MaxInflight int
+	BatchWindow time.Duration
 
 	// Membership: see DefaultReapAfter and the others.
 	ReapAfter      time.Duration

@@ -92,8 +92,8 @@ func New(cfg Config) (*Node, error) {
 		n.shutdownRaft()
 		return nil, err
 	}
-	n.commits = newBatcher(cfg.MaxBatch, cfg.MaxInflight, n.metrics.committing(n.commitLocal))
-	n.forwards = newBatcher(cfg.MaxBatch, cfg.MaxInflight, n.metrics.forwarding(n.forward))
+	n.commits = newBatcher(cfg.MaxBatch, cfg.MaxInflight, cfg.BatchWindow, n.metrics.committing(n.commitLocal))
+	n.forwards = newBatcher(cfg.MaxBatch, cfg.MaxInflight, cfg.BatchWindow, n.metrics.forwarding(n.forward))
 	n.raft.RegisterObserver(n.metrics.leaderObserver())
 	n.stop = func() {}
 	return n, nil

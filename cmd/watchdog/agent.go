@@ -61,6 +61,7 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 		NodeID: cfg.NodeID, RaftAddr: cfg.RaftAddr, GossipAddr: cfg.GossipAddr, HTTPAddr: a.Addr,
 		DataDir: dataDir, Join: cfg.Join, BootstrapExpect: expect, FSM: a.FSM, Logger: log,
 		ReapAfter: time.Duration(cfg.File.DeadServerReapAfter),
+		MaxBatch:  cfg.File.BatchSize, BatchWindow: time.Duration(cfg.File.BatchWindow),
 	}
 	// Forwarded heartbeats carry the ping token: the leader wants it too.
 	cc.ForwardToken = string(cfg.File.PingToken)

@@ -109,6 +109,9 @@ type FileConfig struct {
 	PingTokenFile string         `yaml:"ping_token_file"`
 	// HistoryPerService bounds each service's replicated event history.
 	HistoryPerService int `yaml:"history_per_service"`
+	// Group commit (config_batch.go).
+	BatchSize   int      `yaml:"batch_size"`
+	BatchWindow Duration `yaml:"batch_window"`
 }
 
 // ServiceConfig is how long a service may stay silent and what to run when
@@ -166,6 +169,7 @@ func ParseConfig(data []byte, name string) (*FileConfig, error) {
 	p.checkPingToken(cfg)
 	p.resolveServices(cfg)
 	p.resolvePolicies(cfg)
+	p.checkBatching(cfg)
 	if err := p.err(); err != nil {
 		return nil, err
 	}
