@@ -41,7 +41,8 @@ cluster-down:
 	scripts/cluster-down.sh
 
 # Go benchmarks (per heartbeat, per service), then the real-process figures
-# of the cluster against three no-op HTTP servers (scripts/bench.sh).
+# of the cluster against three no-op HTTP servers (scripts/bench.sh), whose
+# table is also saved in docs/benchmarks.md.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./...
 	scripts/bench.sh

@@ -16,6 +16,7 @@
 #   BENCH_CLIENTS   concurrent clients [64]
 #   BENCH_SERVICES  service ids [10000]
 #   BENCH_FAILOVERS leader kills [20, as issue 4 asks]
+#   BENCH_OUT       where the table is saved as well [docs/benchmarks.md]
 set -euo pipefail
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/watchdog-bench.XXXXXX")
@@ -30,6 +31,7 @@ FAILOVERS=${BENCH_FAILOVERS:-20}
 [[ $FAILOVERS =~ ^[1-9][0-9]*$ ]] || die "BENCH_FAILOVERS must be a positive number, got '$FAILOVERS'"
 NOOP_PORTS=(18091 18092 18093)
 IDLE_RATE=50 # requests/s of the idle client: one at a time, 20 ms apart
+OUT=${BENCH_OUT:-$ROOT/docs/benchmarks.md}
 
 NOOP_PIDS=()
 CLUSTER_STARTED=0
@@ -211,6 +213,25 @@ done
 read -r fo_median fo_worst < <(printf '%s\n' "${times[@]}" | sort -n |
 	awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)], v[NR] }')
 
+# --- 4. figures of the Go benchmarks that belong in the table ------------
+
+# gobench PKG BENCH: one run of BENCH, its output kept as $WORK/gobench.out.
+gobench() {
+	(cd "$ROOT" && go test -run '^$' -bench "$2" -benchtime 1x "$1") >"$WORK/gobench.out" 2>>"$WORK/gobench.log" ||
+		die "go test -bench $2 $1 failed; see $WORK/gobench.out"
+	cat "$WORK/gobench.out" >>"$WORK/gobench.log"
+}
+# metric UNIT: the value reported with UNIT by the last gobench.
+metric() {
+	awk -v u="$1" '{ for (i = 2; i <= NF; i++) if ($i == u) { print $(i - 1); exit } }' "$WORK/gobench.out"
+}
+log "Go benchmarks: detection at 100 000 services, heap per service at 1 000 000"
+gobench ./watcher 'Detection100k$'
+det_p99=$(metric p99-ms) det_early=$(metric early)
+gobench ./fsm 'HeapPerService/1000000$'
+heap_1m=$(metric B/service)
+[[ -n $det_p99 && -n $det_early && -n $heap_1m ]] || die "a Go benchmark gave no figure; see $WORK/gobench.log"
+
 # --- table ---------------------------------------------------------------
 
 verdict() { if (($1)); then echo met; else echo 'NOT met'; fi; }
@@ -223,30 +244,41 @@ errs=$(($(json_num "$WORK/closed.json" errors_total) + $(json_num "$WORK/open.js
 	$(json_num "$WORK/idle.json" errors_total)))
 unsent=$(json_num "$WORK/open.json" unsent)
 
-cpu=$(grep -m 1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//' || true)
-commit=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
-printf '\n## watchdog bench, %s\n\n' "$(date -u +%Y-%m-%d)"
-printf '%s, %s cores, %s, %s, commit %s; %s clients, %s services, %s per run, generator on the same machine\n\n' \
-	"$(uname -sm)" "$(nproc)" "${cpu:-unknown CPU}" "$(go env GOVERSION)" "$commit" "$CLIENTS" "$SERVICES" "$DURATION"
-row() { printf '| %s | %s | %s | %s |\n' "$@"; }
-row "measure" "target" "measured" "verdict"
-row "---" "---" "---" "---"
-row "3 no-op Go HTTP servers, round-robin, closed loop" "baseline" \
-	"$(printf '%.0f req/s, p99 %.1f ms' "$base" "$(json_num "$WORK/noop.json" p99)")" "-"
-row "3-node cluster, round-robin, closed loop, ack after commit" \
-	"$(printf '>= 0.6 x baseline = %.0f/s' "$(awk -v b="$base" 'BEGIN { print 0.6 * b }')")" \
-	"$(printf '%.0f req/s = %s x baseline, p99 %.1f ms' "$tput" "$ratio" "$(json_num "$WORK/closed.json" p99)")" \
-	"$(verdict "$(awk -v r="$ratio" 'BEGIN { print (r >= 0.6) }')")"
-row "3-node cluster, open loop at half that rate ($half/s)" "p99 <= 25 ms" \
-	"$(printf 'p99 %.1f ms, p99.9 %.1f ms, %s unsent' "$open_p99" "$(json_num "$WORK/open.json" p99.9)" "$unsent")" \
-	"$(verdict "$(awk -v p="$open_p99" -v u="$unsent" 'BEGIN { print (p <= 25 && u == 0) }')")"
-row "single idle heartbeat (1 client, $IDLE_RATE/s)" "p50 <= 2 ms" \
-	"$(printf 'p50 %.2f ms, p99 %.2f ms' "$idle_p50" "$(json_num "$WORK/idle.json" p99)")" \
-	"$(verdict "$(awk -v p="$idle_p50" 'BEGIN { print (p <= 2) }')")"
-row "leader failover after kill -9 (median, worst of $FAILOVERS)" "median <= 2 s" \
-	"$(printf '%.2f s, %.2f s' "$(awk -v m="$fo_median" 'BEGIN { print m / 1000 }')" \
-		"$(awk -v m="$fo_worst" 'BEGIN { print m / 1000 }')")" \
-	"$(verdict "$((fo_median <= 2000))")"
-row "errors in the three cluster runs" "0" "$errs" "$(verdict "$((errs == 0))")"
-row "detection p99 at 100 000 services" "<= check_interval + 50 ms" "see go test -bench ./fsm ./watcher" "-"
-row "heap per tracked service at 1 000 000" "<= 512 B" "see go test -bench ./fsm" "-"
+# table: the figures in Markdown, headed with the date and the machine.
+table() {
+	cpu=$(grep -m 1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//' || true)
+	commit=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+	printf '# Benchmarks\n\nWritten by `make bench` (scripts/bench.sh); run it again to measure your machine.\n'
+	printf '\n## watchdog bench, %s\n\n' "$(date -u +%Y-%m-%d)"
+	printf '%s, %s cores, %s, %s, commit %s; %s clients, %s services, %s per run, generator on the same machine\n\n' \
+		"$(uname -sm)" "$(nproc)" "${cpu:-unknown CPU}" "$(go env GOVERSION)" "$commit" "$CLIENTS" "$SERVICES" "$DURATION"
+	row() { printf '| %s | %s | %s | %s |\n' "$@"; }
+	row "measure" "target" "measured" "verdict"
+	row "---" "---" "---" "---"
+	row "3 no-op Go HTTP servers, round-robin, closed loop" "baseline" \
+		"$(printf '%.0f req/s, p99 %.1f ms' "$base" "$(json_num "$WORK/noop.json" p99)")" "-"
+	row "3-node cluster, round-robin, closed loop, ack after commit" \
+		"$(printf '>= 0.6 x baseline = %.0f/s' "$(awk -v b="$base" 'BEGIN { print 0.6 * b }')")" \
+		"$(printf '%.0f req/s = %s x baseline, p99 %.1f ms' "$tput" "$ratio" "$(json_num "$WORK/closed.json" p99)")" \
+		"$(verdict "$(awk -v r="$ratio" 'BEGIN { print (r >= 0.6) }')")"
+	row "3-node cluster, open loop at half that rate ($half/s)" "p99 <= 25 ms" \
+		"$(printf 'p99 %.1f ms, p99.9 %.1f ms, %s unsent' "$open_p99" "$(json_num "$WORK/open.json" p99.9)" "$unsent")" \
+		"$(verdict "$(awk -v p="$open_p99" -v u="$unsent" 'BEGIN { print (p <= 25 && u == 0) }')")"
+	row "single idle heartbeat (1 client, $IDLE_RATE/s)" "p50 <= 2 ms" \
+		"$(printf 'p50 %.2f ms, p99 %.2f ms' "$idle_p50" "$(json_num "$WORK/idle.json" p99)")" \
+		"$(verdict "$(awk -v p="$idle_p50" 'BEGIN { print (p <= 2) }')")"
+	row "leader failover after kill -9 (median, worst of $FAILOVERS)" "median <= 2 s" \
+		"$(printf '%.2f s, %.2f s' "$(awk -v m="$fo_median" 'BEGIN { print m / 1000 }')" \
+			"$(awk -v m="$fo_worst" 'BEGIN { print m / 1000 }')")" \
+		"$(verdict "$((fo_median <= 2000))")"
+	row "errors in the three cluster runs" "0" "$errs" "$(verdict "$((errs == 0))")"
+	row "detection after the deadline at 100 000 services (check_interval 250 ms)" "p99 <= 300 ms, 0 early" \
+		"$(printf 'p99 %.0f ms, %s early' "$det_p99" "$det_early")" \
+		"$(verdict "$(awk -v p="$det_p99" -v e="$det_early" 'BEGIN { print (p <= 300 && e == 0) }')")"
+	row "heap per tracked service at 1 000 000" "<= 512 B" "$(printf '%.0f B' "$heap_1m")" \
+		"$(verdict "$(awk -v h="$heap_1m" 'BEGIN { print (h <= 512) }')")"
+}
+
+mkdir -p "$(dirname -- "$OUT")"
+table | tee "$OUT"
+log "table saved in $OUT"
