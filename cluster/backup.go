@@ -123,27 +123,32 @@ func leaderError(what string, err error) error {
 
 // InspectBackup reads a whole backup and checks it as a restore would: the
 // header, the length, the checksum, and that the snapshot decodes into a
-// state machine with everything Apply guarantees. It reads r to its end and
-// changes nothing. Every failure is ErrBadBackup.
-func InspectBackup(r io.Reader) (BackupInfo, error) {
-	info, _, err := inspectBackup(r)
+// state machine with everything Apply guarantees, and, when check is not
+// nil, that check accepts every service (the API's rules for ids, say: the
+// state machine does not know them). It reads r to its end and changes
+// nothing. Every failure is ErrBadBackup.
+func InspectBackup(r io.Reader, check ServiceCheck) (BackupInfo, error) {
+	info, _, err := inspectBackup(r, check)
 	return info, err
 }
 
+// ServiceCheck refuses a service a backup must not bring in.
+type ServiceCheck func(fsm.Service) error
+
 // inspectBackup is InspectBackup, also returning where the snapshot starts.
-func inspectBackup(r io.Reader) (BackupInfo, int64, error) {
+func inspectBackup(r io.Reader, check ServiceCheck) (BackupInfo, int64, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	line, err := readBackupLine(br, "header")
 	if err != nil {
 		return BackupInfo{}, 0, err
 	}
-	info, err := checkBody(br, line)
+	info, err := checkBody(br, line, check)
 	return info, int64(len(line)) + 1, err
 }
 
 // checkBody checks what follows the header line: the snapshot, decoded
 // into a scratch state machine, and the checksum.
-func checkBody(br *bufio.Reader, line []byte) (BackupInfo, error) {
+func checkBody(br *bufio.Reader, line []byte, check ServiceCheck) (BackupInfo, error) {
 	var info BackupInfo
 	if err := json.Unmarshal(line, &info); err != nil || info.Magic != backupMagic {
 		return BackupInfo{}, fmt.Errorf("%w: it does not start with a watchdog backup header", ErrBadBackup)
@@ -175,6 +180,11 @@ func checkBody(br *bufio.Reader, line []byte) (BackupInfo, error) {
 	}
 	info.SHA256 = hex.EncodeToString(sum.Sum(nil))
 	for _, s := range scratch.Services() {
+		if check != nil {
+			if err := check(s); err != nil {
+				return info, fmt.Errorf("%w: service %q: %w", ErrBadBackup, s.ID, err)
+			}
+		}
 		info.Services++
 		if cur := s.Current(); cur != nil && cur.Resolved == 0 {
 			info.OpenIncidents++

@@ -18,14 +18,14 @@ const defaultRestoreTimeout = 5 * time.Minute
 // RestoreBackup replaces the replicated state with a backup's, on the
 // leader (ErrNotLeader elsewhere, before r is read). r is spooled to a
 // file in the data dir and checked whole (InspectBackup) before Raft sees
-// it, because Raft panics on a snapshot its FSM cannot restore: a bad file
-// is ErrBadBackup and changes nothing. Raft keeps the cluster's own
+// it, because Raft panics on a snapshot its FSM cannot restore: a bad file,
+// or one with a service check refuses, is ErrBadBackup and changes nothing. Raft keeps the cluster's own
 // configuration, writes the state as a new snapshot at an index past
 // both the log and the backup, and sends it to every follower; it returns
 // once a quorum has it. The leader's duties stop meanwhile and then start
 // again, as after an election, so that every restored service gets a full
 // timeout from the restore (see pauseDuties).
-func (n *Node) RestoreBackup(ctx context.Context, r io.Reader) (BackupInfo, error) {
+func (n *Node) RestoreBackup(ctx context.Context, r io.Reader, check ServiceCheck) (BackupInfo, error) {
 	if !n.IsLeader() {
 		return BackupInfo{}, ErrNotLeader
 	}
@@ -40,7 +40,7 @@ func (n *Node) RestoreBackup(ctx context.Context, r io.Reader) (BackupInfo, erro
 	if _, err := io.Copy(f, r); err != nil {
 		return BackupInfo{}, fmt.Errorf("cluster: restore: receive backup: %w", err)
 	}
-	info, offset, err := inspectBackup(io.NewSectionReader(f, 0, 1<<62))
+	info, offset, err := inspectBackup(io.NewSectionReader(f, 0, 1<<62), check)
 	if err != nil {
 		return info, err
 	}

@@ -2,7 +2,10 @@ package httpapi_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -20,7 +23,7 @@ func getBackup(t *testing.T, url, tok string) []byte {
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/octet-stream" {
 		t.Fatalf("GET /v1/snapshot: %d %s %.200q", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
-	if _, err := cluster.InspectBackup(bytes.NewReader(body)); err != nil {
+	if _, err := cluster.InspectBackup(bytes.NewReader(body), nil); err != nil {
 		t.Fatalf("the backup served does not check: %v", err)
 	}
 	return body
@@ -41,6 +44,23 @@ func putBackup(t *testing.T, url, tok string, body []byte, chunked bool) (*http.
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	return send(t, req)
+}
+
+// reseal edits the snapshot inside a backup and gives the result a header
+// and checksum that fit it, as a hand-made file could have.
+func reseal(t *testing.T, backup []byte, edit func([]byte) []byte) []byte {
+	t.Helper()
+	line, rest, _ := bytes.Cut(backup, []byte("\n"))
+	var header map[string]any
+	if err := json.Unmarshal(line, &header); err != nil {
+		t.Fatal(err)
+	}
+	snap := edit(bytes.Clone(rest[:int(header["size"].(float64))]))
+	header["size"] = len(snap)
+	line, _ = json.Marshal(header)
+	out := append(append(line, '\n'), snap...)
+	sum := sha256.Sum256(out)
+	return append(out, fmt.Sprintf("{\"sha256\":%q}\n", hex.EncodeToString(sum[:]))...)
 }
 
 // TestBadBackupsAreRefusedAndChangeNothing sends damaged, truncated,
@@ -76,14 +96,26 @@ func TestBadBackupsAreRefusedAndChangeNothing(t *testing.T) {
 		{"another version", bytes.Replace(good, []byte(`"version":1`), []byte(`"version":9`), 1), false, 400},
 		{"checksum line garbage", append(good[:trailerAt:trailerAt], "{\"sha256\":\"00\"}\n"...), false, 400},
 		{"a raw FSM snapshot", rest[:trailerAt-len(header)-1], false, 400},
+		{"sealed, an id the API refuses", reseal(t, good, func(b []byte) []byte {
+			return bytes.Replace(b, []byte(`"id":"a"`), []byte(`"id":"a/../b"`), 1)
+		}), false, 400},
+		{"sealed, a newer snapshot format", reseal(t, good, func(b []byte) []byte {
+			return bytes.Replace(b, []byte(`{"v":2,`), []byte(`{"v":3,`), 1)
+		}), false, 400},
+		{"sealed, garbage for a snapshot", reseal(t, good, func([]byte) []byte { return []byte("{}{}") }), false, 400},
 		{"over the cap", bytes.Repeat([]byte("x"), limit+1), false, 413},
 		{"over the cap, chunked", bytes.Repeat([]byte("x"), limit+1), true, 413},
+	}
+	// Resealed unedited, a backup still checks: the sealed cases fail for their edits.
+	if _, err := cluster.InspectBackup(bytes.NewReader(reseal(t, good, bytes.Clone)), httpapi.CheckRestored); err != nil {
+		t.Fatalf("reseal without an edit broke the backup: %v", err)
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			index, snap := logIndex(t, node), node.Stats()["last_snapshot_index"]
 			resp, body := putBackup(t, srv.URL, "", c.body, c.chunked)
 			wantError(t, resp, body, c.status)
+			t.Logf("%d %s", resp.StatusCode, body)
 			if logIndex(t, node) != index || node.Stats()["last_snapshot_index"] != snap {
 				t.Fatal("a refused backup reached Raft")
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/watchdog-ha/watchdog/cluster"
+	"github.com/watchdog-ha/watchdog/httpapi"
 )
 
 // snapshotTimeout is the default -timeout of snapshot save and restore: a
@@ -124,7 +125,7 @@ func (c *client) SaveSnapshot(ctx context.Context, path string) (cluster.BackupI
 	if err != nil {
 		return cluster.BackupInfo{}, 0, err
 	}
-	info, err := cluster.InspectBackup(io.NewSectionReader(tmp, 0, size))
+	info, err := cluster.InspectBackup(io.NewSectionReader(tmp, 0, size), nil)
 	if err != nil {
 		return info, size, fmt.Errorf("the backup received is not whole (nothing written to %s): %w", path, err)
 	}
@@ -158,8 +159,9 @@ func (c *client) RestoreSnapshot(ctx context.Context, path string) (cluster.Back
 	if err != nil {
 		return cluster.BackupInfo{}, err
 	}
-	// Checked here first: a bad file is refused without a round trip.
-	if _, err := cluster.InspectBackup(io.NewSectionReader(file, 0, st.Size())); err != nil {
+	// Checked here first, as the leader will: a bad file is refused without
+	// a round trip.
+	if _, err := cluster.InspectBackup(io.NewSectionReader(file, 0, st.Size()), httpapi.CheckRestored); err != nil {
 		return cluster.BackupInfo{}, fmt.Errorf("%s: %w", path, err)
 	}
 	raw, _, err := c.rounds(ctx, func(base string) ([]byte, error) {
