@@ -71,9 +71,9 @@ func runSnapshotRestore(ctx context.Context, args []string, env cliEnv) error {
 Replaces the cluster's replicated state with the backup in FILE, through the
 leader (any node forwards it there). The file is checked here, and again by
 the leader, before anything changes: a truncated, altered or foreign file is
-refused. The cluster keeps its own members and config file: the file's
-defaults and services win again over what the backup defined, as they do
-whenever a leader takes over. Every service restored as up gets a full
+refused. The cluster keeps its own members and config file: the config
+file's defaults and services win again over what the backup defined, as
+they do whenever a leader takes over. Every service restored as up gets a full
 timeout from the restore before it can be declared down. Needs
 $WATCHDOG_TOKEN when the cluster sets an api_token.`)
 	pos, err := f.parse(args, 1)
