@@ -74,6 +74,7 @@ func TestSnapshotRestoresIntoAFreshCluster(t *testing.T) {
 	// Started now, so that its leadership is older than quick's timeout by
 	// the restore: only the restore itself can then excuse quick's silence.
 	dst := newTestCluster(t, 3, file)
+	dstLeader := dst.leader(3)
 	dstLed := time.Now()
 	ids := snapshotSource(t, src)
 	srcFollower := src.someFollower()
@@ -91,7 +92,6 @@ func TestSnapshotRestoresIntoAFreshCluster(t *testing.T) {
 	want := viewsOn(t, srcLeader, ids)
 	quickSeen := mustService(t, srcLeader, "quick").LastSeen
 
-	dstLeader := dst.leader(3)
 	waitFor(t, 30*time.Second, "quick's timeout and the fresh leader's grace both past", func() bool {
 		return time.Since(time.Unix(0, quickSeen)) > quickTimeout+time.Second && time.Since(dstLed) > quickTimeout+time.Second
 	})
