@@ -23,20 +23,36 @@ func (n *Node) monitorLeadership(ctx context.Context) {
 		}
 	}
 	defer halt()
+	start := func() {
+		lctx, stop := context.WithCancel(ctx)
+		cancel = stop
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n.leaderLoop(lctx)
+		}()
+	}
+	// held: a restore is replacing the state (restore.go); the duties
+	// wait for it to finish, then start over on the new state.
+	var leading, held bool
 	for {
 		select {
 		case isLeader := <-n.notifyCh:
 			// A repeated true (lost and regained in between) restarts the
 			// loop too, so duties never run on a stale view.
 			halt()
-			if isLeader {
-				lctx, stop := context.WithCancel(ctx)
-				cancel = stop
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					n.leaderLoop(lctx)
-				}()
+			leading = isLeader
+			if leading && !held {
+				start()
+			}
+		case ack := <-n.holdCh:
+			halt()
+			held = true
+			close(ack)
+		case <-n.resumeCh:
+			held = false
+			if leading && cancel == nil {
+				start()
 			}
 		case <-ctx.Done():
 			return

@@ -42,6 +42,11 @@ type Node struct {
 
 	notifyCh chan bool
 	events   chan struct{} // membership changed: reconcile
+	// A restore stops the leader's duties while it replaces the state and
+	// starts them again after (restore.go), one restore at a time.
+	holdCh    chan chan struct{}
+	resumeCh  chan struct{}
+	restoreMu sync.Mutex
 
 	membersMu sync.Mutex
 	members   map[string]member // by node id, from gossip events
@@ -79,6 +84,8 @@ func New(cfg Config) (*Node, error) {
 		fsm:      cfg.FSM,
 		notifyCh: make(chan bool, 16),
 		events:   make(chan struct{}, 1),
+		holdCh:   make(chan chan struct{}),
+		resumeCh: make(chan struct{}, 1),
 		members:  make(map[string]member),
 		ms:       newMembershipState(),
 		metrics:  newMetrics(),

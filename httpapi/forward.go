@@ -91,6 +91,13 @@ func (s *Server) leaderWrite(h write) http.HandlerFunc {
 
 // forward sends a write to the leader through a reverse proxy.
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, body []byte) {
+	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	s.proxyToLeader(w, r, forwardTimeout)
+}
+
+// proxyToLeader sends r, its body streamed as it comes, to the leader
+// through a reverse proxy, and streams the answer back.
+func (s *Server) proxyToLeader(w http.ResponseWriter, r *http.Request, timeout time.Duration) {
 	if by := r.Header.Get(cluster.ForwardedByHeader); by != "" {
 		writeUnavailable(w, fmt.Errorf("%w: %s forwarded this request here, but leadership has moved: retry", cluster.ErrNotLeader, by))
 		return
@@ -108,10 +115,9 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, body []byte) {
 		writeUnavailable(w, fmt.Errorf("%w: leader %s has no known HTTP address yet", cluster.ErrNoLeader, leaderID))
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), forwardTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	r = r.WithContext(ctx)
-	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(&url.URL{Scheme: "http", Host: addr})

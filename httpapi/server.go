@@ -29,6 +29,7 @@ type Node interface {
 	Members() []cluster.Member
 	Ready() error
 	Membership // members.go
+	Backups    // snapshot.go
 }
 
 // State is the replicated state the read API serves.
@@ -61,6 +62,8 @@ type Server struct {
 	proxyTransport *http.Transport
 	metrics        *metrics
 	access         access // tokens and known actions (auth.go)
+	// maxSnapshotBody caps a backup sent for restore (snapshot.go).
+	maxSnapshotBody int64
 }
 
 // New returns the API's handler.
@@ -83,6 +86,7 @@ func New(node Node, state State, log *slog.Logger, opts ...Option) *Server {
 	s.serviceRoutes(r) // PUT and DELETE a service, and the event history (httpapi/services.go)
 	r.HandleFunc("/v1/cluster", s.handleCluster).Methods(http.MethodGet, http.MethodHead)
 	s.membershipRoutes(r) // leave, remove, status (httpapi/members.go)
+	s.snapshotRoutes(r)   // backup and restore (httpapi/snapshot.go)
 	// The status page, its assets and GET /v1/stream (httpapi/dashboard.go).
 	s.dashboardRoutes(r)
 	r.HandleFunc("/healthz", s.handleHealth).Methods(http.MethodGet, http.MethodHead)

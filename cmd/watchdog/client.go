@@ -109,11 +109,20 @@ func (c *client) do(ctx context.Context, method, path string) ([]byte, string, e
 
 // doBody is do with a request body, sent again with every try.
 func (c *client) doBody(ctx context.Context, method, path string, reqBody []byte) ([]byte, string, error) {
+	return c.rounds(ctx, func(base string) ([]byte, error) {
+		return c.tryBody(ctx, method, base+path, reqBody)
+	})
+}
+
+// rounds calls try with each node in turn until one gives a definite
+// answer (anything but a *transientError), pausing between rounds, until
+// ctx ends.
+func (c *client) rounds(ctx context.Context, try func(base string) ([]byte, error)) ([]byte, string, error) {
 	var last error
 	for {
 		wait := roundPause
 		for _, base := range c.bases {
-			body, err := c.tryBody(ctx, method, base+path, reqBody)
+			body, err := try(base)
 			var tr *transientError
 			if !errors.As(err, &tr) {
 				return body, base, err
@@ -141,7 +150,29 @@ func (c *client) tryBody(ctx context.Context, method, url string, reqBody []byte
 	if reqBody != nil {
 		rd = bytes.NewReader(reqBody)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	req, err := c.newRequest(ctx, method, url, rd)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, &transientError{err: err}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return nil, &transientError{err: fmt.Errorf("read answer: %w", err)}
+	}
+	if err := answerError(resp, body); err != nil {
+		return nil, err
+	}
+	return body, nil
+}
+
+// newRequest builds a request to a node with the client's headers and the
+// token the route needs.
+func (c *client) newRequest(ctx context.Context, method, url string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
 		return nil, fmt.Errorf("request: %w", err)
 	}
@@ -154,22 +185,20 @@ func (c *client) tryBody(ctx context.Context, method, url string, reqBody []byte
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, &transientError{err: err}
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	return req, nil
+}
+
+// answerError classifies an answer by its status: nil for success, a
+// *transientError for a 503, an *apiError for any other refusal.
+func answerError(resp *http.Response, body []byte) error {
 	switch {
-	case err != nil:
-		return nil, &transientError{err: fmt.Errorf("read answer: %w", err)}
 	case resp.StatusCode == http.StatusServiceUnavailable:
 		secs, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
-		return nil, &transientError{err: errors.New(errorText(resp, body)), retryAfter: time.Duration(secs) * time.Second}
+		return &transientError{err: errors.New(errorText(resp, body)), retryAfter: time.Duration(secs) * time.Second}
 	case resp.StatusCode/100 != 2:
-		return nil, &apiError{Status: resp.StatusCode, Msg: errorText(resp, body)}
+		return &apiError{Status: resp.StatusCode, Msg: errorText(resp, body)}
 	}
-	return body, nil
+	return nil
 }
 
 // errorText is the JSON error a node sent, or its status line.

@@ -41,6 +41,7 @@ commands:
   resume   watch a paused service again: watchdog resume ID
   members  the cluster's nodes and their state; members remove NODE removes a dead one
   leave    retire the node at -addr from the cluster for good, then stop it
+  snapshot back up or restore the replicated state: snapshot save FILE, snapshot restore FILE
   bench    load-test a cluster with heartbeats: throughput, errors, latency (watchdog bench -h)
 
 The client commands (all but agent and bench) talk to the nodes in -addr or
@@ -77,6 +78,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return runMembers(ctx, args[1:], osCLIEnv(stderr))
 	case "leave":
 		return runLeave(ctx, args[1:], osCLIEnv(stderr))
+	case "snapshot":
+		return runSnapshot(ctx, args[1:], osCLIEnv(stderr))
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stderr, usage)
 		return flag.ErrHelp
