@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/watchdog-ha/watchdog/fsm"
 )
 
 // Meta is what each node tells the others about itself through gossip.
@@ -23,11 +25,11 @@ type Meta struct {
 	// just before it leaves gossip: the others then know it left, rather
 	// than died.
 	Leaving bool `json:"leaving,omitempty"`
-	Proto   int  `json:"p"`
+	// Proto is the protocol version of the build the node runs
+	// (fsm.ProtocolVersion): the leader proposes a command kind only once
+	// every server advertises a protocol that knows it (protocol.go).
+	Proto int `json:"p"`
 }
-
-// protocolVersion is the version of the commands and snapshot this build writes.
-const protocolVersion = 1
 
 func (n *Node) openGossip() error {
 	host, portStr, err := net.SplitHostPort(n.cfg.GossipAddr)
@@ -63,7 +65,7 @@ func (n *Node) openGossip() error {
 
 func (n *Node) meta() Meta {
 	return Meta{ID: n.cfg.NodeID, RaftAddr: n.RaftAddr(), HTTPAddr: n.cfg.HTTPAddr,
-		HasState: n.hasState.Load(), Leaving: n.ms.leaving.Load(), Proto: protocolVersion}
+		HasState: n.hasState.Load(), Leaving: n.ms.leaving.Load(), Proto: fsm.ProtocolVersion}
 }
 
 // gossipDelegate serves our metadata; the other callbacks carry nothing.

@@ -245,7 +245,13 @@ func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }
 // Apply commits a command through Raft and returns the FSM's response. It
 // works only on the leader. After an error other than ErrNotLeader the outcome
 // is unknown (the entry may still commit), so commands must be idempotent.
+//
+// A kind introduced by a newer protocol than some server advertises is
+// refused with ErrProtocolNotAgreed, before anything is proposed.
 func (n *Node) Apply(ctx context.Context, c fsm.Command) (any, error) {
+	if err := n.checkProtocol(c.Kind()); err != nil {
+		return nil, err
+	}
 	b, err := fsm.Encode(c)
 	if err != nil {
 		return nil, err

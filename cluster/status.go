@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/watchdog-ha/watchdog/fsm"
 )
 
 // StatusPath is the route on which a node reports its own Raft status. Every
@@ -54,7 +56,7 @@ func (n *Node) Status() NodeStatus {
 		ID: n.cfg.NodeID, RaftAddr: n.RaftAddr(), State: n.raft.State().String(),
 		Suffrage: n.ownSuffrage(), Term: n.raft.CurrentTerm(), LastIndex: n.raft.LastIndex(),
 		CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.raft.AppliedIndex(),
-		LastContactMS: -1, Leaving: n.ms.leaving.Load(), Proto: protocolVersion,
+		LastContactMS: -1, Leaving: n.ms.leaving.Load(), Proto: fsm.ProtocolVersion,
 	}
 	_, lid := n.raft.LeaderWithID()
 	st.Leader = string(lid)

@@ -257,6 +257,9 @@ func Decode(b []byte) (Command, error) {
 	case KindPing:
 		return decodeJSON[Ping](body)
 	}
+	if c, known, err := decodeNext(kind, body); known {
+		return c, err
+	}
 	return nil, fmt.Errorf("%w: %d", ErrUnknownKind, kind)
 }
 

@@ -111,6 +111,9 @@ func (f *FSM) Apply(l *raft.Log) any {
 		f.applyPing(c, l.Index)
 		return nil
 	}
+	if resp, known := f.applyNext(cmd, l.Index); known {
+		return resp
+	}
 	panic(fmt.Sprintf("fsm: entry %d: unhandled command %T", l.Index, cmd))
 }
 

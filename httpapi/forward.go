@@ -143,6 +143,11 @@ func writeFailed(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, fsm.ErrUnknownService):
 		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, cluster.ErrProtocolNotAgreed):
+		// 409, not 503: the cluster's state (a server on an older build)
+		// refuses it, and retrying will not help until an operator
+		// finishes the upgrade; a 503 would have clients retry in a loop.
+		writeError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		writeUnavailable(w, errors.New("change not committed in time (it may still commit; retrying is safe)"))
 	default:

@@ -30,6 +30,7 @@ func (s *Server) serviceRoutes(r *mux.Router) {
 	r.HandleFunc("/v1/services/{id}", s.leaderWrite(s.handleDelete)).Methods(http.MethodDelete)
 	r.HandleFunc("/v1/services/{id}/events", s.handleServiceEvents).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/events", s.handleEvents).Methods(http.MethodGet, http.MethodHead)
+	s.nextProtoRoutes(r) // only in the watchdog_nextproto build (nextproto.go)
 }
 
 // conflict is a write refused because the config file owns the service.

@@ -95,6 +95,15 @@ func (c *testCluster) running() []*Agent {
 	return out
 }
 
+// addrs are the HTTP addresses of the running agents.
+func (c *testCluster) addrs() []string {
+	var out []string
+	for _, a := range c.running() {
+		out = append(out, a.Addr)
+	}
+	return out
+}
+
 // stop closes an agent, as a crash would leave it: still in the configuration.
 func (c *testCluster) stop(a *Agent) {
 	c.mu.Lock()

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/watchdog-ha/watchdog/fsm"
 )
 
 func TestLeaderHandsOverOnShutdownAndAFollowerKeepsItsPlace(t *testing.T) {
@@ -77,7 +79,7 @@ func TestClusterViewShowsEveryNodesRaftAndGossipState(t *testing.T) {
 	states := map[string]int{}
 	for _, n := range cl.Nodes {
 		states[n.RaftState]++
-		if n.Suffrage != "voter" || n.Gossip != "alive" || n.Protocol != 1 || n.AppliedIndex == 0 || n.LastContactMS == nil || *n.Lag > 10 {
+		if n.Suffrage != "voter" || n.Gossip != "alive" || n.Protocol != fsm.ProtocolVersion || n.AppliedIndex == 0 || n.LastContactMS == nil || *n.Lag > 10 {
 			b, _ := json.Marshal(n)
 			t.Fatalf("node in /v1/cluster: %s", b)
 		}

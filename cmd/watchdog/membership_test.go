@@ -69,7 +69,7 @@ func suffrages(a *Agent) map[string]string {
 // 5 s. retried counts heartbeats that needed more than one attempt, failed
 // those that were never committed.
 type lbLoad struct {
-	c                      *testCluster
+	targets                func() []string // the nodes' HTTP addresses
 	sent, retried, failed  atomic.Int64
 	worstRetry, worstRound atomic.Int64 // longest time to commit (ns), most rounds needed
 	mu                     sync.Mutex
@@ -80,7 +80,12 @@ type lbLoad struct {
 }
 
 func startLoad(c *testCluster, workers int, every time.Duration) *lbLoad {
-	l := &lbLoad{c: c, done: make(chan struct{})}
+	return startLoadOn(c.addrs, workers, every)
+}
+
+// startLoadOn is startLoad on nodes whose HTTP addresses targets gives.
+func startLoadOn(targets func() []string, workers int, every time.Duration) *lbLoad {
+	l := &lbLoad{targets: targets, done: make(chan struct{})}
 	for w := range workers {
 		l.wg.Go(func() { l.work(fmt.Sprintf("load-%d", w), every) })
 	}
@@ -105,8 +110,8 @@ func (l *lbLoad) beat(id string, i int) {
 	start := time.Now()
 	for round := 0; time.Since(start) < 5*time.Second; round++ {
 		var errs []string
-		for k, a := range rotate(l.c.running(), i) {
-			err := post("http://" + a.Addr + "/v1/heartbeat/" + id)
+		for k, addr := range rotate(l.targets(), i) {
+			err := post("http://" + addr + "/v1/heartbeat/" + id)
 			if err == nil {
 				if round > 0 || k > 0 {
 					l.retried.Add(1)

@@ -34,6 +34,7 @@ func TestMain(m *testing.M) {
 // proc is a node running as a process of its own.
 type proc struct {
 	id, dataDir, logFile       string
+	bin                        string   // the binary to run; this test binary when empty
 	args                       []string // the flags besides id, data dir and addresses
 	httpAddr, raft, gossipAddr string
 	cmd                        *exec.Cmd
@@ -55,7 +56,11 @@ func startProc(t *testing.T, p *proc) {
 	defer log.Close()
 	argv := append([]string{"agent", "-node-id", p.id, "-data-dir", p.dataDir, "-http-addr", p.httpAddr,
 		"-raft-addr", p.raft, "-gossip-addr", p.gossipAddr}, p.args...)
-	p.cmd = exec.Command(os.Args[0], argv...)
+	bin := os.Args[0]
+	if p.bin != "" {
+		bin = p.bin
+	}
+	p.cmd = exec.Command(bin, argv...)
 	p.cmd.Env = append(cleanEnv(), runMainEnv+"=1")
 	p.cmd.Stdout, p.cmd.Stderr = log, log
 	if err := p.cmd.Start(); err != nil {

@@ -183,7 +183,7 @@ func keepBeating(t *testing.T, c *testCluster, id string, every time.Duration) (
 	return func() { close(done); <-finished }
 }
 
-func rotate(as []*Agent, i int) []*Agent {
+func rotate[T any](as []T, i int) []T {
 	if len(as) == 0 {
 		return nil
 	}

@@ -1,0 +1,67 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/watchdog-ha/watchdog/fsm"
+)
+
+// ErrProtocolNotAgreed refuses a command that some server of the cluster may
+// not understand yet: it was introduced by a newer protocol than one of them
+// advertises. Nothing was proposed. It lasts until that server is upgraded
+// (or removed), so retrying soon does not help: the API answers 409.
+var ErrProtocolNotAgreed = errors.New("cluster: not every server understands this command yet")
+
+// checkProtocol refuses kind k unless every server of the Raft configuration
+// (voters and non-voters: both apply the log) is alive in gossip and
+// advertises a protocol that knows k. A server gossip does not show alive
+// counts as unknown, the lowest: it may come back on the old build. The base
+// protocol's kinds are never checked, as every build knows them, so the
+// common commands cost nothing here.
+//
+// Internal commands (the watcher's) go through the same check and, when it
+// refuses, are retried on the watcher's next tick: there is no older form
+// to fall back to, and the base kinds it proposes today always pass.
+func (n *Node) checkProtocol(k fsm.Kind) error {
+	need := fsm.MinProtocol(k)
+	if need <= fsm.BaseProtocol {
+		return nil
+	}
+	servers, err := n.servers()
+	if err != nil {
+		return err
+	}
+	return protocolShortfall(k, need, servers, n.advertisedProtocol)
+}
+
+// protocolShortfall is the decision of checkProtocol on its inputs:
+// advertised gives a server's protocol, 0 when unknown.
+func protocolShortfall(k fsm.Kind, need int, servers []raft.Server, advertised func(raft.Server) int) error {
+	for _, s := range servers {
+		switch p := advertised(s); {
+		case p == 0:
+			return fmt.Errorf("%w: command kind %d needs protocol %d; server %s is not alive in gossip, so its protocol is unknown (upgrade or remove it first)",
+				ErrProtocolNotAgreed, k, need, s.ID)
+		case p < need:
+			return fmt.Errorf("%w: command kind %d needs protocol %d; server %s advertises protocol %d (upgrade it first)",
+				ErrProtocolNotAgreed, k, need, s.ID, p)
+		}
+	}
+	return nil
+}
+
+// advertisedProtocol is the protocol s advertises in gossip, or 0 when
+// gossip does not show it alive at the address the configuration has.
+func (n *Node) advertisedProtocol(s raft.Server) int {
+	if string(s.ID) == n.cfg.NodeID {
+		return fsm.ProtocolVersion
+	}
+	m, ok := n.gossipMember(string(s.ID))
+	if !ok || !m.Alive || raft.ServerAddress(m.RaftAddr) != s.Address {
+		return 0
+	}
+	return m.Proto
+}

@@ -1,0 +1,38 @@
+package cluster
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/raft"
+)
+
+func TestProtocolShortfallRefusesWhileAnyServerIsBehindOrUnknown(t *testing.T) {
+	servers := []raft.Server{
+		{ID: "n1", Suffrage: raft.Voter},
+		{ID: "n2", Suffrage: raft.Voter},
+		{ID: "n3", Suffrage: raft.Nonvoter}, // a non-voter applies the log too
+	}
+	for _, tc := range []struct {
+		name       string
+		advertised map[raft.ServerID]int
+		want       string // in the error; "" for no error
+	}{
+		{"all upgraded", map[raft.ServerID]int{"n1": 2, "n2": 2, "n3": 3}, ""},
+		{"a non-voter behind", map[raft.ServerID]int{"n1": 2, "n2": 2, "n3": 1}, "server n3 advertises protocol 1"},
+		{"a voter behind", map[raft.ServerID]int{"n1": 2, "n2": 1, "n3": 2}, "server n2 advertises protocol 1"},
+		{"a voter unknown", map[raft.ServerID]int{"n1": 2, "n3": 2}, "server n2 is not alive in gossip"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := protocolShortfall(12, 2, servers, func(s raft.Server) int { return tc.advertised[s.ID] })
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want == "":
+			case !errors.Is(err, ErrProtocolNotAgreed) || !strings.Contains(err.Error(), tc.want):
+				t.Fatalf("got %v, want ErrProtocolNotAgreed naming %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,34 @@
+package fsm
+
+// Rolling upgrades. A node advertises (in gossip) the protocol version of
+// the build it runs: the set of command kinds it can apply. The leader
+// proposes a kind only once every server of the Raft configuration
+// advertises a protocol at or above the one that introduced the kind (see
+// cluster.ErrProtocolNotAgreed), so a node running an older build never meets a
+// kind it does not know while the cluster is mixed. Should it meet one all
+// the same (a node downgraded, or restarted on an old binary after the new
+// kind was committed), Apply stops it loudly unless the kind is Ignorable:
+// diverging silently would be worse.
+//
+// ProtocolVersion, the version this build speaks, is set in protocol_base.go,
+// or in protocol_next.go when built with -tags watchdog_nextproto (a build
+// with one extra command kind, used to test mixed-version clusters).
+
+// BaseProtocol is the protocol of the first release: every build knows the
+// kinds it introduced, so they are proposed without asking anyone.
+const BaseProtocol = 1
+
+// MinProtocol is the protocol version that introduced kind k: every server
+// must advertise at least this before the leader proposes k. A kind this
+// build does not know gets a version above its own, so it is never proposed.
+func MinProtocol(k Kind) int {
+	switch k {
+	case KindHeartbeat, KindConfigure, KindIncidents, KindActionResult, KindPause,
+		KindRepeats, KindStable, KindDefine, KindDelete, KindAttempt, KindPing:
+		return BaseProtocol
+	}
+	if p := nextProtocol(k); p > 0 {
+		return p
+	}
+	return ProtocolVersion + 1
+}
