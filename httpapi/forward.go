@@ -137,6 +137,8 @@ func writeFailed(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, fsm.ErrUnknownService):
 		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, cluster.ErrTooManyServices):
+		writeError(w, http.StatusTooManyRequests, err.Error())
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		writeUnavailable(w, errors.New("change not committed in time (it may still commit; retrying is safe)"))
 	default:
