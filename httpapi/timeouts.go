@@ -43,7 +43,8 @@ func (s *Server) setDeadlines(w http.ResponseWriter, r *http.Request) {
 
 // timedBody lifts the read deadline once the body has been read to its end:
 // from then on the connection is only watched for the client going away,
-// which must not time out while a commit is awaited. A body that failed
+// which must not time out while a commit is awaited. (net/http clears it too
+// when it starts that watch; this does not depend on it.) A body that failed
 // keeps its deadline, so net/http's read of what is left of it after the
 // handler cannot hang on a client that sends slowly.
 type timedBody struct {
