@@ -61,3 +61,11 @@ func (b *timedBody) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// extendWriteDeadline gives a route that may legitimately answer late (a
+// leave waits up to leaveTimeout) at least d to write its answer in.
+func (s *Server) extendWriteDeadline(w http.ResponseWriter, d time.Duration) {
+	if s.writeTimeout > 0 && s.writeTimeout < d {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
+	}
+}
