@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
@@ -72,7 +73,14 @@ func (b *batcher) flushLoop(ctx context.Context) {
 		}
 		batch, ids := b.collect(first)
 		err := b.flush(ctx, ids)
+		var refused *RefusedError
+		isRefused := errors.As(err, &refused)
 		for _, r := range batch {
+			if isRefused {
+				// Only the requests that carried a refused id fail.
+				r.done <- refused.For(r.ids)
+				continue
+			}
 			r.done <- err
 		}
 	}

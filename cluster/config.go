@@ -92,6 +92,15 @@ type Config struct {
 	// this node forwards to the leader: it is the ping token, which the
 	// leader requires on its forward route too.
 	ForwardToken string
+
+	// MaxServices caps how many services the leader lets into the state:
+	// a heartbeat or definition for a new id beyond it is refused with
+	// ErrTooManyServices. 0 means no cap. RefuseUnknown (auto_register:
+	// false) refuses heartbeats for ids not yet defined. Configured are
+	// the ids the config file defines, never refused by either.
+	MaxServices   int
+	RefuseUnknown bool
+	Configured    []string
 }
 
 func (c *Config) setDefaults() {

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -39,7 +40,7 @@ func (n *Node) Heartbeat(ctx context.Context, ids ...string) error {
 	for {
 		err := n.heartbeatOnce(ctx, ids)
 		if err == nil || !leaderChanging(err) || ctx.Err() != nil || time.Now().After(deadline) {
-			return err
+			return single(err, ids)
 		}
 		select {
 		case <-ctx.Done():
@@ -74,9 +75,20 @@ func (n *Node) CommitHeartbeats(ctx context.Context, ids []string) error {
 	return n.commits.submit(ctx, ids)
 }
 
+// commitLocal commits, on the leader, the ids admission lets in; the others
+// come back in a *RefusedError, each to its own request.
 func (n *Node) commitLocal(ctx context.Context, ids []string) error {
-	_, err := n.Apply(ctx, fsm.Heartbeat{At: time.Now().UnixNano(), IDs: ids})
-	return err
+	ok, refused, release := n.admission.admit(ids, false)
+	defer release()
+	if len(ok) > 0 {
+		if _, err := n.Apply(ctx, fsm.Heartbeat{At: time.Now().UnixNano(), IDs: ok}); err != nil {
+			return err
+		}
+	}
+	if len(refused) > 0 {
+		return &RefusedError{IDs: refused}
+	}
+	return nil
 }
 
 // forward sends a batch to the leader over a kept-alive HTTP connection.
@@ -125,13 +137,40 @@ func (n *Node) forward(ctx context.Context, ids []string) error {
 		return fmt.Errorf("%w: forward to leader %s: %w", ErrNoLeader, leaderID, err)
 	}
 	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, maxRefusedBody))
 	switch {
 	case resp.StatusCode == http.StatusOK:
 		return nil
+	case resp.StatusCode == ForwardRefusedStatus:
+		return forwardRefused(leaderID, msg)
 	case resp.StatusCode == http.StatusServiceUnavailable:
-		return fmt.Errorf("%w: leader %s: %s", ErrNoLeader, leaderID, bytes.TrimSpace(msg))
+		return fmt.Errorf("%w: leader %s: %s", ErrNoLeader, leaderID, bytes.TrimSpace(msg[:min(len(msg), 512)]))
 	default:
-		return fmt.Errorf("cluster: forward to leader %s: %s: %s", leaderID, resp.Status, bytes.TrimSpace(msg))
+		return fmt.Errorf("cluster: forward to leader %s: %s: %s", leaderID, resp.Status, bytes.TrimSpace(msg[:min(len(msg), 512)]))
 	}
+}
+
+// ForwardRefusedStatus answers a forwarded batch of which some ids were
+// refused (the others are committed). The body is JSON, {"error": ...,
+// "refused": {id: Refusal}}. It is not 200, so that a follower that does not
+// know it fails the batch's requests (503, retried) rather than
+// acknowledging a refused id.
+const ForwardRefusedStatus = http.StatusConflict
+
+// maxRefusedBody bounds the leader's answer to a forwarded batch: a refusal
+// for every id of the largest batch.
+const maxRefusedBody = 4 << 20
+
+// ForwardRefusedBody is the body that goes with ForwardRefusedStatus.
+type ForwardRefusedBody struct {
+	Error   string             `json:"error"`
+	Refused map[string]Refusal `json:"refused"`
+}
+
+func forwardRefused(leaderID string, body []byte) error {
+	var b ForwardRefusedBody
+	if err := json.Unmarshal(body, &b); err != nil || len(b.Refused) == 0 {
+		return fmt.Errorf("cluster: forward to leader %s: unreadable refusal: %s", leaderID, bytes.TrimSpace(body[:min(len(body), 512)]))
+	}
+	return refusedFrom(b.Refused)
 }

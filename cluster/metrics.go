@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -27,6 +28,9 @@ type metrics struct {
 	apply         *prometheus.HistogramVec
 	applyByKind   [256]prometheus.Observer // by fsm.Kind, a byte
 	leaderChanges prometheus.Counter
+	refused       *prometheus.CounterVec
+	refusedCap    prometheus.Counter
+	refusedNew    prometheus.Counter
 }
 
 // kindName labels a command kind in the apply latency histogram.
@@ -94,6 +98,12 @@ func newMetrics() *metrics {
 			Help: "Times this node learned of a new leader (itself included).",
 		}),
 	}
+	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "watchdog_heartbeats_refused_total",
+		Help: "Heartbeats for new service ids this leader refused: reason max_services (the cap was reached) or unknown (auto_register is off).",
+	}, []string{"reason"})
+	m.refusedCap = m.refused.WithLabelValues(ReasonMaxServices)
+	m.refusedNew = m.refused.WithLabelValues(ReasonUnknown)
 	m.commitFailed = m.failed.WithLabelValues("commit")
 	m.fwdFailed = m.failed.WithLabelValues("forward")
 	for k := range m.applyByKind {
@@ -105,7 +115,7 @@ func newMetrics() *metrics {
 // collectors lists the metrics the node updates as it works.
 func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.committed, m.perEntry, m.fwdBatches, m.fwdHeartbeats,
-		m.failed, m.apply, m.leaderChanges}
+		m.failed, m.apply, m.leaderChanges, m.refused}
 }
 
 // flushFunc is what a batcher does with a batch.
@@ -116,13 +126,27 @@ type flushFunc = func(ctx context.Context, ids []string) error
 func (m *metrics) committing(flush flushFunc) flushFunc {
 	return func(ctx context.Context, ids []string) error {
 		err := flush(ctx, ids)
-		if err != nil {
+		committed := len(ids)
+		var refused *RefusedError
+		switch {
+		case errors.As(err, &refused):
+			committed -= len(refused.IDs)
+			for _, err := range refused.IDs {
+				if errors.Is(err, ErrTooManyServices) {
+					m.refusedCap.Inc()
+				} else {
+					m.refusedNew.Inc()
+				}
+			}
+		case err != nil:
 			m.commitFailed.Inc()
 			return err
 		}
-		m.committed.Add(float64(len(ids)))
-		m.perEntry.Observe(float64(len(ids)))
-		return nil
+		if committed > 0 {
+			m.committed.Add(float64(committed))
+			m.perEntry.Observe(float64(committed))
+		}
+		return err
 	}
 }
 
@@ -132,7 +156,8 @@ func (m *metrics) forwarding(flush flushFunc) flushFunc {
 		m.fwdBatches.Inc()
 		m.fwdHeartbeats.Add(float64(len(ids)))
 		err := flush(ctx, ids)
-		if err != nil {
+		var refused *RefusedError
+		if err != nil && !errors.As(err, &refused) {
 			m.fwdFailed.Inc()
 		}
 		return err

@@ -55,10 +55,11 @@ type Node struct {
 	hasState atomic.Bool
 	ms       *membershipState // membership.go
 
-	commits  *batcher // heartbeats committed here, on the leader
-	forwards *batcher // heartbeats sent on to the leader
-	client   *http.Client
-	metrics  *metrics
+	commits   *batcher   // heartbeats committed here, on the leader
+	admission *admission // which new ids the leader lets in (admission.go)
+	forwards  *batcher   // heartbeats sent on to the leader
+	client    *http.Client
+	metrics   *metrics
 
 	duty LeaderDuty
 	stop func()
@@ -99,6 +100,7 @@ func New(cfg Config) (*Node, error) {
 		n.shutdownRaft()
 		return nil, err
 	}
+	n.admission = newAdmission(cfg.MaxServices, !cfg.RefuseUnknown, cfg.Configured, cfg.FSM)
 	n.commits = newBatcher(cfg.MaxBatch, cfg.MaxInflight, cfg.BatchWindow, n.metrics.committing(n.commitLocal))
 	n.forwards = newBatcher(cfg.MaxBatch, cfg.MaxInflight, cfg.BatchWindow, n.metrics.forwarding(n.forward))
 	n.raft.RegisterObserver(n.metrics.leaderObserver())

@@ -36,6 +36,20 @@ func (f *FSM) Len() int {
 	return len(f.services)
 }
 
+// Unknown returns those of ids that name no service, under one lock: the
+// leader asks it of every batch of heartbeats when new ids are limited.
+func (f *FSM) Unknown(ids []string) []string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var out []string
+	for _, id := range ids {
+		if _, ok := f.services[id]; !ok {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // Overdue lists the services that are up and past their deadline at now,
 // given that heartbeats could be seen only since watchingSince. It also
 // returns when to look again: no later than the earliest deadline still

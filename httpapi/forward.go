@@ -148,6 +148,8 @@ func writeFailed(w http.ResponseWriter, err error) {
 		// refuses it, and retrying will not help until an operator
 		// finishes the upgrade; a 503 would have clients retry in a loop.
 		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, cluster.ErrTooManyServices):
+		writeError(w, http.StatusTooManyRequests, err.Error())
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		writeUnavailable(w, errors.New("change not committed in time (it may still commit; retrying is safe)"))
 	default:

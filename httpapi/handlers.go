@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/watchdog-ha/watchdog/cluster"
 )
 
 func (s *Server) handleHeartbeatQuery(w http.ResponseWriter, r *http.Request) {
@@ -51,11 +54,15 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, id string, re
 
 func bodyError(w http.ResponseWriter, err error) {
 	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
+	switch {
+	case errors.As(err, &tooBig):
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", tooBig.Limit))
-		return
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		w.Header().Set("Connection", "close") // the rest of the body would only trickle in
+		writeError(w, http.StatusRequestTimeout, "request body not received in time")
+	default:
+		writeError(w, http.StatusBadRequest, "read body: "+err.Error())
 	}
-	writeError(w, http.StatusBadRequest, "read body: "+err.Error())
 }
 
 // handleForwarded takes a follower's batch of heartbeats. It never forwards
@@ -87,11 +94,17 @@ func (s *Server) handleForwarded(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), commitTimeout)
 	defer cancel()
-	if err := s.node.CommitHeartbeats(ctx, ids); err != nil {
+	err = s.node.CommitHeartbeats(ctx, ids)
+	var refused *cluster.RefusedError
+	switch {
+	case errors.As(err, &refused):
+		// The others are committed: the follower answers each request.
+		writeJSON(w, cluster.ForwardRefusedStatus, cluster.ForwardRefusedBody{Error: err.Error(), Refused: refused.Reasons()})
+	case err != nil:
 		commitError(w, err)
-		return
+	default:
+		writeJSON(w, http.StatusOK, map[string]int{"committed": len(ids)})
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"committed": len(ids)})
 }
 
 func (s *Server) handleServices(w http.ResponseWriter, r *http.Request) {

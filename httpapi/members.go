@@ -58,6 +58,8 @@ func (s *Server) handleLeave(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	// A leave may take all of leaveTimeout: its answer must still go out.
+	s.extendWriteDeadline(w, leaveTimeout+5*time.Second)
 	ctx, cancel := context.WithTimeout(r.Context(), leaveTimeout)
 	defer cancel()
 	opts := cluster.LeaveOptions{Force: force, Authorization: r.Header.Get("Authorization")}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -56,12 +57,18 @@ func (s *Server) handlePing(w http.ResponseWriter, r *http.Request) {
 			pingReply(w, http.StatusNotFound, "not found")
 			return
 		}
+		// max_services and auto_register have the last word.
+		release, err := s.node.Reserve(p.id, false)
+		if err != nil {
+			pingFailed(w, err)
+			return
+		}
+		defer release()
 		created = true
 	}
 	if err := s.commitPing(w, r, p); err != nil {
 		if !errors.Is(err, errForwarded) {
-			w.Header().Set("Retry-After", "1")
-			pingReply(w, http.StatusServiceUnavailable, "not committed, retry: "+err.Error())
+			pingFailed(w, err)
 		}
 		return
 	}
@@ -70,6 +77,21 @@ func (s *Server) handlePing(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pingReply(w, http.StatusOK, "OK")
+}
+
+// pingFailed answers a ping that was not committed: a refused new id in
+// healthchecks' words (404 when auto_register is off, 429 beyond
+// max_services), anything else as worth a retry.
+func pingFailed(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, cluster.ErrTooManyServices):
+		pingReply(w, http.StatusTooManyRequests, "too many services: "+err.Error())
+	case errors.Is(err, fsm.ErrUnknownService):
+		pingReply(w, http.StatusNotFound, "not found")
+	default:
+		w.Header().Set("Retry-After", "1")
+		pingReply(w, http.StatusServiceUnavailable, "not committed, retry: "+err.Error())
+	}
 }
 
 // parsePing reads the signal, run id and note of a ping; a non-zero status
@@ -104,6 +126,9 @@ func parsePing(w http.ResponseWriter, r *http.Request) (pingRequest, int, string
 	switch {
 	case errors.As(err, &tooBig):
 		return p, http.StatusRequestEntityTooLarge, "body larger than " + strconv.Itoa(fsm.MaxPingNote) + " bytes"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		w.Header().Set("Connection", "close") // the rest of the body would only trickle in
+		return p, http.StatusRequestTimeout, "request body not received in time"
 	case err != nil:
 		return p, http.StatusBadRequest, "read body: " + err.Error()
 	}

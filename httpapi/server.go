@@ -23,6 +23,9 @@ type Node interface {
 	// Apply commits a command and returns the FSM's response; it fails
 	// with cluster.ErrNotLeader anywhere but on the leader.
 	Apply(ctx context.Context, c fsm.Command) (any, error)
+	// Reserve admits, on the leader, a service id a single command is
+	// about to create (max_services, auto_register); release once applied.
+	Reserve(id string, defining bool) (release func(), err error)
 	IsLeader() bool
 	ID() string
 	Leader() (id, httpAddr string)
@@ -64,6 +67,8 @@ type Server struct {
 	access         access // tokens and known actions (auth.go)
 	// maxSnapshotBody caps a backup sent for restore (snapshot.go).
 	maxSnapshotBody int64
+	// readTimeout and writeTimeout bound each request (timeouts.go).
+	readTimeout, writeTimeout time.Duration
 }
 
 // New returns the API's handler.
@@ -104,7 +109,10 @@ func New(node Node, state State, log *slog.Logger, opts ...Option) *Server {
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.setDeadlines(w, r)
+	s.mux.ServeHTTP(w, r)
+}
 
 // ValidID reports whether id may name a service: 1–128 of A-Za-z0-9._-,
 // and not "." or "..", which would read as paths. It runs on every
@@ -140,10 +148,19 @@ func writeUnavailable(w http.ResponseWriter, err error) {
 	writeError(w, http.StatusServiceUnavailable, err.Error())
 }
 
-// commitError maps a failed commit to its response. Every failure to commit
-// is worth retrying elsewhere, so all are 503.
+// commitError maps a failed commit to its response. A refused new id is
+// the leader's answer and would be refused anywhere: 429 for max_services,
+// 404 when auto_register is off. Every other failure to commit is worth
+// retrying elsewhere, so all are 503.
 func commitError(w http.ResponseWriter, err error) {
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+	switch {
+	case errors.Is(err, cluster.ErrTooManyServices):
+		writeError(w, http.StatusTooManyRequests, err.Error())
+		return
+	case errors.Is(err, fsm.ErrUnknownService):
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		err = errors.New("heartbeat not committed in time")
 	}
 	writeUnavailable(w, err)

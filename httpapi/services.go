@@ -76,6 +76,15 @@ func (s *Server) handlePut(r *http.Request) (int, any, error) {
 	case exists && old.Source == fsm.SourceAPI && old.Def.Equal(&def):
 		return http.StatusOK, viewOf(old, true), nil
 	}
+	if !exists {
+		// A definition is explicit, so auto_register does not stop it;
+		// max_services does.
+		release, err := s.node.Reserve(id, true)
+		if err != nil {
+			return 0, nil, err
+		}
+		defer release()
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), commitTimeout)
 	defer cancel()
 	if err := s.apply(ctx, fsm.Define{At: time.Now().UnixNano(), Service: id, Def: def}); err != nil {

@@ -65,6 +65,8 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 	}
 	// Forwarded heartbeats carry the ping token: the leader wants it too.
 	cc.ForwardToken = string(cfg.File.PingToken)
+	cc.MaxServices, cc.RefuseUnknown = cfg.File.MaxServices, !cfg.File.AutoRegister
+	cc.Configured = slices.Collect(maps.Keys(cfg.File.Services))
 	for _, t := range tunes {
 		t(&cc)
 	}
@@ -84,13 +86,17 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 	metrics := newRegistry(a.FSM)
 	api := httpapi.New(a.Node, a.FSM, log.With("sys", "http"), httpapi.WithMetrics(metrics),
 		httpapi.WithActions(slices.Collect(maps.Keys(cfg.File.Actions))),
-		httpapi.WithAPIToken(string(cfg.File.APIToken)), httpapi.WithPingToken(string(cfg.File.PingToken)))
+		httpapi.WithAPIToken(string(cfg.File.APIToken)), httpapi.WithPingToken(string(cfg.File.PingToken)),
+		httpapi.WithTimeouts(time.Duration(cfg.File.ReadTimeout), time.Duration(cfg.File.WriteTimeout)))
 	metrics.MustRegister(a.Node.Collector(), w.Collector(), api.Collector())
 	a.Node.Start(w.Run)
 	a.HTTP = &http.Server{
 		Handler:           api,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: time.Duration(cfg.File.ReadHeaderTimeout),
+		IdleTimeout:       time.Duration(cfg.File.IdleTimeout),
+		// Headers are a token and a few lines: 64 KiB is plenty, and a
+		// client cannot make a node hold the default 1 MiB per connection.
+		MaxHeaderBytes: 64 << 10,
 	}
 	go func() { a.served <- a.HTTP.Serve(ln) }()
 	log.Info("agent started", "node", cfg.NodeID, "http", a.Addr, "raft", a.Node.RaftAddr(),

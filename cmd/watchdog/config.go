@@ -112,6 +112,16 @@ type FileConfig struct {
 	// Group commit (config_batch.go).
 	BatchSize   int      `yaml:"batch_size"`
 	BatchWindow Duration `yaml:"batch_window"`
+	// Limits against hostile or broken clients (config_limits.go).
+	// MaxServices caps the services the cluster holds (0: no cap); beyond
+	// it new ids are refused with 429. AutoRegister false refuses
+	// heartbeats for ids neither the file nor the API defined (404).
+	MaxServices       int      `yaml:"max_services"`
+	AutoRegister      bool     `yaml:"auto_register"`
+	ReadHeaderTimeout Duration `yaml:"http_read_header_timeout"`
+	ReadTimeout       Duration `yaml:"http_read_timeout"`
+	WriteTimeout      Duration `yaml:"http_write_timeout"`
+	IdleTimeout       Duration `yaml:"http_idle_timeout"`
 }
 
 // ServiceConfig is how long a service may stay silent and what to run when
@@ -170,6 +180,7 @@ func ParseConfig(data []byte, name string) (*FileConfig, error) {
 	p.resolveServices(cfg)
 	p.resolvePolicies(cfg)
 	p.checkBatching(cfg)
+	p.checkLimits(cfg)
 	if err := p.err(); err != nil {
 		return nil, err
 	}

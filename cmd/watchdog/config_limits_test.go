@@ -1,0 +1,49 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+func TestParseConfigLimits(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`max_services: 500
+auto_register: false
+http_read_header_timeout: 2s
+http_read_timeout: 5s
+http_write_timeout: 20s
+http_idle_timeout: 1m
+`), "limits.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxServices != 500 || cfg.AutoRegister || cfg.ReadHeaderTimeout != Duration(2*time.Second) ||
+		cfg.ReadTimeout != Duration(5*time.Second) || cfg.WriteTimeout != Duration(20*time.Second) ||
+		cfg.IdleTimeout != Duration(time.Minute) {
+		t.Fatalf("parsed: %+v", cfg)
+	}
+	def, err := ParseConfig(nil, "empty")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def.MaxServices != defaultMaxServices || !def.AutoRegister || def.ReadHeaderTimeout != Duration(defaultReadHeaderTimeout) ||
+		def.ReadTimeout != Duration(defaultReadTimeout) || def.WriteTimeout != Duration(defaultWriteTimeout) ||
+		def.IdleTimeout != Duration(defaultIdleTimeout) {
+		t.Fatalf("defaults: %+v", def)
+	}
+	unlimited, err := ParseConfig([]byte("max_services: 0\n"), "unlimited")
+	if err != nil || unlimited.MaxServices != 0 {
+		t.Fatalf("max_services: 0 (no cap): %v, %d", err, unlimited.MaxServices)
+	}
+}
+
+func TestParseConfigLimitsErrors(t *testing.T) {
+	checkConfigErrors(t, []configErrorCase{
+		{"negative cap", "max_services: -1\n", 1, "max_services", "must be 0 (no limit) to 10000000"},
+		{"cap below the file", "max_services: 1\nservices:\n  a: {}\n  b: {}\n", 1, "max_services", "less than the 2 services the file defines"},
+		{"auto_register not a bool", "auto_register: maybe\n", 1, "auto_register", "cannot unmarshal"},
+		{"header timeout too short", "\nhttp_read_header_timeout: 1ms\n", 2, "http_read_header_timeout", "at least 100ms"},
+		{"read timeout without unit", "http_read_timeout: 30\n", 1, "http_read_timeout", "write a number with a unit"},
+		{"write timeout too short", "http_write_timeout: 5s\n", 1, "http_write_timeout", "at least 15s"},
+		{"idle timeout too long", "http_idle_timeout: 2h\n", 1, "http_idle_timeout", "at most 1h"},
+	})
+}
