@@ -55,6 +55,7 @@ func (s *Server) handleSnapshotSave(w http.ResponseWriter, r *http.Request) {
 	if !allowed(w, r, s.access.apiToken, false) {
 		return
 	}
+	s.extendWriteDeadline(w, snapshotTimeout) // a backup of millions of services streams for a while
 	if !s.node.IsLeader() {
 		s.proxyToLeader(w, r, snapshotTimeout)
 		return
@@ -108,6 +109,8 @@ func (s *Server) handleSnapshotRestore(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", limit))
 		return
 	}
+	s.extendReadDeadline(w, snapshotTimeout)
+	s.extendWriteDeadline(w, snapshotTimeout)
 	if !s.node.IsLeader() {
 		s.proxyToLeader(w, r, snapshotTimeout)
 		return

@@ -69,3 +69,11 @@ func (s *Server) extendWriteDeadline(w http.ResponseWriter, d time.Duration) {
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
 	}
 }
+
+// extendReadDeadline gives a route whose body may legitimately be large (a
+// backup sent for restore) at least d to arrive in.
+func (s *Server) extendReadDeadline(w http.ResponseWriter, d time.Duration) {
+	if s.readTimeout > 0 && s.readTimeout < d {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+	}
+}

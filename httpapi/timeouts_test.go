@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -28,5 +29,46 @@ func TestStreamOutlivesTheReadAndWriteTimeouts(t *testing.T) {
 		if statusOf(snap, "later") == "up" {
 			return
 		}
+	}
+}
+
+// slowReader hands out its bytes a piece at a time, pausing before each:
+// a client on a slow link.
+type slowReader struct {
+	data  []byte
+	piece int
+	pause time.Duration
+}
+
+func (r *slowReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	time.Sleep(r.pause) // the slowness under test
+	n := copy(p[:min(len(p), r.piece)], r.data)
+	r.data = r.data[n:]
+	return n, nil
+}
+
+// TestABackupOutlivesTheReadAndWriteTimeouts restores a backup that takes
+// several read timeouts to arrive: the snapshot routes lift the
+// per-request deadlines for themselves, as a large backup on a slow link
+// needs.
+func TestABackupOutlivesTheReadAndWriteTimeouts(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	srv, _, _ := singleNode(t, httpapi.WithTimeouts(timeout, timeout))
+	backup := getBackup(t, srv.URL, "")
+	body := &slowReader{data: backup, piece: max(len(backup)/6, 1), pause: timeout / 2}
+	req, err := http.NewRequest("PUT", srv.URL+"/v1/snapshot", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	resp, out := send(t, req)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("slow restore after %s: %d %s", time.Since(start), resp.StatusCode, out)
+	}
+	if took := time.Since(start); took < 2*timeout {
+		t.Fatalf("the body arrived in %s, within the timeout: the test proves nothing", took)
 	}
 }
