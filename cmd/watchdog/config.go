@@ -109,6 +109,15 @@ type FileConfig struct {
 	PingTokenFile string         `yaml:"ping_token_file"`
 	// HistoryPerService bounds each service's replicated event history.
 	HistoryPerService int `yaml:"history_per_service"`
+	// Encryption and authentication between nodes and for clients
+	// (config_tls.go). Relative paths are relative to the config file;
+	// after ParseConfig they are resolved.
+	TLSCertFile    string         `yaml:"tls_cert_file"`
+	TLSKeyFile     string         `yaml:"tls_key_file"`
+	TLSCAFile      string         `yaml:"tls_ca_file"`
+	VerifyIncoming bool           `yaml:"verify_incoming"`
+	GossipKey      watcher.Secret `yaml:"gossip_key"`
+	GossipKeyFile  string         `yaml:"gossip_key_file"`
 }
 
 // ServiceConfig is how long a service may stay silent and what to run when
@@ -164,6 +173,8 @@ func ParseConfig(data []byte, name string) (*FileConfig, error) {
 	p.checkActions(cfg)
 	p.checkAPIToken(cfg)
 	p.checkPingToken(cfg)
+	p.checkTLS(cfg)
+	p.checkGossipKey(cfg)
 	p.resolveServices(cfg)
 	p.resolvePolicies(cfg)
 	if err := p.err(); err != nil {

@@ -42,6 +42,7 @@ commands:
   members  the cluster's nodes and their state; members remove NODE removes a dead one
   leave    retire the node at -addr from the cluster for good, then stop it
   bench    load-test a cluster with heartbeats: throughput, errors, latency (watchdog bench -h)
+  keygen   print a new random gossip encryption key (for gossip_key)
 
 The client commands (all but agent and bench) talk to the nodes in -addr or
 $WATCHDOG_ADDR (host:port or URLs, comma-separated; default 127.0.0.1:8080),
@@ -59,6 +60,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return runAgent(ctx, args[1:], stderr)
 	case "bench":
 		return runBench(ctx, args[1:], os.Stdout, stderr)
+	case "keygen":
+		return runKeygen(args[1:], os.Stdout, stderr)
 	case "ping":
 		return runPing(ctx, args[1:], osCLIEnv(stderr))
 	case "run":
@@ -99,7 +102,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	stopNotify := notifySystemd(a.Addr, os.Getenv, log) // systemd Type=notify (sdnotify.go)
+	stopNotify := notifySystemd(a.Addr, a.healthTLS(), os.Getenv, log) // systemd Type=notify (sdnotify.go)
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
