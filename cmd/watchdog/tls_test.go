@@ -29,27 +29,18 @@ func send(hc *http.Client, method, url, body string) (int, error) {
 	return resp.StatusCode, nil
 }
 
-func follower(c *testCluster, leader *Agent) *Agent {
-	for _, a := range c.running() {
-		if a != leader {
-			return a
-		}
-	}
-	return nil
-}
-
 // TestTLSClusterServesOnlyClientsWithCertificates runs three nodes with
 // mutual TLS everywhere and verify_incoming: they elect a leader over TLS
 // Raft, a heartbeat sent over https to a follower is forwarded (https, with
 // the node's certificate) and replicated, and so is a management write; the
-// CLI and the Go client get through with a certificate. A client without
+// CLI and the Go client get through with a certificate, and a node leaves. A client without
 // one, with one from another CA, over plain http, or trusting another CA
 // gets nothing.
 func TestTLSClusterServesOnlyClientsWithCertificates(t *testing.T) {
 	ca, other := testcert.NewCA(t, "cluster CA"), testcert.NewCA(t, "another CA")
 	c := newTestCluster(t, 3, fileConfig(t, ""), secured(nodeTLS(t, ca, "node", true), newGossipKey(t)))
 	leader := c.leader(3)
-	f := follower(c, leader)
+	f := c.follower(leader)
 	cert := ca.Certificate(t, "operator")
 	hc := httpsClient(t, ca, &cert)
 
@@ -106,6 +97,15 @@ func TestTLSClusterServesOnlyClientsWithCertificates(t *testing.T) {
 			t.Errorf("a refused client's heartbeat for %s was committed", id)
 		}
 	}
+
+	// Leaving goes from the node to the leader over https, with the node's
+	// certificate.
+	if out, errOut, code := cli(t, env, runLeave, "-addr", f.Addr); code != exitOK {
+		t.Fatalf("watchdog leave over TLS: exit %d\n%s%s", code, out, errOut)
+	}
+	waitForLeft(t, f)
+	c.shutdown(f)
+	c.leader(2)
 }
 
 // TestRaftRefusesNodesOfAnotherCA: a member that comes back with a
@@ -126,7 +126,7 @@ func TestRaftRefusesNodesOfAnotherCA(t *testing.T) {
 	}
 	c.replicated("before")
 
-	gone := follower(c, leader)
+	gone := c.follower(leader)
 	id, dataDir, raftAddr, gossipAddr, httpAddr := gone.Node.ID(), gone.dataDir, gone.Node.RaftAddr(), gone.Node.GossipAddr(), gone.Addr
 	c.stop(gone)
 	if status, err := send(hc, http.MethodPost, leader.URL()+"/v1/heartbeat/while-away", ""); err != nil || status != http.StatusOK {
