@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -216,5 +218,44 @@ func TestKeygenMakesAGossipKey(t *testing.T) {
 	}
 	if key, err := decodeGossipKey(string(cfg.GossipKey)); err != nil || len(key) != 32 {
 		t.Fatalf("key of %d bytes, %v; want 32", len(key), err)
+	}
+}
+
+// TestAgentProcessTakesTLSFromFlags starts a node as a process with the
+// -tls-* flags, -verify-incoming and -gossip-key-file, as an operator
+// would: it serves https only to clients with a certificate of its CA.
+func TestAgentProcessTakesTLSFromFlags(t *testing.T) {
+	ca := testcert.NewCA(t, "cluster CA")
+	files := ca.Issue(t, "n1")
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "gossip.key")
+	var key strings.Builder
+	if err := runKeygen(nil, &key, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, []byte(key.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addrs := freeAddrs(t, 3)
+	p := &proc{id: "n1", dataDir: filepath.Join(dir, "n1"), logFile: filepath.Join(dir, "n1.log"),
+		httpAddr: addrs[0], raft: addrs[1], gossipAddr: addrs[2],
+		args: []string{"-bootstrap-expect", "1", "-tls-cert", files.Cert, "-tls-key", files.Key, "-tls-ca", files.CA,
+			"-verify-incoming", "-gossip-key-file", keyFile}}
+	startProc(t, p)
+	cert := ca.Certificate(t, "operator")
+	hc := httpsClient(t, ca, &cert)
+	base := "https://" + p.httpAddr
+	waitFor(t, 30*time.Second, "the node ready over https", func() bool {
+		status, err := send(hc, http.MethodGet, base+"/readyz", "")
+		return err == nil && status == http.StatusOK
+	})
+	if status, err := send(hc, http.MethodPost, base+"/v1/heartbeat/job", ""); err != nil || status != http.StatusOK {
+		t.Fatalf("heartbeat over https: %d, %v", status, err)
+	}
+	if status, err := send(httpsClient(t, ca, nil), http.MethodGet, base+"/v1/services", ""); err == nil {
+		t.Fatalf("a client without a certificate got %d; want the connection refused", status)
+	}
+	if status, err := send(http.DefaultClient, http.MethodGet, "http://"+p.httpAddr+"/v1/services", ""); err == nil && status != http.StatusBadRequest {
+		t.Fatalf("plain http got %d; want 400 or the connection refused", status)
 	}
 }
