@@ -3,10 +3,12 @@ package cluster
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -135,7 +137,25 @@ func newTLSStreamLayer(bind string, advertise net.Addr, t *TLS) (*tlsStreamLayer
 		ln.Close()
 		return nil, fmt.Errorf("raft address %s is not advertisable", advertise)
 	}
-	return &tlsStreamLayer{Listener: ln, advertise: advertise, server: t.PeerConfig(), client: t.ClientConfig()}, nil
+	server := t.PeerConfig()
+	server.VerifyConnection = nodeCertificateOnly
+	return &tlsStreamLayer{Listener: ln, advertise: advertise, server: server, client: t.ClientConfig()}, nil
+}
+
+// nodeCertificateOnly refuses Raft to a certificate made only for clients
+// (an operator's, for an API with verify_incoming), though the same CA
+// signed it: a node's certificate also serves, so it has serverAuth.
+func nodeCertificateOnly(cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("raft: the peer presented no certificate")
+	}
+	leaf := cs.PeerCertificates[0]
+	if len(leaf.ExtKeyUsage) == 0 || slices.ContainsFunc(leaf.ExtKeyUsage, func(u x509.ExtKeyUsage) bool {
+		return u == x509.ExtKeyUsageServerAuth || u == x509.ExtKeyUsageAny
+	}) {
+		return nil
+	}
+	return fmt.Errorf("raft: the certificate of %q is not a node's: it lacks the serverAuth usage", leaf.Subject.CommonName)
 }
 
 // Accept returns the next connection as TLS. The handshake happens on the

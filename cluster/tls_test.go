@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net"
 	"sync/atomic"
@@ -35,7 +36,8 @@ func tlsTransport(t *testing.T, layer raft.StreamLayer) *raft.NetworkTransport {
 // TestRaftStreamLayerRefusesStrangers runs a Raft transport over the TLS
 // stream layer and sends it a RequestVote from a peer of the same CA (which
 // gets its answer) and from strangers: one whose certificate another CA
-// signed, one that presents none, and plain TCP. Not one of the strangers'
+// signed, one that presents none, one with a client-only certificate of the
+// CA (an operator's), and plain TCP. Not one of the strangers'
 // requests reaches Raft. Made non-verifying, the layer would hand them on.
 func TestRaftStreamLayerRefusesStrangers(t *testing.T) {
 	ca, other := testcert.NewCA(t, "cluster CA"), testcert.NewCA(t, "another CA")
@@ -70,10 +72,17 @@ func TestRaftStreamLayerRefusesStrangers(t *testing.T) {
 	if resp, err := vote(clientLayer(loadTestTLS(t, ca, "n2"), nil)); err != nil || resp.Term != 7 {
 		t.Fatalf("a peer of the same CA: %+v, %v; want the answer", resp, err)
 	}
+	opFiles := ca.IssueFor(t, "operator", x509.ExtKeyUsageClientAuth)
+	operator, err := tls.LoadX509KeyPair(opFiles.Cert, opFiles.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
 	strangers := map[string]raft.StreamLayer{
 		"certificate of another CA": clientLayer(loadTestTLS(t, other, "stranger"), nil),
 		"no client certificate": clientLayer(loadTestTLS(t, ca, "n3"),
 			&tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}),
+		"a client-only certificate of the CA": clientLayer(loadTestTLS(t, ca, "n3"),
+			&tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{operator}}),
 	}
 	for name, layer := range strangers {
 		if resp, err := vote(layer); err == nil {

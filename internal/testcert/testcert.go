@@ -66,7 +66,14 @@ type Files struct{ Cert, Key, CA string }
 // temporary directory.
 func (ca *CA) Issue(t testing.TB, name string) Files {
 	t.Helper()
-	cert, key := ca.issue(t, name)
+	return ca.IssueFor(t, name, x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
+}
+
+// IssueFor is Issue with only the given extended key usages: for example a
+// client-only certificate, such as an operator's.
+func (ca *CA) IssueFor(t testing.TB, name string, usages ...x509.ExtKeyUsage) Files {
+	t.Helper()
+	cert, key := ca.issue(t, name, usages)
 	dir := t.TempDir()
 	f := Files{Cert: filepath.Join(dir, name+".crt"), Key: filepath.Join(dir, name+".key"), CA: filepath.Join(dir, "ca.crt")}
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
@@ -82,11 +89,11 @@ func (ca *CA) Issue(t testing.TB, name string) Files {
 // Certificate is Issue's certificate as a tls.Certificate, for clients.
 func (ca *CA) Certificate(t testing.TB, name string) tls.Certificate {
 	t.Helper()
-	cert, key := ca.issue(t, name)
+	cert, key := ca.issue(t, name, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth})
 	return tls.Certificate{Certificate: [][]byte{cert}, PrivateKey: key}
 }
 
-func (ca *CA) issue(t testing.TB, name string) ([]byte, *ecdsa.PrivateKey) {
+func (ca *CA) issue(t testing.TB, name string, usages []x509.ExtKeyUsage) ([]byte, *ecdsa.PrivateKey) {
 	t.Helper()
 	key := newKey(t)
 	tmpl := &x509.Certificate{
@@ -95,7 +102,7 @@ func (ca *CA) issue(t testing.TB, name string) ([]byte, *ecdsa.PrivateKey) {
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		ExtKeyUsage:  usages,
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 		DNSNames:     []string{"localhost"},
 	}
