@@ -126,7 +126,7 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 	}
 	go func() { a.served <- a.HTTP.Serve(ln) }()
 	log.Info("agent started", "node", cfg.NodeID, "http", a.Addr, "raft", a.Node.RaftAddr(),
-		"gossip", a.Node.GossipAddr(), "data_dir", dataDir)
+		"gossip", a.Node.GossipAddr(), "data_dir", dataDir, "tls", a.tls != nil, "gossip_encrypted", cc.GossipKey != nil)
 	return a, nil
 }
 
