@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,6 +58,7 @@ type Client struct {
 	apiToken, pingToken string
 	timeout             time.Duration
 	userAgent           string
+	tls                 *tls.Config
 }
 
 // Option configures a Client.
@@ -74,6 +76,13 @@ func WithAPIToken(token string) Option { return func(c *Client) { c.apiToken = t
 // not hold a call's whole time before the next node is tried.
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
 
+// WithTLSConfig makes the client talk https to a cluster that serves TLS:
+// addresses given as host:port are https, and the default HTTP client uses
+// c (set RootCAs to the cluster's CA, and Certificates when the nodes
+// require client certificates). A client given by WithHTTPClient is used
+// as it is.
+func WithTLSConfig(tc *tls.Config) Option { return func(c *Client) { c.tls = tc } }
+
 // WithTimeout bounds each call, retries included, in addition to its
 // context. The default is 30 s; 0 leaves only the context.
 func WithTimeout(d time.Duration) Option { return func(c *Client) { c.timeout = d } }
@@ -85,13 +94,20 @@ func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua
 // http(s) URL. Calls try them in the order given.
 func New(addrs []string, opts ...Option) (*Client, error) {
 	c := &Client{timeout: defaultTimeout, userAgent: "watchdog-go-client"}
+	for _, o := range opts {
+		o(c)
+	}
+	scheme := "http://"
+	if c.tls != nil {
+		scheme = "https://"
+	}
 	for _, a := range addrs {
 		a = strings.TrimSpace(a)
 		if a == "" {
 			continue
 		}
 		if !strings.Contains(a, "://") {
-			a = "http://" + a
+			a = scheme + a
 		}
 		u, err := url.Parse(a)
 		if err != nil {
@@ -105,14 +121,12 @@ func New(addrs []string, opts ...Option) (*Client, error) {
 	if len(c.bases) == 0 {
 		return nil, errors.New("watchdog: no address given")
 	}
-	for _, o := range opts {
-		o(c)
-	}
 	if c.hc == nil {
 		c.hc = &http.Client{Transport: &http.Transport{
 			Proxy:               http.ProxyFromEnvironment,
 			DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
 			TLSHandshakeTimeout: 5 * time.Second,
+			TLSClientConfig:     c.tls,
 			MaxIdleConnsPerHost: 4,
 			IdleConnTimeout:     90 * time.Second,
 		}}

@@ -101,6 +101,12 @@ type Config struct {
 	MaxServices   int
 	RefuseUnknown bool
 	Configured    []string
+	// TLS, when set, makes Raft mutual TLS and every HTTP call to another
+	// node https with the node's certificate (tls.go).
+	TLS *TLS
+	// GossipKey, when set, encrypts and authenticates gossip (AES-GCM with
+	// this 16, 24 or 32-byte key): a node without it cannot join.
+	GossipKey []byte
 }
 
 func (c *Config) setDefaults() {
@@ -140,6 +146,8 @@ func (c *Config) Validate() error {
 		return errors.New("cluster: FSM is required")
 	case c.BootstrapExpect < 0:
 		return errors.New("cluster: bootstrap-expect must not be negative")
+	case c.GossipKey != nil && len(c.GossipKey) != 16 && len(c.GossipKey) != 24 && len(c.GossipKey) != 32:
+		return fmt.Errorf("cluster: gossip key is %d bytes: want 16, 24 or 32", len(c.GossipKey))
 	}
 	for name, addr := range map[string]string{"raft": c.RaftAddr, "gossip": c.GossipAddr, "http": c.HTTPAddr} {
 		if err := advertisable(addr); err != nil {

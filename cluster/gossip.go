@@ -54,6 +54,10 @@ func (n *Node) openGossip() error {
 	// A node that comes back with the same id at a new address is taken at
 	// its word after this long, instead of being refused as a conflict.
 	mc.DeadNodeReclaimTime = 30 * time.Second
+	// With a key every message is encrypted and authenticated, and
+	// memberlist's defaults (GossipVerifyIncoming and Outgoing) drop any
+	// that is not: a node with another key, or none, is never heard.
+	mc.SecretKey = n.cfg.GossipKey
 	n.gossip, err = memberlist.Create(mc)
 	if err != nil {
 		return fmt.Errorf("cluster: start gossip: %w", err)

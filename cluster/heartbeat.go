@@ -123,7 +123,7 @@ func (n *Node) forward(ctx context.Context, ids []string) error {
 		}
 	}()
 	body := strings.Join(ids, "\n")
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+ForwardPath, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.cfg.TLS.Scheme()+"://"+addr+ForwardPath, strings.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("cluster: forward: %w", err)
 	}

@@ -90,7 +90,7 @@ func New(cfg Config) (*Node, error) {
 		members:  make(map[string]member),
 		ms:       newMembershipState(),
 		metrics:  newMetrics(),
-		client:   &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}},
+		client:   newPeerHTTPClient(cfg.TLS),
 	}
 	if err := n.openRaft(); err != nil {
 		n.closeStores()
@@ -159,8 +159,7 @@ func (n *Node) openRaft() error {
 	if resolved.Port != 0 {
 		advertise = resolved
 	}
-	n.trans, err = raft.NewTCPTransportWithLogger(c.RaftAddr, advertise, 3, 10*time.Second, n.log.hclog("raft-net"))
-	if err != nil {
+	if n.trans, err = n.raftTransport(advertise); err != nil {
 		return fmt.Errorf("cluster: raft transport: %w", err)
 	}
 	existing, err := raft.HasExistingState(store, store, snaps)
@@ -173,6 +172,23 @@ func (n *Node) openRaft() error {
 		return fmt.Errorf("cluster: start raft: %w", err)
 	}
 	return nil
+}
+
+// raftTransport is plain TCP, or mutual TLS when the node has TLS
+// material: then no peer without a certificate from the CA can send or
+// receive a single Raft message.
+func (n *Node) raftTransport(advertise net.Addr) (*raft.NetworkTransport, error) {
+	const maxPool, timeout = 3, 10 * time.Second
+	if n.cfg.TLS == nil {
+		return raft.NewTCPTransportWithLogger(n.cfg.RaftAddr, advertise, maxPool, timeout, n.log.hclog("raft-net"))
+	}
+	stream, err := newTLSStreamLayer(n.cfg.RaftAddr, advertise, n.cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
+	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: stream, MaxPool: maxPool, Timeout: timeout, Logger: n.log.hclog("raft-net"),
+	}), nil
 }
 
 func (n *Node) raftConfig() *raft.Config {

@@ -248,7 +248,7 @@ func (n *Node) postLeave(ctx context.Context, opts LeaveOptions) error {
 	if opts.Force {
 		q.Set("force", "true")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+LeavePath+"?"+q.Encode(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.cfg.TLS.Scheme()+"://"+addr+LeavePath+"?"+q.Encode(), nil)
 	if err != nil {
 		return fmt.Errorf("cluster: leave: %w", err)
 	}

@@ -190,7 +190,7 @@ func (n *Node) fetchStatus(ctx context.Context, t statusTarget) peerStatus {
 	if t.httpAddr == "" {
 		return fail(fmt.Errorf("no HTTP address known from gossip"))
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+t.httpAddr+StatusPath, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.cfg.TLS.Scheme()+"://"+t.httpAddr+StatusPath, nil)
 	if err != nil {
 		return fail(err)
 	}

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -44,6 +45,16 @@ func newProxyTransport() *http.Transport {
 		DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
 		MaxIdleConnsPerHost: 4,
 		IdleConnTimeout:     time.Minute,
+	}
+}
+
+// WithPeerTLS makes writes go to the leader over https, trusting only the
+// cluster's CA and presenting this node's certificate (the leader's API may
+// require one). Without it they go over plain http.
+func WithPeerTLS(c *tls.Config) Option {
+	return func(s *Server) {
+		s.proxyTransport.TLSClientConfig = c
+		s.peerScheme = "https"
 	}
 }
 
@@ -120,7 +131,7 @@ func (s *Server) proxyToLeader(w http.ResponseWriter, r *http.Request, timeout t
 	r = r.WithContext(ctx)
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(&url.URL{Scheme: "http", Host: addr})
+			pr.SetURL(&url.URL{Scheme: s.peerScheme, Host: addr})
 			pr.SetXForwarded()
 			pr.Out.Header.Set(cluster.ForwardedByHeader, s.node.ID())
 		},

@@ -63,6 +63,7 @@ type Server struct {
 	mux   *mux.Router
 	// proxyTransport carries writes forwarded to the leader.
 	proxyTransport *http.Transport
+	peerScheme     string // of the leader's URL: "http", or "https" (WithPeerTLS)
 	metrics        *metrics
 	access         access // tokens and known actions (auth.go)
 	// maxSnapshotBody caps a backup sent for restore (snapshot.go).
@@ -74,7 +75,8 @@ type Server struct {
 // New returns the API's handler.
 func New(node Node, state State, log *slog.Logger, opts ...Option) *Server {
 	s := &Server{node: node, state: state, log: log, mux: mux.NewRouter(), proxyTransport: newProxyTransport(),
-		metrics: newMetrics()}
+		peerScheme: "http",
+		metrics:    newMetrics()}
 	r := s.mux
 	// Ids are checked by the handlers; cleaning would turn "/v1/heartbeat/.."
 	// into a redirect elsewhere instead of the 400 it deserves.

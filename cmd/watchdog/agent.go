@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +30,28 @@ type Agent struct {
 	log     *slog.Logger
 	served  chan error
 	tempDir string
+	tls     *cluster.TLS // nil: plain http
+}
+
+// URL is the base URL of the agent's HTTP API.
+func (a *Agent) URL() string { return a.tls.Scheme() + "://" + a.Addr }
+
+// healthTLS is how the agent's own health checks reach its API: nil for
+// plain http.
+func (a *Agent) healthTLS() *tls.Config {
+	if a.tls == nil {
+		return nil
+	}
+	return a.tls.ClientConfig()
+}
+
+// peerTLS makes writes forwarded to the leader go over https when the
+// cluster uses TLS.
+func peerTLS(t *cluster.TLS) httpapi.Option {
+	if t == nil {
+		return func(*httpapi.Server) {}
+	}
+	return httpapi.WithPeerTLS(t.ClientConfig())
 }
 
 // tune adjusts the cluster configuration before the node starts; tests use
@@ -67,8 +90,14 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 	cc.ForwardToken = string(cfg.File.PingToken)
 	cc.MaxServices, cc.RefuseUnknown = cfg.File.MaxServices, !cfg.File.AutoRegister
 	cc.Configured = slices.Collect(maps.Keys(cfg.File.Services))
+	cc.TLS, cc.GossipKey = cfg.TLS, cfg.GossipKey
 	for _, t := range tunes {
 		t(&cc)
+	}
+	// The HTTP API serves with the same TLS material the node uses
+	// (tests set it through a tune).
+	if a.tls = cc.TLS; a.tls != nil {
+		ln = tls.NewListener(ln, a.tls.HTTPServerConfig())
 	}
 	a.Node, err = cluster.New(cc)
 	if err != nil {
@@ -87,7 +116,8 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 	api := httpapi.New(a.Node, a.FSM, log.With("sys", "http"), httpapi.WithMetrics(metrics),
 		httpapi.WithActions(slices.Collect(maps.Keys(cfg.File.Actions))),
 		httpapi.WithAPIToken(string(cfg.File.APIToken)), httpapi.WithPingToken(string(cfg.File.PingToken)),
-		httpapi.WithTimeouts(time.Duration(cfg.File.ReadTimeout), time.Duration(cfg.File.WriteTimeout)))
+		httpapi.WithTimeouts(time.Duration(cfg.File.ReadTimeout), time.Duration(cfg.File.WriteTimeout)),
+		peerTLS(a.tls))
 	metrics.MustRegister(a.Node.Collector(), w.Collector(), api.Collector())
 	a.Node.Start(w.Run)
 	a.HTTP = &http.Server{
@@ -97,10 +127,13 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 		// Headers are a token and a few lines: 64 KiB is plenty, and a
 		// client cannot make a node hold the default 1 MiB per connection.
 		MaxHeaderBytes: 64 << 10,
+		// Refused TLS handshakes (a client without a good certificate)
+		// are logged here, not on the process's stderr.
+		ErrorLog: slog.NewLogLogger(log.With("sys", "http").Handler(), slog.LevelWarn),
 	}
 	go func() { a.served <- a.HTTP.Serve(ln) }()
 	log.Info("agent started", "node", cfg.NodeID, "http", a.Addr, "raft", a.Node.RaftAddr(),
-		"gossip", a.Node.GossipAddr(), "data_dir", dataDir)
+		"gossip", a.Node.GossipAddr(), "data_dir", dataDir, "tls", a.tls != nil, "gossip_encrypted", cc.GossipKey != nil)
 	return a, nil
 }
 

@@ -68,6 +68,7 @@ type cliFlags struct {
 	name    string
 	addr    string
 	timeout time.Duration
+	tls     cliTLS // cli_tls.go
 }
 
 // newCLIFlags starts the flag set of "watchdog name"; synopsis is what
@@ -78,6 +79,7 @@ func newCLIFlags(env cliEnv, name, synopsis, about string) *cliFlags {
 	f.StringVar(&f.addr, "addr", "", "comma-separated `nodes` (host:port or http URLs), tried in turn\n"+
 		"(env WATCHDOG_ADDR, default "+defaultClientAddr+")")
 	f.DurationVar(&f.timeout, "timeout", 10*time.Second, "give up after this `duration`, retries included")
+	f.addTLSFlags()
 	f.Usage = func() {
 		w := f.Output()
 		fmt.Fprintf(w, "Usage: watchdog %s [flags] %s\n\n%s\n\nFlags:\n", name, synopsis, strings.TrimSpace(about))
@@ -142,6 +144,13 @@ func (f *cliFlags) client(ctx context.Context) (context.Context, context.CancelF
 	if list == "" {
 		list = defaultClientAddr
 	}
+	tlsConf, err := f.tlsConfig()
+	if err != nil {
+		return nil, nil, nil, f.usageError("%v", err)
+	}
+	if tlsConf != nil {
+		list = withHTTPS(list)
+	}
 	bases, err := parseAddrs(list)
 	if err != nil {
 		return nil, nil, nil, f.usageError("%s: %v", from, err)
@@ -151,6 +160,9 @@ func (f *cliFlags) client(ctx context.Context) (context.Context, context.CancelF
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	c := newClient(bases)
+	if tlsConf != nil {
+		c.useTLS(tlsConf)
+	}
 	// Tokens come from the environment only: a flag would show in ps.
 	c.apiToken, c.pingToken = f.env.getenv("WATCHDOG_TOKEN"), f.env.getenv("WATCHDOG_PING_TOKEN")
 	return ctx, cancel, c, nil

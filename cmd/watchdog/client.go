@@ -36,8 +36,9 @@ const (
 // nodes and tries each in turn: any node answers reads, and writes are
 // forwarded to the leader by whichever node takes them.
 type client struct {
-	bases []string // base URLs without a trailing slash
-	hc    *http.Client
+	bases  []string // base URLs without a trailing slash
+	hc     *http.Client
+	scheme string // of the nodes' advertised HTTP addresses (Ready)
 	// Sent as bearer tokens when set: the ping token with heartbeats, the
 	// API token with everything else (pause and resume need it).
 	apiToken, pingToken string
@@ -88,7 +89,7 @@ func parseAddrs(list string) ([]string, error) {
 }
 
 func newClient(bases []string) *client {
-	return &client{bases: bases, hc: &http.Client{Transport: &http.Transport{
+	return &client{bases: bases, scheme: "http", hc: &http.Client{Transport: &http.Transport{
 		// A node that is down usually refuses at once; one that is cut off
 		// must not hold the whole time budget before the next is tried.
 		DialContext:       (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
@@ -271,7 +272,7 @@ func (c *client) Ready(ctx context.Context, httpAddr string) error {
 	if httpAddr == "" {
 		return errors.New("no known HTTP address")
 	}
-	_, err := c.try(ctx, http.MethodGet, "http://"+httpAddr+"/readyz")
+	_, err := c.try(ctx, http.MethodGet, c.scheme+"://"+httpAddr+"/readyz")
 	return err
 }
 

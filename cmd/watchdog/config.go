@@ -122,6 +122,15 @@ type FileConfig struct {
 	ReadTimeout       Duration `yaml:"http_read_timeout"`
 	WriteTimeout      Duration `yaml:"http_write_timeout"`
 	IdleTimeout       Duration `yaml:"http_idle_timeout"`
+	// Encryption and authentication between nodes and for clients
+	// (config_tls.go). Relative paths are relative to the config file;
+	// after ParseConfig they are resolved.
+	TLSCertFile    string         `yaml:"tls_cert_file"`
+	TLSKeyFile     string         `yaml:"tls_key_file"`
+	TLSCAFile      string         `yaml:"tls_ca_file"`
+	VerifyIncoming bool           `yaml:"verify_incoming"`
+	GossipKey      watcher.Secret `yaml:"gossip_key"`
+	GossipKeyFile  string         `yaml:"gossip_key_file"`
 }
 
 // ServiceConfig is how long a service may stay silent and what to run when
@@ -177,6 +186,8 @@ func ParseConfig(data []byte, name string) (*FileConfig, error) {
 	p.checkActions(cfg)
 	p.checkAPIToken(cfg)
 	p.checkPingToken(cfg)
+	p.checkTLS(cfg)
+	p.checkGossipKey(cfg)
 	p.resolveServices(cfg)
 	p.resolvePolicies(cfg)
 	p.checkBatching(cfg)

@@ -147,6 +147,7 @@ func writeConfig(t *testing.T, cfg *FileConfig) []byte {
 		}
 	}
 	fromFile(doc, "api_token")
+	fromFile(doc, "gossip_key")
 	actions, _ := doc["actions"].(map[string]any)
 	delete(actions, builtinLogAction)
 	for _, a := range actions {

@@ -9,6 +9,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/watchdog-ha/watchdog/cluster"
 )
 
 // Built-in defaults of the agent settings. They use loopback so that a node
@@ -48,6 +50,10 @@ type AgentConfig struct {
 	Dev             bool
 	LogLevel        string
 	File            *FileConfig // the parsed config file (all defaults when no -config)
+	// TLS, when set, is this node's certificate and the cluster's CA
+	// (flags_tls.go); GossipKey, when set, encrypts gossip.
+	TLS       *cluster.TLS
+	GossipKey []byte
 }
 
 // ParseAgentFlags parses args (without the "agent" word) with env lookup injected for testability.
@@ -101,6 +107,7 @@ func newAgentFlagSet(stderr io.Writer) *flag.FlagSet {
 	fs.Bool("dev", false, "single-node development mode: bootstrap-expect 1, no joining, a temporary\n"+
 		"data dir unless -data-dir is given; join and bootstrap_expect in the config file are ignored")
 	fs.String("log-level", "", "`level`: debug, info, warn or error (default "+defaultLogLevel+")")
+	addSecurityFlags(fs)
 	fs.Usage = func() { printAgentUsage(fs) }
 	return fs
 }
@@ -137,8 +144,11 @@ func envVar(flagName string) string {
 // fileKey is the config file key of a flag, "" for flags that only make
 // sense per invocation.
 func fileKey(flagName string) string {
-	if flagName == "config" || flagName == "dev" {
+	switch flagName {
+	case "config", "dev":
 		return ""
+	case "tls-cert", "tls-key", "tls-ca":
+		return strings.ReplaceAll(flagName, "-", "_") + "_file"
 	}
 	return strings.ReplaceAll(flagName, "-", "_")
 }
@@ -217,6 +227,8 @@ func (r *resolver) resolve(cfg *AgentConfig, hostname func() (string, error)) {
 	}
 	expect := r.pick("bootstrap-expect", fileExpect)
 	cfg.BootstrapExpect = r.bootstrapExpect(expect)
+	cfg.TLS = r.tls(f)
+	cfg.GossipKey = r.gossipKey(f)
 	switch {
 	case cfg.Dev:
 		r.devMode(cfg, join, expect)

@@ -43,6 +43,7 @@ commands:
   leave    retire the node at -addr from the cluster for good, then stop it
   snapshot back up or restore the replicated state: snapshot save FILE, snapshot restore FILE
   bench    load-test a cluster with heartbeats: throughput, errors, latency (watchdog bench -h)
+  keygen   print a new random gossip encryption key (for gossip_key)
 
 The client commands (all but agent and bench) talk to the nodes in -addr or
 $WATCHDOG_ADDR (host:port or URLs, comma-separated; default 127.0.0.1:8080),
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return runAgent(ctx, args[1:], stderr)
 	case "bench":
 		return runBench(ctx, args[1:], os.Stdout, stderr)
+	case "keygen":
+		return runKeygen(args[1:], os.Stdout, stderr)
 	case "ping":
 		return runPing(ctx, args[1:], osCLIEnv(stderr))
 	case "run":
@@ -102,7 +105,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	stopNotify := notifySystemd(a.Addr, os.Getenv, log) // systemd Type=notify (sdnotify.go)
+	stopNotify := notifySystemd(a.Addr, a.healthTLS(), os.Getenv, log) // systemd Type=notify (sdnotify.go)
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")

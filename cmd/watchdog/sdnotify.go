@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"net/http"
@@ -74,7 +75,7 @@ func watchdogInterval(getenv func(string) string) time.Duration {
 // its watchdog while GET /healthz on addr answers 200 within the interval.
 // The returned function sends STOPPING=1 and stops the pings; call it when
 // shutdown begins. Without $NOTIFY_SOCKET it does nothing.
-func notifySystemd(addr string, getenv func(string) string, log *slog.Logger) (stop func()) {
+func notifySystemd(addr string, tlsConf *tls.Config, getenv func(string) string, log *slog.Logger) (stop func()) {
 	n, err := newNotifier(getenv)
 	if err != nil {
 		log.Warn("sd_notify: cannot reach $NOTIFY_SOCKET", "err", err)
@@ -97,6 +98,10 @@ func notifySystemd(addr string, getenv func(string) string, log *slog.Logger) (s
 		}
 		client := &http.Client{Timeout: every}
 		url := "http://" + addr + "/healthz"
+		if tlsConf != nil {
+			client.Transport = &http.Transport{TLSClientConfig: tlsConf}
+			url = "https://" + addr + "/healthz"
+		}
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
