@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -23,8 +24,11 @@ func servers(n *cluster.Node) map[string]string {
 func TestMembershipChangesNeedTheAPITokenAndLeavePassesItOn(t *testing.T) {
 	leader, followers := threeNodes(t, httpapi.WithAPIToken(apiToken))
 	leaving := followers[0]
-	poll(t, 10*time.Second, "the leaving node to have polled every node", func() bool {
-		for _, m := range leaving.node.Members() {
+	// The leader decides whether the voters left keep a quorum that
+	// answers, from its own polls: wait for them too, not only the
+	// leaving node's.
+	poll(t, 10*time.Second, "the leaving node and the leader to have polled every node", func() bool {
+		for _, m := range slices.Concat(leaving.node.Members(), leader.node.Members()) {
 			if m.StatusError != "" {
 				return false
 			}
