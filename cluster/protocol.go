@@ -65,3 +65,25 @@ func (n *Node) advertisedProtocol(s raft.Server) int {
 	}
 	return m.Proto
 }
+
+// protocolFloor is the lowest protocol that the servers of the
+// configuration other than except advertise, among those gossip shows
+// alive; 0 when it shows none. Once it is above a build's protocol, the
+// leader may have committed commands that build cannot read (checkProtocol
+// let them through), so the reconciler adds no node on that build: it
+// would stop at the first such entry it replayed.
+func (n *Node) protocolFloor(servers []raft.Server, except raft.ServerID) int {
+	return lowestProtocol(servers, except, n.advertisedProtocol)
+}
+
+// lowestProtocol is protocolFloor on its inputs: advertised gives a
+// server's protocol, 0 when unknown (and then not counted).
+func lowestProtocol(servers []raft.Server, except raft.ServerID, advertised func(raft.Server) int) int {
+	floor := 0
+	for _, s := range servers {
+		if p := advertised(s); s.ID != except && p > 0 && (floor == 0 || p < floor) {
+			floor = p
+		}
+	}
+	return floor
+}

@@ -36,3 +36,26 @@ func TestProtocolShortfallRefusesWhileAnyServerIsBehindOrUnknown(t *testing.T) {
 		})
 	}
 }
+
+func TestLowestProtocolCountsTheOthersGossipShowsAlive(t *testing.T) {
+	servers := []raft.Server{{ID: "n1"}, {ID: "n2"}, {ID: "n3"}}
+	for _, tc := range []struct {
+		name       string
+		advertised map[raft.ServerID]int
+		except     raft.ServerID
+		want       int
+	}{
+		{"all upgraded", map[raft.ServerID]int{"n1": 2, "n2": 2, "n3": 2}, "n4", 2},
+		{"one behind", map[raft.ServerID]int{"n1": 2, "n2": 1, "n3": 2}, "n4", 1},
+		{"the one behind is the joining id", map[raft.ServerID]int{"n1": 2, "n2": 1, "n3": 2}, "n2", 2},
+		{"an unknown one does not count", map[raft.ServerID]int{"n1": 2, "n3": 2}, "n4", 2},
+		{"none known", nil, "n4", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := lowestProtocol(servers, tc.except, func(s raft.Server) int { return tc.advertised[s.ID] })
+			if got != tc.want {
+				t.Fatalf("lowest protocol %d, want %d", got, tc.want)
+			}
+		})
+	}
+}

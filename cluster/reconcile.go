@@ -109,6 +109,11 @@ func (r *reconciler) join(servers []raft.Server) *change {
 				}
 			}
 		}
+		if floor := r.n.protocolFloor(servers, id); !present && m.Proto < floor {
+			r.warnEvery("old build "+m.ID, "not adding a node on an older build: every server runs a newer protocol, "+
+				"so the log may hold commands it cannot read", "id", m.ID, "protocol", m.Proto, "servers_protocol", floor)
+			continue
+		}
 		if !present {
 			return &change{verb: "add non-voter", id: id, addr: addr, reason: "alive and answering",
 				apply: func(t time.Duration) raft.IndexFuture { return r.n.raft.AddNonvoter(id, addr, 0, t) }}
@@ -208,11 +213,16 @@ func (r *reconciler) quorumAllows(servers []raft.Server, id raft.ServerID, verb 
 	if q.ok() {
 		return true
 	}
-	key := verb + " " + string(id)
+	r.warnEvery(verb+" "+string(id), "not changing membership: it would cost the quorum", "verb", verb, "id", id,
+		"voters_left", q.remaining, "reachable", q.reachable)
+	return false
+}
+
+// warnEvery logs a refusal that the next passes will repeat at most once a
+// minute per key.
+func (r *reconciler) warnEvery(key, msg string, args ...any) {
 	if last, ok := r.warned[key]; !ok || time.Since(last) > time.Minute {
 		r.warned[key] = time.Now()
-		r.n.log.Warn("not changing membership: it would cost the quorum", "verb", verb, "id", id,
-			"voters_left", q.remaining, "reachable", q.reachable)
+		r.n.log.Warn(msg, args...)
 	}
-	return false
 }

@@ -147,6 +147,7 @@ func TestRollingUpgradeToANewProtocolOneNodeAtATime(t *testing.T) {
 	waitForStatusOK(t, old)
 
 	acceptedEverywhere(t, procs, leader)
+	oldNodeIsNotAdded(t, dir, oldBin, config, leader)
 	load.stop(t)
 	assertRunning(t, procs)
 	for _, p := range procs {
@@ -282,4 +283,35 @@ func waitForProtocols(t *testing.T, via *proc, want map[string]int) {
 		}
 		return seen == len(want)
 	})
+}
+
+// oldNodeIsNotAdded starts a fourth node on the old build once every server
+// runs the new one (and the log holds a note, which the old build cannot
+// read): the leader sees it in gossip, says why it does not add it, and
+// it never enters the Raft configuration, so it never meets the note.
+func oldNodeIsNotAdded(t *testing.T, dir, oldBin, config string, leader *proc) {
+	t.Helper()
+	addrs := freeAddrs(t, 3)
+	late := &proc{id: "n4", bin: oldBin, dataDir: filepath.Join(dir, "n4"), logFile: filepath.Join(dir, "n4.log"),
+		httpAddr: addrs[0], raft: addrs[1], gossipAddr: addrs[2], args: []string{"-config", config, "-join", leader.gossipAddr}}
+	startProc(t, late)
+	defer func() {
+		late.kill(syscall.SIGTERM)
+		_ = late.wait(t)
+	}()
+	waitFor(t, 60*time.Second, "the leader to refuse the old n4", func() bool {
+		b, _ := os.ReadFile(leader.logFile)
+		return bytes.Contains(b, []byte("not adding a node on an older build")) && bytes.Contains(b, []byte("id=n4"))
+	})
+	var cl apiCluster
+	if getJSON(t, "http://"+leader.httpAddr+"/v1/cluster", &cl) != http.StatusOK {
+		t.Fatal("GET /v1/cluster on the leader failed")
+	}
+	for _, n := range cl.Nodes {
+		if n.ID == "n4" && n.Suffrage != "none" {
+			t.Fatalf("the old n4 is a %s of the Raft configuration", n.Suffrage)
+		}
+	}
+	assertRunning(t, []*proc{late})
+	t.Logf("old n4 kept out:\n%s", tail(leader.logFile))
 }
