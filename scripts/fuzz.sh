@@ -23,6 +23,7 @@ targets=(
 	./fsm:FuzzDecodeCommand
 	./fsm:FuzzApply
 	./fsm:FuzzRestore
+	./cluster:FuzzInspectBackup
 	./cmd/watchdog:FuzzParseConfig
 	./httpapi:FuzzHTTPHandlers
 )
