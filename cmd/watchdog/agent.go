@@ -76,21 +76,7 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	a.Addr, a.dataDir = ln.Addr().String(), dataDir
-	expect := cfg.BootstrapExpect
-	if cfg.Dev && expect == 0 {
-		expect = 1
-	}
-	cc := cluster.Config{
-		NodeID: cfg.NodeID, RaftAddr: cfg.RaftAddr, GossipAddr: cfg.GossipAddr, HTTPAddr: a.Addr,
-		DataDir: dataDir, Join: cfg.Join, BootstrapExpect: expect, FSM: a.FSM, Logger: log,
-		ReapAfter: time.Duration(cfg.File.DeadServerReapAfter),
-		MaxBatch:  cfg.File.BatchSize, BatchWindow: time.Duration(cfg.File.BatchWindow),
-	}
-	// Forwarded heartbeats carry the ping token: the leader wants it too.
-	cc.ForwardToken = string(cfg.File.PingToken)
-	cc.MaxServices, cc.RefuseUnknown = cfg.File.MaxServices, !cfg.File.AutoRegister
-	cc.Configured = slices.Collect(maps.Keys(cfg.File.Services))
-	cc.TLS, cc.GossipKey = cfg.TLS, cfg.GossipKey
+	cc := clusterConfig(cfg, a.FSM, log, dataDir, a.Addr)
 	for _, t := range tunes {
 		t(&cc)
 	}
@@ -120,10 +106,39 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 		peerTLS(a.tls))
 	metrics.MustRegister(a.Node.Collector(), w.Collector(), api.Collector())
 	a.Node.Start(w.Run)
-	a.HTTP = &http.Server{
+	a.HTTP = httpServer(cfg.File, api, log)
+	go func() { a.served <- a.HTTP.Serve(ln) }()
+	log.Info("agent started", "node", cfg.NodeID, "http", a.Addr, "raft", a.Node.RaftAddr(),
+		"gossip", a.Node.GossipAddr(), "data_dir", dataDir, "tls", a.tls != nil, "gossip_encrypted", cc.GossipKey != nil)
+	return a, nil
+}
+
+// clusterConfig is the node's part of cfg; httpAddr is the address bound.
+func clusterConfig(cfg *AgentConfig, f *fsm.FSM, log *slog.Logger, dataDir, httpAddr string) cluster.Config {
+	expect := cfg.BootstrapExpect
+	if cfg.Dev && expect == 0 {
+		expect = 1
+	}
+	file := cfg.File
+	return cluster.Config{
+		NodeID: cfg.NodeID, RaftAddr: cfg.RaftAddr, GossipAddr: cfg.GossipAddr, HTTPAddr: httpAddr,
+		DataDir: dataDir, Join: cfg.Join, BootstrapExpect: expect, FSM: f, Logger: log,
+		ReapAfter: time.Duration(file.DeadServerReapAfter),
+		MaxBatch:  file.BatchSize, BatchWindow: time.Duration(file.BatchWindow),
+		// Forwarded heartbeats carry the ping token: the leader wants it too.
+		ForwardToken: string(file.PingToken),
+		MaxServices:  file.MaxServices, RefuseUnknown: !file.AutoRegister,
+		Configured: slices.Collect(maps.Keys(file.Services)),
+		TLS:        cfg.TLS, GossipKey: cfg.GossipKey,
+	}
+}
+
+// httpServer serves api with the file's limits against slow clients.
+func httpServer(file *FileConfig, api http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
 		Handler:           api,
-		ReadHeaderTimeout: time.Duration(cfg.File.ReadHeaderTimeout),
-		IdleTimeout:       time.Duration(cfg.File.IdleTimeout),
+		ReadHeaderTimeout: time.Duration(file.ReadHeaderTimeout),
+		IdleTimeout:       time.Duration(file.IdleTimeout),
 		// Headers are a token and a few lines: 64 KiB is plenty, and a
 		// client cannot make a node hold the default 1 MiB per connection.
 		MaxHeaderBytes: 64 << 10,
@@ -131,10 +146,6 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 		// are logged here, not on the process's stderr.
 		ErrorLog: slog.NewLogLogger(log.With("sys", "http").Handler(), slog.LevelWarn),
 	}
-	go func() { a.served <- a.HTTP.Serve(ln) }()
-	log.Info("agent started", "node", cfg.NodeID, "http", a.Addr, "raft", a.Node.RaftAddr(),
-		"gossip", a.Node.GossipAddr(), "data_dir", dataDir, "tls", a.tls != nil, "gossip_encrypted", cc.GossipKey != nil)
-	return a, nil
 }
 
 // Close stops taking requests, then stops the node (and with it the
