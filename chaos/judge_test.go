@@ -44,16 +44,7 @@ func (r *runner) judge(t *testing.T, s *step, began time.Time, acks0, failed0 in
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		asOf := time.Now()
-		seen := map[string]map[string]time.Time{}
-		var readErr error
-		for _, n := range r.c.nodes {
-			ls, err := lastSeen(n)
-			if err != nil {
-				readErr = err
-				break
-			}
-			seen[n.id] = ls
-		}
+		seen, readErr := r.c.replicasAfter(asOf, 5*time.Second)
 		if readErr == nil {
 			h, err := r.history()
 			if err != nil {

@@ -241,3 +241,54 @@ func tail(path string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// raftIndexes is a node's own commit and applied index.
+func raftIndexes(n *node) (commit, applied uint64, err error) {
+	var st struct {
+		Commit  uint64 `json:"commit_index"`
+		Applied uint64 `json:"applied_index"`
+	}
+	err = getJSON(n.url("/v1/internal/status"), &st)
+	return st.Commit, st.Applied, err
+}
+
+// replicasAfter reads every node's last_seen once each has applied all
+// that any node knew to be committed after asOf, so that every heartbeat
+// acknowledged before asOf is due on all of them. Read at once, a replica
+// could lag by the round trip in which a follower learns of a commit, and
+// the newest heartbeat would look lost when it is only on its way.
+func (c *cluster) replicasAfter(asOf time.Time, wait time.Duration) (map[string]map[string]time.Time, error) {
+	var commit uint64
+	for _, n := range c.nodes {
+		ci, _, err := raftIndexes(n)
+		if err != nil {
+			return nil, fmt.Errorf("%s: status: %w", n.id, err)
+		}
+		commit = max(commit, ci)
+	}
+	deadline := time.Now().Add(wait)
+	for _, n := range c.nodes {
+		for {
+			_, applied, err := raftIndexes(n)
+			if err != nil {
+				return nil, fmt.Errorf("%s: status: %w", n.id, err)
+			}
+			if applied >= commit {
+				break
+			}
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("%s applied only up to %d of %d, committed by %s", n.id, applied, commit, asOf.Format(time.TimeOnly))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	seen := map[string]map[string]time.Time{}
+	for _, n := range c.nodes {
+		ls, err := lastSeen(n)
+		if err != nil {
+			return nil, fmt.Errorf("%s: services: %w", n.id, err)
+		}
+		seen[n.id] = ls
+	}
+	return seen, nil
+}
