@@ -6,14 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // ErrUnavailable means no node gave a definite answer before the context
@@ -29,7 +27,8 @@ var ErrInvalidID = errors.New("watchdog: invalid service id")
 
 // APIError is a node's definite refusal of a request (any answer but a 2xx,
 // a 503 or a gateway error): another node would answer the same, so it is
-// not retried.
+// not retried. From DoAt, which asks one node, every answer but a 2xx is
+// one.
 type APIError struct {
 	Status  int    // the HTTP status, such as 401 or 404
 	Message string // the node's error text, or its status line
@@ -54,6 +53,7 @@ const (
 // concurrent use.
 type Client struct {
 	bases               []string // base URLs without a trailing slash
+	scheme              string   // of an address given as host:port
 	hc                  *http.Client
 	apiToken, pingToken string
 	timeout             time.Duration
@@ -97,26 +97,19 @@ func New(addrs []string, opts ...Option) (*Client, error) {
 	for _, o := range opts {
 		o(c)
 	}
-	scheme := "http://"
+	c.scheme = "http"
 	if c.tls != nil {
-		scheme = "https://"
+		c.scheme = "https"
 	}
 	for _, a := range addrs {
-		a = strings.TrimSpace(a)
-		if a == "" {
+		if a = strings.TrimSpace(a); a == "" {
 			continue
 		}
-		if !strings.Contains(a, "://") {
-			a = scheme + a
-		}
-		u, err := url.Parse(a)
+		base, err := c.baseURL(a)
 		if err != nil {
-			return nil, fmt.Errorf("watchdog: address %q: %w", a, err)
+			return nil, err
 		}
-		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-			return nil, fmt.Errorf("watchdog: address %q: want host:port or an http(s) URL", a)
-		}
-		c.bases = append(c.bases, strings.TrimSuffix(u.String(), "/"))
+		c.bases = append(c.bases, base)
 	}
 	if len(c.bases) == 0 {
 		return nil, errors.New("watchdog: no address given")
@@ -133,6 +126,26 @@ func New(addrs []string, opts ...Option) (*Client, error) {
 	}
 	return c, nil
 }
+
+// baseURL checks one address and returns it as a base URL without a
+// trailing slash.
+func (c *Client) baseURL(addr string) (string, error) {
+	if !strings.Contains(addr, "://") {
+		addr = c.scheme + "://" + addr
+	}
+	u, err := url.Parse(addr)
+	if err != nil {
+		return "", fmt.Errorf("watchdog: address %q: %w", addr, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("watchdog: address %q: want host:port or an http(s) URL", addr)
+	}
+	return strings.TrimSuffix(u.String(), "/"), nil
+}
+
+// Nodes returns the base URLs of the client's nodes, in the order calls
+// try them.
+func (c *Client) Nodes() []string { return slices.Clone(c.bases) }
 
 // ValidID reports whether id may name a service: 1–128 characters of
 // A-Za-z0-9._-, and not "." or "..". The nodes apply the same rule.
@@ -163,7 +176,7 @@ func (c *Client) Ping(ctx context.Context, id string) error {
 	if err := checkID(id); err != nil {
 		return err
 	}
-	_, err := c.do(ctx, http.MethodPost, "/v1/heartbeat/"+id, c.pingToken)
+	_, err := c.Do(ctx, Request{Method: http.MethodPost, Path: "/v1/heartbeat/" + id})
 	return err
 }
 
@@ -189,7 +202,7 @@ func (c *Client) signal(ctx context.Context, id, signal string) error {
 	if err := checkID(id); err != nil {
 		return err
 	}
-	_, err := c.do(ctx, http.MethodPost, "/ping/"+id+"/"+signal+"?create=1", c.pingToken)
+	_, err := c.Do(ctx, Request{Method: http.MethodPost, Path: "/ping/" + id + "/" + signal + "?create=1"})
 	return err
 }
 
@@ -218,120 +231,12 @@ func (c *Client) Service(ctx context.Context, id string) (Service, error) {
 }
 
 func (c *Client) getJSON(ctx context.Context, path string, v any) error {
-	body, err := c.do(ctx, http.MethodGet, path, c.apiToken)
+	resp, err := c.Do(ctx, Request{Method: http.MethodGet, Path: path})
 	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal(body, v); err != nil {
+	if err := json.Unmarshal(resp.Body, v); err != nil {
 		return fmt.Errorf("watchdog: decode %s: %w", path, err)
 	}
 	return nil
-}
-
-// transientError is a failure another node, or a later try, may not have.
-type transientError struct {
-	err        error
-	retryAfter time.Duration
-}
-
-func (e *transientError) Error() string { return e.err.Error() }
-func (e *transientError) Unwrap() error { return e.err }
-
-// do sends a request without a body to the nodes in turn until one gives a
-// definite answer. A connection error, a 503 or a gateway error (502, 504:
-// a load balancer that could not reach a node) moves on to the next node; a
-// round in which none answered is followed by a pause (the nodes'
-// Retry-After, at most a second) and another round, until ctx or the
-// client's timeout ends. Every request sent is idempotent (heartbeats only
-// move a last-seen time forward), so sending one again is safe.
-func (c *Client) do(ctx context.Context, method, path, token string) ([]byte, error) {
-	if c.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
-		defer cancel()
-	}
-	var last error
-	for {
-		wait := roundPause
-		for _, base := range c.bases {
-			if ctx.Err() != nil {
-				break
-			}
-			body, err := c.try(ctx, method, base+path, token)
-			var tr *transientError
-			if !errors.As(err, &tr) {
-				return body, err
-			}
-			last = fmt.Errorf("%s: %w", base, err)
-			wait = max(wait, min(tr.retryAfter, maxRetryAfter))
-		}
-		if last == nil { // ctx ended before anything was tried
-			return nil, fmt.Errorf("%w: %w", ErrUnavailable, context.Cause(ctx))
-		}
-		timer := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			if errors.Is(last, ctx.Err()) {
-				return nil, fmt.Errorf("%w: %w", ErrUnavailable, last)
-			}
-			return nil, fmt.Errorf("%w: %w (%w)", ErrUnavailable, last, ctx.Err())
-		case <-timer.C:
-		}
-	}
-}
-
-func (c *Client) try(ctx context.Context, method, u, token string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, u, nil)
-	if err != nil {
-		return nil, fmt.Errorf("watchdog: request: %w", err)
-	}
-	req.Header.Set("Accept", "application/json, text/plain")
-	req.Header.Set("User-Agent", c.userAgent)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, &transientError{err: err}
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
-	switch {
-	case err != nil:
-		return nil, &transientError{err: fmt.Errorf("read answer: %w", err)}
-	case resp.StatusCode == http.StatusServiceUnavailable:
-		return nil, &transientError{err: errors.New(errorText(resp, body)), retryAfter: retryAfter(resp)}
-	case resp.StatusCode == http.StatusBadGateway, resp.StatusCode == http.StatusGatewayTimeout:
-		return nil, &transientError{err: errors.New(errorText(resp, body))}
-	case resp.StatusCode/100 != 2:
-		return nil, &APIError{Status: resp.StatusCode, Message: errorText(resp, body)}
-	}
-	return body, nil
-}
-
-// retryAfter reads a Retry-After of whole seconds; an HTTP date or anything
-// else counts as none (the round pause applies).
-func retryAfter(resp *http.Response) time.Duration {
-	secs, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After")))
-	if err != nil || secs < 0 {
-		return 0
-	}
-	return time.Duration(min(secs, 3600)) * time.Second
-}
-
-// errorText is the node's JSON error, its short plain-text answer (the
-// healthchecks-compatible routes answer "not found"), or its status line.
-func errorText(resp *http.Response, body []byte) string {
-	var e struct {
-		Error string `json:"error"`
-	}
-	if json.Unmarshal(body, &e) == nil && e.Error != "" {
-		return e.Error
-	}
-	if t := strings.TrimSpace(string(body)); t != "" && len(t) <= 200 && utf8.ValidString(t) &&
-		strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
-		return t
-	}
-	return resp.Status
 }

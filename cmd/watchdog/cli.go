@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/watchdog-ha/watchdog/client"
 	"github.com/watchdog-ha/watchdog/httpapi"
 )
 
@@ -35,7 +36,7 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.Is(err, errUsage):
 		return exitUsage
-	case errors.Is(err, errUnavailable):
+	case errors.Is(err, client.ErrUnavailable):
 		return exitUnavailable
 	default:
 		return exitFailed
@@ -136,7 +137,7 @@ func (f *cliFlags) serviceID(id string) (string, error) {
 
 // client builds the API client from -addr, else WATCHDOG_ADDR, else the
 // default, and a context bounded by -timeout.
-func (f *cliFlags) client(ctx context.Context) (context.Context, context.CancelFunc, *client, error) {
+func (f *cliFlags) client(ctx context.Context) (context.Context, context.CancelFunc, *apiClient, error) {
 	list, from := f.addr, "-addr"
 	if list == "" {
 		list, from = f.env.getenv("WATCHDOG_ADDR"), "$WATCHDOG_ADDR"
@@ -148,10 +149,8 @@ func (f *cliFlags) client(ctx context.Context) (context.Context, context.CancelF
 	if err != nil {
 		return nil, nil, nil, f.usageError("%v", err)
 	}
-	if tlsConf != nil {
-		list = withHTTPS(list)
-	}
-	bases, err := parseAddrs(list)
+	// Tokens come from the environment only: a flag would show in ps.
+	c, err := newAPIClient(list, tlsConf, f.env.getenv("WATCHDOG_TOKEN"), f.env.getenv("WATCHDOG_PING_TOKEN"))
 	if err != nil {
 		return nil, nil, nil, f.usageError("%s: %v", from, err)
 	}
@@ -159,12 +158,6 @@ func (f *cliFlags) client(ctx context.Context) (context.Context, context.CancelF
 		return nil, nil, nil, f.usageError("-timeout must be positive")
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	c := newClient(bases)
-	if tlsConf != nil {
-		c.useTLS(tlsConf)
-	}
-	// Tokens come from the environment only: a flag would show in ps.
-	c.apiToken, c.pingToken = f.env.getenv("WATCHDOG_TOKEN"), f.env.getenv("WATCHDOG_PING_TOKEN")
 	return ctx, cancel, c, nil
 }
 

@@ -152,8 +152,8 @@ send it SIGTERM instead: it keeps its place.`)
 		return err
 	}
 	defer cancel()
-	if len(c.bases) != 1 {
-		return f.usageError("leave retires the node it is sent to: give exactly one address, got %d", len(c.bases))
+	if n := len(c.Nodes()); n != 1 {
+		return f.usageError("leave retires the node it is sent to: give exactly one address, got %d", n)
 	}
 	path := "/v1/cluster/leave"
 	if *force {

@@ -101,8 +101,8 @@ func (r *runner) halfTimeout(ctx context.Context) time.Duration {
 	}
 	defer cancel()
 	_, s, err := c.Service(ctx, r.id)
-	d, perr := time.ParseDuration(s.Timeout)
-	if err != nil || perr != nil || d <= 0 {
+	d := s.Timeout
+	if err != nil || d <= 0 {
 		fmt.Fprintf(r.env.stderr, "watchdog run: cannot read the timeout of %s; re-sending the start every 5s\n", r.id)
 		return 5 * time.Second
 	}

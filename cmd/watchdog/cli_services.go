@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/watchdog-ha/watchdog/client"
 )
 
 // runServices prints every service as a table, or the API's JSON.
@@ -37,7 +39,7 @@ from, its timeout and when it is next due. Exits 1 when any service is down.`)
 	}
 	var down []string
 	for _, s := range svcs {
-		if s.Status == "down" {
+		if s.Status == client.StatusDown {
 			down = append(down, s.ID)
 		}
 	}
@@ -47,7 +49,7 @@ from, its timeout and when it is next due. Exits 1 when any service is down.`)
 	return nil
 }
 
-func printServices(w io.Writer, svcs []apiService, now time.Time) error {
+func printServices(w io.Writer, svcs []client.Service, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATUS\tLAST SEEN\tTIMEOUT\tNEXT DEADLINE")
 	for _, s := range svcs {
@@ -91,7 +93,7 @@ unknown.`)
 	if err != nil {
 		return err
 	}
-	if s.Status == "down" {
+	if s.Status == client.StatusDown {
 		return fmt.Errorf("%w: service %s is down", errUnhealthy, id)
 	}
 	return nil
@@ -114,7 +116,7 @@ type apiEvent struct {
 }
 
 // printRecentEvents shows the service's last events, oldest first.
-func printRecentEvents(ctx context.Context, w io.Writer, c *client, id string, now time.Time) error {
+func printRecentEvents(ctx context.Context, w io.Writer, c *apiClient, id string, now time.Time) error {
 	var page struct {
 		Events []apiEvent `json:"events"`
 	}
@@ -136,7 +138,7 @@ func firstLine(s string) string {
 	return line
 }
 
-func printService(w io.Writer, s apiService, now time.Time) error {
+func printService(w io.Writer, s client.Service, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "id:\t%s\n", s.ID)
 	fmt.Fprintf(tw, "status:\t%s\n", s.Status)
@@ -157,7 +159,7 @@ func printService(w io.Writer, s apiService, now time.Time) error {
 	return nil
 }
 
-func printIncident(w io.Writer, inc apiIncident, now time.Time) error {
+func printIncident(w io.Writer, inc client.Incident, now time.Time) error {
 	end := "still open"
 	if inc.Resolved != nil {
 		end = "resolved " + stamp(inc.Resolved, now)

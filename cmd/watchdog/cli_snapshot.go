@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/watchdog-ha/watchdog/client"
 	"github.com/watchdog-ha/watchdog/cluster"
 	"github.com/watchdog-ha/watchdog/httpapi"
 )
@@ -98,7 +99,7 @@ $WATCHDOG_TOKEN when the cluster sets an api_token.`)
 // the same directory, checked whole with cluster.InspectBackup and synced
 // before it is renamed over path. It returns what the backup holds and its
 // size.
-func (c *client) SaveSnapshot(ctx context.Context, path string) (cluster.BackupInfo, int64, error) {
+func (c *apiClient) SaveSnapshot(ctx context.Context, path string) (cluster.BackupInfo, int64, error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
@@ -108,16 +109,14 @@ func (c *client) SaveSnapshot(ctx context.Context, path string) (cluster.BackupI
 		tmp.Close()
 		os.Remove(tmp.Name()) // fails harmlessly once renamed
 	}()
-	_, _, err = c.rounds(ctx, func(base string) ([]byte, error) {
+	_, err = c.send(ctx, client.Request{Method: http.MethodGet, Path: "/v1/snapshot", Into: func() (io.Writer, error) {
 		// A try that failed part way leaves bytes behind: start afresh.
 		if err := tmp.Truncate(0); err != nil {
 			return nil, err
 		}
-		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-			return nil, err
-		}
-		return c.tryStream(ctx, http.MethodGet, base+"/v1/snapshot", nil, 0, tmp)
-	})
+		_, err := tmp.Seek(0, io.SeekStart)
+		return tmp, err
+	}})
 	if err != nil {
 		return cluster.BackupInfo{}, 0, err
 	}
@@ -149,7 +148,7 @@ func syncDir(dir string) error {
 }
 
 // RestoreSnapshot checks the backup in path and sends it to be restored.
-func (c *client) RestoreSnapshot(ctx context.Context, path string) (cluster.BackupInfo, error) {
+func (c *apiClient) RestoreSnapshot(ctx context.Context, path string) (cluster.BackupInfo, error) {
 	file, err := os.Open(path)
 	if err != nil {
 		return cluster.BackupInfo{}, err
@@ -164,50 +163,15 @@ func (c *client) RestoreSnapshot(ctx context.Context, path string) (cluster.Back
 	if _, err := cluster.InspectBackup(io.NewSectionReader(file, 0, st.Size()), httpapi.CheckRestored); err != nil {
 		return cluster.BackupInfo{}, fmt.Errorf("%s: %w", path, err)
 	}
-	raw, _, err := c.rounds(ctx, func(base string) ([]byte, error) {
-		// A fresh reader each try; not a Closer, so the transport leaves
-		// the file open for the next.
-		body := io.NewSectionReader(file, 0, st.Size())
-		return c.tryStream(ctx, http.MethodPut, base+"/v1/snapshot", body, st.Size(), nil)
-	})
+	resp, err := c.send(ctx, client.Request{Method: http.MethodPut, Path: "/v1/snapshot", Body: file, BodySize: st.Size()})
 	if err != nil {
 		return cluster.BackupInfo{}, err
 	}
 	var answer struct {
 		Backup cluster.BackupInfo `json:"backup"`
 	}
-	if err := json.Unmarshal(raw, &answer); err != nil {
+	if err := json.Unmarshal(resp.Body, &answer); err != nil {
 		return cluster.BackupInfo{}, fmt.Errorf("decode answer: %w", err)
 	}
 	return answer.Backup, nil
-}
-
-// tryStream is tryBody for backups: the request body streams from body,
-// and a successful answer streams into out (when not nil) instead of
-// memory. A stream cut short is transient: another try starts over.
-func (c *client) tryStream(ctx context.Context, method, url string, body io.Reader, length int64, out io.Writer) ([]byte, error) {
-	req, err := c.newRequest(ctx, method, url, body)
-	if err != nil {
-		return nil, err
-	}
-	req.ContentLength = length
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, &transientError{err: err}
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 || out == nil {
-		raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
-		if err != nil {
-			return nil, &transientError{err: fmt.Errorf("read answer: %w", err)}
-		}
-		if err := answerError(resp, raw); err != nil {
-			return nil, err
-		}
-		return raw, nil
-	}
-	if _, err := io.Copy(out, resp.Body); err != nil {
-		return nil, &transientError{err: fmt.Errorf("read backup: %w", err)}
-	}
-	return nil, nil
 }

@@ -56,7 +56,7 @@ and every node is alive and ready.`)
 
 // readiness asks every node at once: one that hangs costs readyTimeout, not
 // one timeout per node.
-func readiness(ctx context.Context, c *client, nodes []cluster.Member) []error {
+func readiness(ctx context.Context, c *apiClient, nodes []cluster.Member) []error {
 	out := make([]error, len(nodes))
 	var wg sync.WaitGroup
 	for i, n := range nodes {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"net"
 	"regexp"
@@ -293,15 +294,28 @@ func TestCLIUsage(t *testing.T) {
 	}
 }
 
-func TestParseAddrs(t *testing.T) {
-	got, err := parseAddrs(" 127.0.0.1:8081, http://n2:8080/ ,,https://lb.example/watchdog/")
-	want := []string{"http://127.0.0.1:8081", "http://n2:8080", "https://lb.example/watchdog"}
-	if err != nil || strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Fatalf("parseAddrs = %q, %v; want %q", got, err, want)
+func TestClientAddrs(t *testing.T) {
+	const list = " 127.0.0.1:8081, http://n2:8080/ ,,https://lb.example/watchdog/"
+	nodes := func(tc *tls.Config) string {
+		c, err := newAPIClient(list, tc, "", "")
+		if err != nil {
+			t.Fatalf("%q: %v", list, err)
+		}
+		return strings.Join(c.Nodes(), " ")
+	}
+	if got, want := nodes(nil), "http://127.0.0.1:8081 http://n2:8080 https://lb.example/watchdog"; got != want {
+		t.Fatalf("nodes of %q: %q, want %q", list, got, want)
+	}
+	// With TLS, host:port means https; a URL keeps its scheme.
+	if got, want := nodes(&tls.Config{}), "https://127.0.0.1:8081 http://n2:8080 https://lb.example/watchdog"; got != want {
+		t.Fatalf("nodes of %q with TLS: %q, want %q", list, got, want)
 	}
 	for _, bad := range []string{"", " , ", "ftp://x", "http://", "http://h:1/?q=1", "%zz"} {
-		if got, err := parseAddrs(bad); err == nil {
-			t.Errorf("parseAddrs(%q) = %q, want an error", bad, got)
+		c, err := newAPIClient(bad, nil, "", "")
+		if err == nil {
+			t.Errorf("%q: got %q, want an error", bad, c.Nodes())
+		} else if strings.HasPrefix(err.Error(), "watchdog:") {
+			t.Errorf("%q: %q: the CLI prints its own prefix", bad, err)
 		}
 	}
 }

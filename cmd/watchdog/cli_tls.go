@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 
 	"github.com/watchdog-ha/watchdog/cluster"
@@ -62,24 +61,6 @@ func (f *cliFlags) tlsConfig() (*tls.Config, error) {
 		c.Certificates = []tls.Certificate{pair}
 	}
 	return c, nil
-}
-
-// withHTTPS writes "https://" before each address of a comma-separated list
-// that names no scheme: with TLS configured, host:port means https.
-func withHTTPS(list string) string {
-	parts := strings.Split(list, ",")
-	for i, p := range parts {
-		if p = strings.TrimSpace(p); p != "" && !strings.Contains(p, "://") {
-			parts[i] = "https://" + p
-		}
-	}
-	return strings.Join(parts, ",")
-}
-
-// useTLS makes the client speak https with c.
-func (cl *client) useTLS(c *tls.Config) {
-	cl.hc.Transport.(*http.Transport).TLSClientConfig = c
-	cl.scheme = "https"
 }
 
 // runKeygen prints a new gossip key: base64 of 32 random bytes (AES-256),
