@@ -352,7 +352,7 @@ type route struct{ method, path, query string }
 // readmeRoutes are the routes the README documents, with the fixture's
 // ids for their placeholders: read at run time, so that a route added to
 // the documentation is fuzzed from then on.
-func readmeRoutes(f *testing.F) []route {
+func readmeRoutes(f testing.TB) []route {
 	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
 	if err != nil {
 		f.Fatal(err)

@@ -36,6 +36,13 @@ type streamState struct {
 // unchanged does not even rebuild the services. A comment line now and then
 // keeps proxies from closing a quiet stream.
 func (d *dashboard) handleStream(w http.ResponseWriter, r *http.Request) {
+	// net/http notices a client gone only once its body has been read to
+	// the end: a stream that ignored a body would hold its slot after the
+	// client left, until a write failed.
+	if r.ContentLength != 0 {
+		writeError(w, http.StatusRequestEntityTooLarge, "GET /v1/stream takes no body")
+		return
+	}
 	select {
 	case d.streams <- struct{}{}:
 		defer func() { <-d.streams }()

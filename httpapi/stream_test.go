@@ -196,3 +196,24 @@ func TestStreamEndsWhenClientLeaves(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A stream with a request body is refused: net/http would not notice the
+// client leave until the body was read to its end, so the stream would hold
+// one of the node's stream slots after its client had gone.
+func TestStreamRefusesABody(t *testing.T) {
+	srv, _, _ := singleNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", srv.URL+"/v1/stream", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req) // the status comes first: a stream would not end
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("GET /v1/stream with a body: %s", resp.Status)
+	}
+}
