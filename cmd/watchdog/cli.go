@@ -135,6 +135,33 @@ func (f *cliFlags) serviceID(id string) (string, error) {
 	return id, nil
 }
 
+// connect parses args, which must hold nargs arguments, and builds the
+// client as client does: how every command that asks the cluster begins.
+// The caller defers cancel.
+func (f *cliFlags) connect(ctx context.Context, args []string, nargs int) (context.Context, context.CancelFunc, *apiClient, []string, error) {
+	pos, err := f.parse(args, nargs)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	ctx, cancel, c, err := f.client(ctx)
+	return ctx, cancel, c, pos, err
+}
+
+// connectService is connect for a command whose one argument is a service
+// id, checked before anything else is.
+func (f *cliFlags) connectService(ctx context.Context, args []string) (context.Context, context.CancelFunc, *apiClient, string, error) {
+	pos, err := f.parse(args, 1)
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	id, err := f.serviceID(pos[0])
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	ctx, cancel, c, err := f.client(ctx)
+	return ctx, cancel, c, id, err
+}
+
 // client builds the API client from -addr, else WATCHDOG_ADDR, else the
 // default, and a context bounded by -timeout.
 func (f *cliFlags) client(ctx context.Context) (context.Context, context.CancelFunc, *apiClient, error) {

@@ -35,10 +35,7 @@ ago; "unreachable" when it did not answer.
 
 "watchdog members remove NODE" removes a dead node (see its -h).`)
 	asJSON := f.Bool("json", false, "print the API's JSON as it came")
-	if _, err := f.parse(args, 0); err != nil {
-		return err
-	}
-	ctx, cancel, c, err := f.client(ctx)
+	ctx, cancel, c, _, err := f.connect(ctx, args, 0)
 	if err != nil {
 		return err
 	}
@@ -144,10 +141,7 @@ send it SIGTERM instead: it keeps its place.`)
 	force := f.Bool("force", false, "leave even if the voters left would lack a quorum that answers")
 	f.timeout = leaveTimeout
 	f.Lookup("timeout").DefValue = leaveTimeout.String()
-	if _, err := f.parse(args, 0); err != nil {
-		return err
-	}
-	ctx, cancel, c, err := f.client(ctx)
+	ctx, cancel, c, _, err := f.connect(ctx, args, 0)
 	if err != nil {
 		return err
 	}

@@ -12,15 +12,7 @@ Sends one heartbeat for service ID and returns once the cluster has committed
 it. Nodes are tried in turn: a node that is down or answers 503 (no leader)
 is skipped, and rounds over the list repeat until -timeout. Heartbeats are
 idempotent, so a retry never does harm.`)
-	pos, err := f.parse(args, 1)
-	if err != nil {
-		return err
-	}
-	id, err := f.serviceID(pos[0])
-	if err != nil {
-		return err
-	}
-	ctx, cancel, c, err := f.client(ctx)
+	ctx, cancel, c, id, err := f.connectService(ctx, args)
 	if err != nil {
 		return err
 	}
@@ -54,15 +46,7 @@ Stops watching service ID: however long it stays silent, it raises no
 incident and runs no action until "watchdog resume ID". For maintenance.`
 	}
 	f := newCLIFlags(env, name, "ID", about)
-	pos, err := f.parse(args, 1)
-	if err != nil {
-		return err
-	}
-	id, err := f.serviceID(pos[0])
-	if err != nil {
-		return err
-	}
-	ctx, cancel, c, err := f.client(ctx)
+	ctx, cancel, c, id, err := f.connectService(ctx, args)
 	if err != nil {
 		return err
 	}

@@ -17,10 +17,7 @@ func runServices(ctx context.Context, args []string, env cliEnv) error {
 Lists every service the cluster watches: its status, when it was last heard
 from, its timeout and when it is next due. Exits 1 when any service is down.`)
 	asJSON := f.Bool("json", false, "print the API's JSON as it came")
-	if _, err := f.parse(args, 0); err != nil {
-		return err
-	}
-	ctx, cancel, c, err := f.client(ctx)
+	ctx, cancel, c, _, err := f.connect(ctx, args, 0)
 	if err != nil {
 		return err
 	}
@@ -65,15 +62,7 @@ Shows service ID: its status, timing and actions, and its recent incidents
 with every action run and its outcome. Exits 1 when the service is down or
 unknown.`)
 	asJSON := f.Bool("json", false, "print the API's JSON as it came")
-	pos, err := f.parse(args, 1)
-	if err != nil {
-		return err
-	}
-	id, err := f.serviceID(pos[0])
-	if err != nil {
-		return err
-	}
-	ctx, cancel, c, err := f.client(ctx)
+	ctx, cancel, c, id, err := f.connectService(ctx, args)
 	if err != nil {
 		return err
 	}

@@ -49,11 +49,7 @@ definition, status, incidents and history. The leader takes a fresh snapshot
 checked whole, synced, and only then renamed to FILE, so FILE is either the
 old file or a complete new backup. Needs $WATCHDOG_TOKEN when the cluster
 sets an api_token.`)
-	pos, err := f.parse(args, 1)
-	if err != nil {
-		return err
-	}
-	ctx, cancel, c, err := f.client(ctx)
+	ctx, cancel, c, pos, err := f.connect(ctx, args, 1)
 	if err != nil {
 		return err
 	}
@@ -77,11 +73,7 @@ file's defaults and services win again over what the backup defined, as
 they do whenever a leader takes over. Every service restored as up gets a full
 timeout from the restore before it can be declared down. Needs
 $WATCHDOG_TOKEN when the cluster sets an api_token.`)
-	pos, err := f.parse(args, 1)
-	if err != nil {
-		return err
-	}
-	ctx, cancel, c, err := f.client(ctx)
+	ctx, cancel, c, pos, err := f.connect(ctx, args, 1)
 	if err != nil {
 		return err
 	}

@@ -23,10 +23,7 @@ Shows the cluster's health: the leader, and for every node whether it is
 alive (gossip), a voter (Raft) and ready (its own /readyz: it knows the
 leader, hears from it and is caught up). Exits 1 unless there is a leader
 and every node is alive and ready.`)
-	if _, err := f.parse(args, 0); err != nil {
-		return err
-	}
-	ctx, cancel, c, err := f.client(ctx)
+	ctx, cancel, c, _, err := f.connect(ctx, args, 0)
 	if err != nil {
 		return err
 	}

@@ -44,6 +44,31 @@ type proc struct {
 
 var startedLine = regexp.MustCompile(`msg="agent started"`)
 
+// startProcCluster starts three nodes running bin (this test binary when
+// empty) that bootstrap together, every one joining the others, as
+// scripts/cluster-up.sh does: the same command line then restarts any of
+// them.
+func startProcCluster(t *testing.T, dir, bin, config string) []*proc {
+	t.Helper()
+	procs := make([]*proc, 3)
+	addrs := freeAddrs(t, 3*len(procs))
+	for i := range procs {
+		id := fmt.Sprintf("n%d", i+1)
+		procs[i] = &proc{id: id, bin: bin, dataDir: filepath.Join(dir, id), logFile: filepath.Join(dir, id+".log"),
+			httpAddr: addrs[3*i], raft: addrs[3*i+1], gossipAddr: addrs[3*i+2]}
+	}
+	for _, p := range procs {
+		p.args = []string{"-bootstrap-expect", "3", "-config", config}
+		for _, other := range procs {
+			if other != p {
+				p.args = append(p.args, "-join", other.gossipAddr)
+			}
+		}
+		startProc(t, p)
+	}
+	return procs
+}
+
 // startProc starts a node process; again, on a restart.
 func startProc(t *testing.T, p *proc) {
 	t.Helper()
@@ -251,24 +276,7 @@ func TestSIGTERMOfTheLeaderHandsOverWhereKillWaitsForAnElection(t *testing.T) {
 	if err := os.WriteFile(config, []byte("defaults: {timeout: 1h}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	procs := make([]*proc, 3)
-	addrs := freeAddrs(t, 3*len(procs))
-	for i := range procs {
-		id := fmt.Sprintf("n%d", i+1)
-		procs[i] = &proc{id: id, dataDir: filepath.Join(dir, id), logFile: filepath.Join(dir, id+".log"),
-			httpAddr: addrs[3*i], raft: addrs[3*i+1], gossipAddr: addrs[3*i+2]}
-	}
-	// Every node joins the others, as scripts/cluster-up.sh does: the same
-	// command line then restarts any of them.
-	for _, p := range procs {
-		p.args = []string{"-bootstrap-expect", "3", "-config", config}
-		for _, other := range procs {
-			if other != p {
-				p.args = append(p.args, "-join", other.gossipAddr)
-			}
-		}
-		startProc(t, p)
-	}
+	procs := startProcCluster(t, dir, "", config)
 	leader := procLeader(t, procs)
 
 	// SIGTERM: the leader hands over, exits 0, and stays in the configuration.

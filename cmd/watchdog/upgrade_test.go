@@ -32,29 +32,6 @@ func buildWatchdog(t *testing.T, dir, name, tags string) string {
 	return bin
 }
 
-// startProcCluster starts three nodes running bin that bootstrap together,
-// every one joining the others, as scripts/cluster-up.sh does.
-func startProcCluster(t *testing.T, dir, bin, config string) []*proc {
-	t.Helper()
-	procs := make([]*proc, 3)
-	addrs := freeAddrs(t, 3*len(procs))
-	for i := range procs {
-		id := fmt.Sprintf("n%d", i+1)
-		procs[i] = &proc{id: id, bin: bin, dataDir: filepath.Join(dir, id), logFile: filepath.Join(dir, id+".log"),
-			httpAddr: addrs[3*i], raft: addrs[3*i+1], gossipAddr: addrs[3*i+2]}
-	}
-	for _, p := range procs {
-		p.args = []string{"-bootstrap-expect", "3", "-config", config}
-		for _, other := range procs {
-			if other != p {
-				p.args = append(p.args, "-join", other.gossipAddr)
-			}
-		}
-		startProc(t, p)
-	}
-	return procs
-}
-
 // restartOn stops p with SIGTERM, as the README's upgrade procedure does,
 // starts it again on bin with the same command line and data, and waits
 // until `watchdog status` through it exits 0.
