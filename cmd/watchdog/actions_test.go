@@ -61,10 +61,13 @@ actions:
 func TestNewLeaderFinishesActionsTheOldOneLeftPending(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "runs.log")
-	// The first run hangs (as if the leader died mid-restart); later runs finish.
+	// The first run hangs (as if the leader died mid-restart); later runs
+	// finish. The first run marks itself before it logs its start, so the
+	// old leader can be stopped as soon as the start is seen: stopped
+	// between the two, the new leader's run would hang instead.
 	script := filepath.Join(dir, "slow.sh")
-	body := fmt.Sprintf("#!/bin/sh\necho \"start $WATCHDOG_INCIDENT_ID\" >> %s\n"+
-		"if [ ! -e %s/first ]; then touch %s/first; sleep 60; fi\n", log, dir, dir)
+	body := fmt.Sprintf("#!/bin/sh\nif mkdir %s/first 2>/dev/null; then hang=60; else hang=0; fi\n"+
+		"echo \"start $WATCHDOG_INCIDENT_ID\" >> %s\nsleep $hang\n", dir, log)
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
 	}
