@@ -48,6 +48,7 @@ func (n *Node) monitorLeadership(ctx context.Context) {
 		case ack := <-n.holdCh:
 			halt()
 			held = true
+			n.log.Info("leader's duties paused while a backup is restored", "node", n.cfg.NodeID)
 			close(ack)
 		case <-n.resumeCh:
 			held = false
@@ -87,7 +88,9 @@ func (n *Node) leaderLoop(ctx context.Context) {
 	}()
 	n.reconcileLoop(ctx, since)
 	wg.Wait()
-	n.log.Info("leadership lost", "node", n.cfg.NodeID)
+	// Leadership lost, the node stopping, or a restore replacing the state
+	// (which says so itself): the duties end the same way for all three.
+	n.log.Info("leader's duties stopped", "node", n.cfg.NodeID)
 }
 
 // reconcileLoop brings the Raft configuration in line with gossip on every
