@@ -57,7 +57,17 @@ func (s Slack) Run(ctx context.Context, ev Event) error {
 	if s.Now != nil {
 		now = s.Now
 	}
-	return postJSON(ctx, s.Client, string(s.URL), nil, slackMessage(ev, now()))
+	return postJSON(ctx, s.Client, string(s.URL), nil, slackMessage(ev, now()), slackReasons()...)
+}
+
+// slackReasons are the answers Slack's incoming webhooks give when they
+// refuse a message (Mattermost answers JSON, which is not quoted). Only
+// these words are ever named in an error: nothing else of an answer is.
+func slackReasons() []string {
+	return []string{"invalid_payload", "invalid_token", "user_not_found", "channel_not_found",
+		"channel_is_archived", "action_prohibited", "posting_to_general_channel_denied",
+		"too_many_attachments", "no_service", "no_service_id", "no_team", "team_disabled",
+		"no_text", "missing_text_or_fallback_or_attachments"}
 }
 
 // slackMessage says in its first line what happened, to whom and since

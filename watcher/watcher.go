@@ -70,6 +70,9 @@ type Watcher struct {
 
 	slots   chan struct{} // bounds the actions running at once
 	metrics *metrics
+	// redact removes the actions' secrets from every error before it is
+	// committed or logged: what is committed is shown by every read route.
+	redact *Redactor
 
 	mu    sync.Mutex
 	owned map[runKey]*run // actions this leader has started
@@ -101,8 +104,9 @@ func New(cfg Config, state State, cluster Cluster) *Watcher {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Watcher{cfg: cfg, state: state, cluster: cluster, log: cfg.Logger,
-		slots: make(chan struct{}, maxConcurrentActions), metrics: newMetrics()}
+	red := NewRedactor(ActionSecrets(cfg.Actions))
+	return &Watcher{cfg: cfg, state: state, cluster: cluster, log: slog.New(red.Handler(cfg.Logger.Handler())),
+		slots: make(chan struct{}, maxConcurrentActions), metrics: newMetrics(), redact: red}
 }
 
 // Run watches until ctx ends (leadership lost). since is when this node became
@@ -270,9 +274,9 @@ func (w *Watcher) perform(ctx context.Context, key runKey, p fsm.PendingAction) 
 	}
 	res.State = fsm.ActionDone
 	if err != nil {
-		res.State, res.Error = fsm.ActionFailed, err.Error()
+		res.State, res.Error = fsm.ActionFailed, w.redact.String(err.Error())
 		w.log.Error("action failed", "action", p.Run.Action, "event", p.Run.Event, "service", p.Service,
-			"incident", p.Incident, "attempts", res.Attempts, "err", err)
+			"incident", p.Incident, "attempts", res.Attempts, "err", res.Error)
 	}
 	res.At = time.Now().UnixNano()
 	w.mu.Lock()
