@@ -96,7 +96,8 @@ func TestDeliveryRetriedUntilAcceptedIsCommitted(t *testing.T) {
 		decodeStrict(t, req.Body, &p)
 		want := WebhookPayload{Service: "svc", Event: "down", IncidentID: inc.ID,
 			LastSeen: stampNano(time.Unix(0, inc.LastSeen)), Timeout: "300ms", Node: "solo",
-			Time: stampNano(time.Unix(0, inc.Opened))}
+			Time: stampNano(time.Unix(0, inc.Opened)), Reason: fsm.ReasonTimeout,
+			DownSince: stampNano(time.Unix(0, inc.Opened)), DownFor: "0s"}
 		if p != want || req.Header.Get("Idempotency-Key") != inc.ID+":down" {
 			t.Errorf("attempt %d: %+v key %q\nwant       %+v key %q", i+1, p, req.Header.Get("Idempotency-Key"), want, inc.ID+":down")
 		}

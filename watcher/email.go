@@ -241,10 +241,13 @@ func emailMessageID(ev Event, from string) string {
 
 func emailBody(ev Event, now time.Time) string {
 	var b strings.Builder
-	if ev.Kind == fsm.EventRecovered {
+	switch {
+	case ev.Kind == fsm.EventRecovered:
 		fmt.Fprintf(&b, "%s is up again: a heartbeat arrived after %s of silence.\n\n",
 			ev.Service, since(ev.Time, ev.LastSeen))
-	} else {
+	case ev.Reason == fsm.ReasonFail || ev.Reason == fsm.ReasonExitStatus:
+		fmt.Fprintf(&b, "%s is DOWN: %s (%s ago).\n\n", ev.Service, why(ev), since(now, ev.LastSeen))
+	default:
 		fmt.Fprintf(&b, "%s is DOWN: no heartbeat since %s (%s ago); its timeout is %s.\n\n",
 			ev.Service, stamp(ev.LastSeen), since(now, ev.LastSeen), ev.Timeout)
 	}
@@ -252,19 +255,49 @@ func emailBody(ev Event, now time.Time) string {
 		b.WriteString("It has gone down too often lately: it is flapping. Further notifications are held\n" +
 			"until it has kept one state for its flap window; you will then hear how it settled.\n\n")
 	}
-	for _, f := range [][2]string{
-		{"Service", ev.Service},
-		{"Event", string(ev.Kind)},
-		{"Incident", ev.Incident},
-		{"Last heartbeat", stamp(ev.LastSeen)},
-		{"Timeout", ev.Timeout.String()},
-		{"Event time", stamp(ev.Time)},
-		{"Leader", ev.Node},
-	} {
+	for _, f := range emailFields(ev) {
 		fmt.Fprintf(&b, "%-15s %s\n", f[0]+":", f[1])
 	}
 	b.WriteString("\n-- \nSent by watchdog. A repeated delivery of this event has the same Message-ID.\n")
 	return b.String()
+}
+
+// emailFields are the event's details, one a line; those not known are
+// left out.
+func emailFields(ev Event) [][2]string {
+	fields := [][2]string{
+		{"Service", ev.Service},
+		{"Event", string(ev.Kind)},
+		{"Incident", ev.Incident},
+	}
+	if r := reasonLabel(ev); r != "" {
+		fields = append(fields, [2]string{"Reason", r})
+	}
+	if ev.Note != "" {
+		fields = append(fields, [2]string{"Note", ev.Note})
+	}
+	fields = append(fields, [][2]string{
+		{"Last heartbeat", stamp(ev.LastSeen)},
+		{"Timeout", ev.Timeout.String()},
+	}...)
+	if !ev.DownSince.IsZero() {
+		fields = append(fields, [2]string{"Down since", stamp(ev.DownSince)})
+		if ev.Kind == fsm.EventRecovered {
+			fields = append(fields, [2]string{"Downtime", ev.DownFor().Round(time.Second).String()})
+		} else {
+			fields = append(fields, [2]string{"Down for", ev.DownFor().Round(time.Second).String()})
+		}
+	}
+	if ev.Kind == fsm.EventRecovered {
+		fields = append(fields, [2]string{"Recovered at", stamp(ev.Time)})
+		if ev.RecoveryNote != "" {
+			fields = append(fields, [2]string{"Recovery note", ev.RecoveryNote})
+		}
+	}
+	return append(fields, [][2]string{
+		{"Event time", stamp(ev.Time)},
+		{"Leader", ev.Node},
+	}...)
 }
 
 // connCloser remembers the connections a session dialled, so they can be

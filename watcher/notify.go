@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/watchdog-ha/watchdog/fsm"
 )
 
 // userAgent names us to receivers, which see it in their access logs.
@@ -119,6 +121,28 @@ func knownReason(r io.Reader, reasons []string) string {
 	got := strings.TrimSpace(string(b))
 	if i := slices.Index(reasons, got); i >= 0 {
 		return reasons[i]
+	}
+	return ""
+}
+
+// reasonLabel names why the service went down, shortly: "timeout",
+// "fail", "exit status 23"; empty when not known.
+func reasonLabel(ev Event) string {
+	if ev.Reason == fsm.ReasonExitStatus {
+		return fmt.Sprintf("exit status %d", ev.ExitStatus)
+	}
+	return ev.Reason
+}
+
+// why says in words why the service went down; empty when not known.
+func why(ev Event) string {
+	switch ev.Reason {
+	case fsm.ReasonTimeout:
+		return fmt.Sprintf("no heartbeat within its timeout of %s, the last at %s", ev.Timeout, stamp(ev.LastSeen))
+	case fsm.ReasonFail:
+		return fmt.Sprintf("it reported a failure at %s", stamp(ev.LastSeen))
+	case fsm.ReasonExitStatus:
+		return fmt.Sprintf("it reported exit status %d at %s", ev.ExitStatus, stamp(ev.LastSeen))
 	}
 	return ""
 }
