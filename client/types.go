@@ -49,11 +49,20 @@ type Service struct {
 
 // Incident is one stretch of a service's silence.
 type Incident struct {
-	ID       string      `json:"id"`
-	Opened   *time.Time  `json:"opened"`
-	LastSeen *time.Time  `json:"last_seen"`
-	Resolved *time.Time  `json:"resolved"`
-	Actions  []ActionRun `json:"actions"`
+	ID       string     `json:"id"`
+	Opened   *time.Time `json:"opened"`
+	LastSeen *time.Time `json:"last_seen"`
+	Resolved *time.Time `json:"resolved"`
+	// Reason says why it opened: "timeout", "fail" or "exit_status" (with
+	// ExitStatus); empty for incidents opened before reasons were recorded.
+	Reason     string `json:"reason"`
+	ExitStatus int    `json:"exit_status"`
+	// Note is what the ping that took it down said (for a timeout, its
+	// last ping, if that was its last contact); RecoveryNote what the ping
+	// that resolved it said.
+	Note         string      `json:"note"`
+	RecoveryNote string      `json:"recovery_note"`
+	Actions      []ActionRun `json:"actions"`
 }
 
 // ActionRun is the outcome of one action of an incident.

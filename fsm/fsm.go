@@ -250,25 +250,29 @@ func (f *FSM) applyIncidents(c Incidents, index uint64) Opened {
 		if !ok || s.Status != StatusUp || s.LastSeen != o.LastSeen {
 			continue
 		}
-		opened[k] = f.goDown(s, c.At, strconv.FormatUint(index, 10)+"-"+strconv.Itoa(k))
+		opened[k] = f.goDown(s, c.At, strconv.FormatUint(index, 10)+"-"+strconv.Itoa(k), f.timeoutCause(s))
 	}
 	return opened
 }
 
-// goDown marks an up service down at at: it opens incident id, or, while
-// the service flaps, goes on with the open one. It returns the incident's id.
-func (f *FSM) goDown(s *Service, at int64, id string) string {
+// goDown marks an up service down at at for the reason why: it opens
+// incident id, or, while the service flaps, goes on with the open one. It
+// returns the incident's id.
+func (f *FSM) goDown(s *Service, at int64, id string, why cause) string {
 	s.Status = StatusDown
 	f.watch(s)
 	if s.Flapping() {
-		// Silent again while flapping: the incident stays the same.
+		// Silent again while flapping: the incident stays the same, and
+		// says why it went down this time.
 		inc := *s.Current()
 		inc.Changed = at
+		inc.Reason, inc.ExitStatus, inc.Note = why.reason, why.exit, why.note
 		f.replaceCurrent(s, inc)
 		f.record(s, Record{At: at, Event: EventDown, Incident: inc.ID})
 		return inc.ID
 	}
-	inc := Incident{ID: id, Opened: at, LastSeen: s.LastSeen, Notified: at}
+	inc := Incident{ID: id, Opened: at, LastSeen: s.LastSeen, Notified: at,
+		Reason: why.reason, ExitStatus: why.exit, Note: why.note}
 	ev := EventDown
 	if flaps(s, at) {
 		// One notification says so; the rest wait until it is stable.

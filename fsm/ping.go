@@ -54,7 +54,13 @@ func (f *FSM) applyPing(p Ping, index uint64) {
 	}
 	switch ev {
 	case EventSuccess:
+		wasDown := s.Status == StatusDown
 		f.applyHeartbeat(Heartbeat{At: p.At, IDs: []string{p.Service}})
+		if cur := s.Current(); wasDown && cur != nil && cur.Resolved == p.At && p.Note != "" {
+			inc := *cur
+			inc.RecoveryNote = incidentNote(p.Note)
+			f.replaceCurrent(s, inc)
+		}
 	case EventStart:
 		if s.Status == StatusUp {
 			s.LastSeen = max(s.LastSeen, p.At)
@@ -63,7 +69,7 @@ func (f *FSM) applyPing(p Ping, index uint64) {
 	case EventFail:
 		s.LastSeen = max(s.LastSeen, p.At)
 		if s.Status == StatusUp {
-			f.goDown(s, p.At, strconv.FormatUint(index, 10)+"-0")
+			f.goDown(s, p.At, strconv.FormatUint(index, 10)+"-0", pingCause(p))
 		}
 	}
 }

@@ -211,6 +211,16 @@ type Incident struct {
 	// is how many repeats have been owed.
 	Notified int64 `json:"notified,omitempty"`
 	Repeats  int   `json:"repeats,omitempty"`
+	// Reason says why it went down (ReasonTimeout, ReasonFail or
+	// ReasonExitStatus, with ExitStatus); while it flaps, why it went down
+	// last. Empty in incidents opened by builds that did not record it.
+	Reason     string `json:"reason,omitempty"`
+	ExitStatus int    `json:"exit_status,omitempty"`
+	// Note is the note of the ping that took it down, or for a timeout of
+	// the ping that was its last contact; RecoveryNote that of the ping
+	// that resolved it. Both are cleaned and bounded (MaxIncidentNote).
+	Note         string `json:"note,omitempty"`
+	RecoveryNote string `json:"recovery_note,omitempty"`
 }
 
 // ActionRun is one action owed or done for an incident's event.

@@ -24,11 +24,17 @@ type serviceView struct {
 }
 
 type incidentView struct {
-	ID       string          `json:"id"`
-	Opened   *time.Time      `json:"opened"`
-	LastSeen *time.Time      `json:"last_seen"`
-	Resolved *time.Time      `json:"resolved"`
-	Actions  []actionRunView `json:"actions"`
+	ID       string     `json:"id"`
+	Opened   *time.Time `json:"opened"`
+	LastSeen *time.Time `json:"last_seen"`
+	Resolved *time.Time `json:"resolved"`
+	// Why it opened: timeout, fail or exit_status (with exit_status);
+	// absent for incidents opened before reasons were recorded.
+	Reason       string          `json:"reason,omitempty"`
+	ExitStatus   int             `json:"exit_status,omitempty"`
+	Note         string          `json:"note,omitempty"`
+	RecoveryNote string          `json:"recovery_note,omitempty"`
+	Actions      []actionRunView `json:"actions"`
 }
 
 type actionRunView struct {
@@ -93,7 +99,8 @@ func viewOf(s fsm.Service, history bool) serviceView {
 
 func incidentOf(inc fsm.Incident) incidentView {
 	iv := incidentView{ID: inc.ID, Opened: timeOf(inc.Opened), LastSeen: timeOf(inc.LastSeen),
-		Resolved: timeOf(inc.Resolved), Actions: make([]actionRunView, 0, len(inc.Actions))}
+		Resolved: timeOf(inc.Resolved), Reason: inc.Reason, ExitStatus: inc.ExitStatus, Note: inc.Note,
+		RecoveryNote: inc.RecoveryNote, Actions: make([]actionRunView, 0, len(inc.Actions))}
 	for _, r := range inc.Actions {
 		iv.Actions = append(iv.Actions, actionRunView{Action: r.Action, Event: r.Event, State: r.State,
 			Attempts: r.Attempts, Error: r.Error, Finished: timeOf(r.Finished)})

@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"os/exec"
+	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/watchdog-ha/watchdog/fsm"
 )
 
 // Exec runs a program, directly and never through a shell: its argv comes
@@ -28,12 +30,7 @@ func (e Exec) Run(ctx context.Context, ev Event) error {
 	ctx, cancel := context.WithTimeout(ctx, e.Timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, e.Argv[0], e.Argv[1:]...)
-	cmd.Env = append(os.Environ(),
-		"WATCHDOG_SERVICE_ID="+ev.Service,
-		"WATCHDOG_EVENT="+string(ev.Kind),
-		"WATCHDOG_LAST_SEEN="+ev.LastSeen.UTC().Format(time.RFC3339),
-		"WATCHDOG_INCIDENT_ID="+ev.Incident,
-	)
+	cmd.Env = ExecEnv(ev)
 	// Its own process group, so a timeout kills whatever it started too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
@@ -51,6 +48,44 @@ func (e Exec) Run(ctx context.Context, ev Event) error {
 		return fmt.Errorf("%s: %w", e.Argv[0], err)
 	}
 	return nil
+}
+
+// ExecPath is the PATH an exec action runs with: the system's directories,
+// whatever the agent's own PATH holds.
+const ExecPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// ExecEnv is the whole environment of an exec action: ExecPath and the
+// event, nothing of the agent's own environment (which holds
+// WATCHDOG_CONFIG, WATCHDOG_DATA and whatever else its operator set). Every
+// variable is always set, empty when it does not apply. The README lists
+// them; keep the two in step.
+func ExecEnv(ev Event) []string {
+	opt := func(set bool, v string) string {
+		if !set {
+			return ""
+		}
+		return v
+	}
+	recovered := ev.Kind == fsm.EventRecovered
+	known := !ev.DownSince.IsZero()
+	return []string{
+		"PATH=" + ExecPath,
+		"WATCHDOG_SERVICE_ID=" + ev.Service,
+		"WATCHDOG_EVENT=" + string(ev.Kind),
+		"WATCHDOG_REPEAT=" + opt(ev.Kind == fsm.EventRepeat, strconv.Itoa(ev.Repeat)),
+		"WATCHDOG_INCIDENT_ID=" + ev.Incident,
+		"WATCHDOG_EVENT_TIME=" + stampNano(ev.Time),
+		"WATCHDOG_LAST_SEEN=" + stampNano(ev.LastSeen),
+		"WATCHDOG_TIMEOUT=" + ev.Timeout.String(),
+		"WATCHDOG_REASON=" + ev.Reason,
+		"WATCHDOG_EXIT_STATUS=" + opt(ev.Reason == fsm.ReasonExitStatus, strconv.Itoa(ev.ExitStatus)),
+		"WATCHDOG_NOTE=" + ev.Note,
+		"WATCHDOG_DOWN_SINCE=" + opt(known, stampNano(ev.DownSince)),
+		"WATCHDOG_DOWN_FOR=" + opt(known, ev.DownFor().String()),
+		"WATCHDOG_RECOVERED_AT=" + opt(recovered, stampNano(ev.Time)),
+		"WATCHDOG_RECOVERY_NOTE=" + opt(recovered, ev.RecoveryNote),
+		"WATCHDOG_NODE=" + ev.Node,
+	}
 }
 
 // capped keeps the first maxOutput bytes written to it.
@@ -73,6 +108,6 @@ func (l Log) Run(_ context.Context, ev Event) error {
 		level = slog.LevelInfo
 	}
 	l.Log.Log(context.Background(), level, "service "+string(ev.Kind), "service", ev.Service,
-		"incident", ev.Incident, "last_seen", ev.LastSeen.UTC().Format(time.RFC3339))
+		"incident", ev.Incident, "last_seen", stampNano(ev.LastSeen), "reason", reasonLabel(ev), "note", ev.Note)
 	return nil
 }

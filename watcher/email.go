@@ -62,9 +62,85 @@ func (e Email) Run(ctx context.Context, ev Event) error {
 	stop := context.AfterFunc(ctx, conns.closeAll)
 	defer stop()
 	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
-		return classifySMTP(fmt.Errorf("smtp %s: %w", e.Server, err))
+		return withoutReplies(classifySMTP(fmt.Errorf("smtp %s: %w", e.Server, err)))
 	}
 	return nil
+}
+
+// withoutReplies rewrites err so that it keeps each reply's code (and
+// enhanced code) but not its text: a server's reply may quote what it was
+// sent, the password included, and the error is committed and shown by
+// every read route. Whether err is permanent is kept too.
+func withoutReplies(err error) error {
+	msg := err.Error()
+	replies := 0
+	for _, te := range textprotoErrors(err) {
+		replies++
+		short := fmt.Sprintf("%03d", te.Code)
+		if f := strings.Fields(strings.Trim(te.Msg, `"`)); len(f) > 0 && isEnhancedCode(f[0]) {
+			short += " " + f[0]
+		}
+		msg = strings.ReplaceAll(msg, te.Error(), short)
+		if te.Msg != "" {
+			msg = strings.ReplaceAll(msg, te.Msg, "")
+		}
+	}
+	// go-mail's SendError quotes the replies it holds but does not
+	// unwrap to them: it is told by its stage and codes alone.
+	var se *mail.SendError
+	if errors.As(err, &se) {
+		replies++
+		short := se.Reason.String()
+		if se.ErrorCode() != 0 {
+			short += fmt.Sprintf(": %03d %s", se.ErrorCode(), se.EnhancedStatusCode())
+		}
+		msg = strings.ReplaceAll(msg, se.Error(), strings.TrimSpace(short))
+	}
+	if replies == 0 {
+		return err
+	}
+	msg += " (the server's reply text is not recorded)"
+	if IsPermanent(err) {
+		return Permanent(errors.New(msg))
+	}
+	return errors.New(msg)
+}
+
+// textprotoErrors finds every SMTP reply in err's tree.
+func textprotoErrors(err error) []*textproto.Error {
+	var out []*textproto.Error
+	var walk func(error)
+	walk = func(e error) {
+		if te, ok := e.(*textproto.Error); ok {
+			out = append(out, te)
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			if next := u.Unwrap(); next != nil {
+				walk(next)
+			}
+		case interface{ Unwrap() []error }:
+			for _, next := range u.Unwrap() {
+				walk(next)
+			}
+		}
+	}
+	walk(err)
+	return out
+}
+
+// isEnhancedCode reports whether s is an RFC 3463 status code, "5.7.8".
+func isEnhancedCode(s string) bool {
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" || len(p) > 3 || strings.Trim(p, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
 }
 
 func (e Email) client(ctx context.Context, conns *connCloser) (*mail.Client, error) {
@@ -165,10 +241,13 @@ func emailMessageID(ev Event, from string) string {
 
 func emailBody(ev Event, now time.Time) string {
 	var b strings.Builder
-	if ev.Kind == fsm.EventRecovered {
+	switch {
+	case ev.Kind == fsm.EventRecovered:
 		fmt.Fprintf(&b, "%s is up again: a heartbeat arrived after %s of silence.\n\n",
 			ev.Service, since(ev.Time, ev.LastSeen))
-	} else {
+	case ev.Reason == fsm.ReasonFail || ev.Reason == fsm.ReasonExitStatus:
+		fmt.Fprintf(&b, "%s is DOWN: %s (%s ago).\n\n", ev.Service, why(ev), since(now, ev.LastSeen))
+	default:
 		fmt.Fprintf(&b, "%s is DOWN: no heartbeat since %s (%s ago); its timeout is %s.\n\n",
 			ev.Service, stamp(ev.LastSeen), since(now, ev.LastSeen), ev.Timeout)
 	}
@@ -176,19 +255,49 @@ func emailBody(ev Event, now time.Time) string {
 		b.WriteString("It has gone down too often lately: it is flapping. Further notifications are held\n" +
 			"until it has kept one state for its flap window; you will then hear how it settled.\n\n")
 	}
-	for _, f := range [][2]string{
-		{"Service", ev.Service},
-		{"Event", string(ev.Kind)},
-		{"Incident", ev.Incident},
-		{"Last heartbeat", stamp(ev.LastSeen)},
-		{"Timeout", ev.Timeout.String()},
-		{"Event time", stamp(ev.Time)},
-		{"Leader", ev.Node},
-	} {
+	for _, f := range emailFields(ev) {
 		fmt.Fprintf(&b, "%-15s %s\n", f[0]+":", f[1])
 	}
 	b.WriteString("\n-- \nSent by watchdog. A repeated delivery of this event has the same Message-ID.\n")
 	return b.String()
+}
+
+// emailFields are the event's details, one a line; those not known are
+// left out.
+func emailFields(ev Event) [][2]string {
+	fields := [][2]string{
+		{"Service", ev.Service},
+		{"Event", string(ev.Kind)},
+		{"Incident", ev.Incident},
+	}
+	if r := reasonLabel(ev); r != "" {
+		fields = append(fields, [2]string{"Reason", r})
+	}
+	if ev.Note != "" {
+		fields = append(fields, [2]string{"Note", ev.Note})
+	}
+	fields = append(fields, [][2]string{
+		{"Last heartbeat", stamp(ev.LastSeen)},
+		{"Timeout", ev.Timeout.String()},
+	}...)
+	if !ev.DownSince.IsZero() {
+		fields = append(fields, [2]string{"Down since", stamp(ev.DownSince)})
+		if ev.Kind == fsm.EventRecovered {
+			fields = append(fields, [2]string{"Downtime", ev.DownFor().Round(time.Second).String()})
+		} else {
+			fields = append(fields, [2]string{"Down for", ev.DownFor().Round(time.Second).String()})
+		}
+	}
+	if ev.Kind == fsm.EventRecovered {
+		fields = append(fields, [2]string{"Recovered at", stamp(ev.Time)})
+		if ev.RecoveryNote != "" {
+			fields = append(fields, [2]string{"Recovery note", ev.RecoveryNote})
+		}
+	}
+	return append(fields, [][2]string{
+		{"Event time", stamp(ev.Time)},
+		{"Leader", ev.Node},
+	}...)
 }
 
 // connCloser remembers the connections a session dialled, so they can be

@@ -41,8 +41,11 @@ type delivered struct {
 type smtpServer struct {
 	addr       string
 	user, pass string
-	mu         sync.Mutex
-	msgs       []delivered
+	// echo makes every refusal quote what the client sent, as a
+	// careless or hostile server might.
+	echo bool
+	mu   sync.Mutex
+	msgs []delivered
 }
 
 func newSMTPServer(t *testing.T, tlsConfig *tls.Config, user, pass string) *smtpServer {
@@ -86,6 +89,10 @@ func (x *smtpSession) AuthMechanisms() []string {
 func (x *smtpSession) Auth(string) (sasl.Server, error) {
 	return sasl.NewPlainServer(func(_, user, pass string) error {
 		if user != x.srv.user || pass != x.srv.pass {
+			if x.srv.echo {
+				return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8},
+					Message: "Authentication failed for " + user + " with password " + pass}
+			}
 			return smtp.ErrAuthFailed
 		}
 		x.cur.user = user
@@ -277,7 +284,7 @@ func TestEmailFailures(t *testing.T) {
 		}, false, "STARTTLS"},
 		{"not authenticated", func(e *Email) {
 			e.Server, e.StartTLS, e.TLS = secure.addr, true, clientTLS
-		}, true, "authenticate"},
+		}, true, "MAIL FROM command: 502"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

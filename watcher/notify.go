@@ -10,9 +10,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
-	"unicode"
+
+	"github.com/watchdog-ha/watchdog/fsm"
 )
 
 // userAgent names us to receivers, which see it in their access logs.
@@ -41,7 +43,14 @@ func newHTTPClient() *http.Client {
 // postJSON sends body as JSON and classifies the outcome for RetryPolicy:
 // nil for any 2xx; retryable for connection errors, 429 and 5xx (carrying
 // Retry-After when given); Permanent for every other status.
-func postJSON(ctx context.Context, client *http.Client, target string, header http.Header, body any) error {
+//
+// A refusal is reported by its status code and the standard text for it,
+// never by what the receiver sent: a receiver's answer (its body, even its
+// reason phrase) may quote the request, and with it the URL's secret path,
+// a header or a routing key, and the error is committed and shown by every
+// read route. reasons lists the answers worth naming (Slack's
+// "invalid_payload"): a body that is exactly one of them is added.
+func postJSON(ctx context.Context, client *http.Client, target string, header http.Header, body any, reasons ...string) error {
 	where := endpoint(target)
 	payload, err := json.Marshal(body)
 	if err != nil {
@@ -69,15 +78,16 @@ func postJSON(ctx context.Context, client *http.Client, target string, header ht
 		return fmt.Errorf("POST %s: %w", where, err)
 	}
 	defer resp.Body.Close()
-	snippet := readSnippet(resp.Body)
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+	reason := knownReason(resp.Body, reasons)
+	code := resp.StatusCode
+	if code >= 200 && code < 300 {
 		return nil
 	}
-	err = fmt.Errorf("POST %s: %s", where, resp.Status)
-	if snippet != "" {
-		err = fmt.Errorf("%w: %s", err, snippet)
+	err = fmt.Errorf("POST %s: %d %s", where, code, http.StatusText(code))
+	if reason != "" {
+		err = fmt.Errorf("%w: %s", err, reason)
 	}
-	switch code := resp.StatusCode; {
+	switch {
 	case code == http.StatusTooManyRequests || code >= 500:
 		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
 			return RetryAfter(err, d)
@@ -99,23 +109,42 @@ func endpoint(target string) string {
 	return u.Scheme + "://" + u.Host
 }
 
-// maxSnippet bounds how much of a receiver's answer goes into the error
-// that is committed and logged.
-const maxSnippet = 200
+// maxReason bounds how much of an answer is read to recognise a reason.
+const maxReason = 64
 
-// readSnippet reads the start of a response (whose reason, such as Slack's
-// "invalid_payload", helps the operator), drains the rest so the connection
-// can be reused, and keeps only printable characters.
-func readSnippet(r io.Reader) string {
-	b, _ := io.ReadAll(io.LimitReader(r, maxSnippet))
+// knownReason reads the start of a response and returns it if it is
+// exactly one of reasons (our own words, then, not the receiver's), and
+// drains the rest so that the connection can be reused.
+func knownReason(r io.Reader, reasons []string) string {
+	b, _ := io.ReadAll(io.LimitReader(r, maxReason))
 	_, _ = io.Copy(io.Discard, io.LimitReader(r, 64<<10))
-	s := strings.Map(func(c rune) rune {
-		if unicode.IsPrint(c) {
-			return c
-		}
-		return ' '
-	}, string(b))
-	return strings.TrimSpace(s)
+	got := strings.TrimSpace(string(b))
+	if i := slices.Index(reasons, got); i >= 0 {
+		return reasons[i]
+	}
+	return ""
+}
+
+// reasonLabel names why the service went down, shortly: "timeout",
+// "fail", "exit status 23"; empty when not known.
+func reasonLabel(ev Event) string {
+	if ev.Reason == fsm.ReasonExitStatus {
+		return fmt.Sprintf("exit status %d", ev.ExitStatus)
+	}
+	return ev.Reason
+}
+
+// why says in words why the service went down; empty when not known.
+func why(ev Event) string {
+	switch ev.Reason {
+	case fsm.ReasonTimeout:
+		return fmt.Sprintf("no heartbeat within its timeout of %s, the last at %s", ev.Timeout, stamp(ev.LastSeen))
+	case fsm.ReasonFail:
+		return fmt.Sprintf("it reported a failure at %s", stamp(ev.LastSeen))
+	case fsm.ReasonExitStatus:
+		return fmt.Sprintf("it reported exit status %d at %s", ev.ExitStatus, stamp(ev.LastSeen))
+	}
+	return ""
 }
 
 // since formats how long ago t was at now, to the second.

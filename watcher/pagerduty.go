@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/watchdog-ha/watchdog/fsm"
 )
@@ -60,25 +62,40 @@ func pagerDutyEvent(key string, ev Event) PagerDutyEvent {
 	}
 	out.EventAction = "trigger"
 	summary := fmt.Sprintf("%s is DOWN: no heartbeat since %s (timeout %s)", ev.Service, stamp(ev.LastSeen), ev.Timeout)
+	if ev.Reason == fsm.ReasonFail || ev.Reason == fsm.ReasonExitStatus {
+		summary = fmt.Sprintf("%s is DOWN: %s", ev.Service, why(ev))
+	}
 	switch ev.Kind {
 	case fsm.EventRepeat:
-		summary = fmt.Sprintf("%s is still DOWN: no heartbeat since %s (timeout %s)", ev.Service, stamp(ev.LastSeen), ev.Timeout)
+		summary = strings.Replace(summary, " is DOWN", " is still DOWN", 1)
 	case fsm.EventFlapping:
 		summary = fmt.Sprintf("%s is FLAPPING: down again at %s (timeout %s); held until stable", ev.Service, stamp(ev.Time), ev.Timeout)
 	}
+	details := map[string]string{
+		"service":     ev.Service,
+		"event":       string(ev.Kind),
+		"incident_id": ev.Incident,
+		"last_seen":   stampNano(ev.LastSeen),
+		"timeout":     ev.Timeout.String(),
+		"node":        ev.Node,
+	}
+	for k, v := range map[string]string{"reason": ev.Reason, "note": ev.Note} {
+		if v != "" {
+			details[k] = v
+		}
+	}
+	if ev.Reason == fsm.ReasonExitStatus {
+		details["exit_status"] = strconv.Itoa(ev.ExitStatus)
+	}
+	if !ev.DownSince.IsZero() {
+		details["down_since"], details["down_for"] = stampNano(ev.DownSince), ev.DownFor().String()
+	}
 	out.Payload = &PagerDutyPayload{
-		Summary:   summary,
-		Source:    ev.Service,
-		Severity:  "critical",
-		Timestamp: stampNano(ev.Time),
-		CustomDetails: map[string]string{
-			"service":     ev.Service,
-			"event":       string(ev.Kind),
-			"incident_id": ev.Incident,
-			"last_seen":   stampNano(ev.LastSeen),
-			"timeout":     ev.Timeout.String(),
-			"node":        ev.Node,
-		},
+		Summary:       summary,
+		Source:        ev.Service,
+		Severity:      "critical",
+		Timestamp:     stampNano(ev.Time),
+		CustomDetails: details,
 	}
 	return out
 }

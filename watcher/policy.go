@@ -46,7 +46,7 @@ func (w *Watcher) attempted(ctx context.Context, p fsm.PendingAction, policy Ret
 		return err
 	}
 	a := fsm.Attempt{At: time.Now().UnixNano(), Service: p.Service, Incident: p.Incident, Action: p.Run.Action,
-		Event: p.Run.Event, Repeat: p.Run.Repeat, Attempt: n, Error: err.Error()}
+		Event: p.Run.Event, Repeat: p.Run.Repeat, Attempt: n, Error: w.redact.String(err.Error())}
 	if _, cerr := w.cluster.Apply(ctx, a); cerr != nil {
 		w.log.Debug("commit delivery attempt", "action", p.Run.Action, "service", p.Service, "err", cerr)
 	}

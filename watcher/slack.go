@@ -57,27 +57,47 @@ func (s Slack) Run(ctx context.Context, ev Event) error {
 	if s.Now != nil {
 		now = s.Now
 	}
-	return postJSON(ctx, s.Client, string(s.URL), nil, slackMessage(ev, now()))
+	return postJSON(ctx, s.Client, string(s.URL), nil, slackMessage(ev, now()), slackReasons()...)
 }
 
-// slackMessage says in its first line what happened, to whom and since
-// when: that line is also what the phone's notification shows.
+// slackReasons are the answers Slack's incoming webhooks give when they
+// refuse a message (Mattermost answers JSON, which is not quoted). Only
+// these words are ever named in an error: nothing else of an answer is.
+func slackReasons() []string {
+	return []string{"invalid_payload", "invalid_token", "user_not_found", "channel_not_found",
+		"channel_is_archived", "action_prohibited", "posting_to_general_channel_denied",
+		"too_many_attachments", "no_service", "no_service_id", "no_team", "team_disabled",
+		"no_text", "missing_text_or_fallback_or_attachments"}
+}
+
+// slackMessage says in its first line what happened, to whom, why and
+// since when: that line is also what the phone's notification shows.
 func slackMessage(ev Event, now time.Time) SlackMessage {
 	name := "*" + slackEscape(ev.Service) + "*"
 	var text, color string
 	switch ev.Kind {
 	case fsm.EventRecovered:
 		color = slackGreen
-		text = fmt.Sprintf(":large_green_circle: %s is UP again — heartbeat after %s of silence, incident %s",
-			name, since(ev.Time, ev.LastSeen), slackEscape(ev.Incident))
+		down := ""
+		if !ev.DownSince.IsZero() {
+			down = fmt.Sprintf(" after %s down", ev.DownFor().Round(time.Second))
+		}
+		text = fmt.Sprintf(":large_green_circle: %s is UP again%s — heartbeat after %s of silence, incident %s",
+			name, down, since(ev.Time, ev.LastSeen), slackEscape(ev.Incident))
 	default:
 		color = slackRed
 		state := "DOWN"
 		switch ev.Kind {
 		case fsm.EventRepeat:
 			state = "still DOWN"
+			if !ev.DownSince.IsZero() {
+				state += " after " + ev.DownFor().Round(time.Second).String()
+			}
 		case fsm.EventFlapping:
 			state = "FLAPPING (further notifications held until it is stable)"
+		}
+		if r := reasonLabel(ev); r != "" {
+			state += " (" + r + ")"
 		}
 		text = fmt.Sprintf(":red_circle: %s is %s — last heartbeat %s (%s ago), timeout %s, incident %s",
 			name, state, stamp(ev.LastSeen), since(now, ev.LastSeen), ev.Timeout, slackEscape(ev.Incident))
@@ -87,18 +107,43 @@ func slackMessage(ev Event, now time.Time) SlackMessage {
 		Attachments: []SlackAttachment{{
 			Color:    color,
 			Fallback: text,
-			Fields: []SlackField{
-				{Title: "Service", Value: slackEscape(ev.Service), Short: true},
-				{Title: "Event", Value: string(ev.Kind), Short: true},
-				{Title: "Last heartbeat", Value: stamp(ev.LastSeen), Short: true},
-				{Title: "Timeout", Value: ev.Timeout.String(), Short: true},
-				{Title: "Incident", Value: slackEscape(ev.Incident), Short: true},
-				{Title: "Leader", Value: slackEscape(ev.Node), Short: true},
-			},
-			Footer: "watchdog",
-			TS:     ev.Time.Unix(),
+			Fields:   slackFields(ev),
+			Footer:   "watchdog",
+			TS:       ev.Time.Unix(),
 		}},
 	}
+}
+
+// slackFields are the event's details; those not known are left out.
+func slackFields(ev Event) []SlackField {
+	fields := []SlackField{
+		{Title: "Service", Value: slackEscape(ev.Service), Short: true},
+		{Title: "Event", Value: string(ev.Kind), Short: true},
+		{Title: "Last heartbeat", Value: stamp(ev.LastSeen), Short: true},
+		{Title: "Timeout", Value: ev.Timeout.String(), Short: true},
+		{Title: "Incident", Value: slackEscape(ev.Incident), Short: true},
+		{Title: "Leader", Value: slackEscape(ev.Node), Short: true},
+	}
+	if r := reasonLabel(ev); r != "" {
+		fields = append(fields, SlackField{Title: "Reason", Value: r, Short: true})
+	}
+	if !ev.DownSince.IsZero() {
+		title := "Down for"
+		if ev.Kind == fsm.EventRecovered {
+			title = "Downtime"
+		}
+		fields = append(fields, SlackField{Title: title, Value: ev.DownFor().Round(time.Second).String(), Short: true})
+	}
+	if ev.Kind == fsm.EventRecovered {
+		fields = append(fields, SlackField{Title: "Recovered at", Value: stamp(ev.Time), Short: true})
+	}
+	if ev.Note != "" {
+		fields = append(fields, SlackField{Title: "Note", Value: slackEscape(ev.Note)})
+	}
+	if ev.RecoveryNote != "" && ev.Kind == fsm.EventRecovered {
+		fields = append(fields, SlackField{Title: "Recovery note", Value: slackEscape(ev.RecoveryNote)})
+	}
+	return fields
 }
 
 // slackEscape escapes the three characters Slack's mrkdwn gives meaning to

@@ -44,6 +44,25 @@ type Event struct {
 	Timeout  time.Duration // the service's timeout
 	Node     string        // the leader delivering it
 	Time     time.Time     // when it happened: the incident opened, or was resolved
+	// Why it went down: fsm.ReasonTimeout, ReasonFail or ReasonExitStatus
+	// (with ExitStatus); empty for an incident an older build opened.
+	Reason     string
+	ExitStatus int
+	// Note is the note of the ping that took it down (for a timeout, of
+	// its last contact when that was a ping); RecoveryNote that of the
+	// ping that resolved it. One printable line, bounded (fsm.MaxIncidentNote).
+	Note         string
+	RecoveryNote string
+	DownSince    time.Time // when the incident opened; zero when unknown
+}
+
+// DownFor is how long the service has been down when the event happened;
+// for a recovery, the downtime.
+func (ev Event) DownFor() time.Duration {
+	if ev.DownSince.IsZero() {
+		return 0
+	}
+	return max(ev.Time.Sub(ev.DownSince), 0)
 }
 
 // DefaultCheckInterval bounds how long a newly created or changed service
@@ -70,6 +89,9 @@ type Watcher struct {
 
 	slots   chan struct{} // bounds the actions running at once
 	metrics *metrics
+	// redact removes the actions' secrets from every error before it is
+	// committed or logged: what is committed is shown by every read route.
+	redact *Redactor
 
 	mu    sync.Mutex
 	owned map[runKey]*run // actions this leader has started
@@ -101,8 +123,9 @@ func New(cfg Config, state State, cluster Cluster) *Watcher {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Watcher{cfg: cfg, state: state, cluster: cluster, log: cfg.Logger,
-		slots: make(chan struct{}, maxConcurrentActions), metrics: newMetrics()}
+	red := NewRedactor(ActionSecrets(cfg.Actions))
+	return &Watcher{cfg: cfg, state: state, cluster: cluster, log: slog.New(red.Handler(cfg.Logger.Handler())),
+		slots: make(chan struct{}, maxConcurrentActions), metrics: newMetrics(), redact: red}
 }
 
 // Run watches until ctx ends (leadership lost). since is when this node became
@@ -270,9 +293,9 @@ func (w *Watcher) perform(ctx context.Context, key runKey, p fsm.PendingAction) 
 	}
 	res.State = fsm.ActionDone
 	if err != nil {
-		res.State, res.Error = fsm.ActionFailed, err.Error()
+		res.State, res.Error = fsm.ActionFailed, w.redact.String(err.Error())
 		w.log.Error("action failed", "action", p.Run.Action, "event", p.Run.Event, "service", p.Service,
-			"incident", p.Incident, "attempts", res.Attempts, "err", err)
+			"incident", p.Incident, "attempts", res.Attempts, "err", res.Error)
 	}
 	res.At = time.Now().UnixNano()
 	w.mu.Lock()
@@ -299,19 +322,23 @@ func (w *Watcher) event(p fsm.PendingAction) Event {
 	if s.Def != nil {
 		ev.Timeout = s.Def.Timeout
 	}
-	if p.Run.Owed != 0 {
-		// Committed with the run: when its event happened.
-		ev.Time = time.Unix(0, p.Run.Owed)
+	i := slices.IndexFunc(s.Incidents, func(inc fsm.Incident) bool { return inc.ID == p.Incident })
+	if i < 0 {
 		return ev
 	}
-	for _, inc := range s.Incidents {
-		switch {
-		case inc.ID != p.Incident:
-		case p.Run.Event == fsm.EventRecovered && inc.Resolved != 0:
-			ev.Time = time.Unix(0, inc.Resolved)
-		case inc.Opened != 0:
-			ev.Time = time.Unix(0, inc.Opened)
-		}
+	inc := s.Incidents[i]
+	ev.Reason, ev.ExitStatus, ev.Note, ev.RecoveryNote = inc.Reason, inc.ExitStatus, inc.Note, inc.RecoveryNote
+	if inc.Opened != 0 {
+		ev.DownSince = time.Unix(0, inc.Opened)
+	}
+	switch {
+	case p.Run.Owed != 0:
+		// Committed with the run: when its event happened.
+		ev.Time = time.Unix(0, p.Run.Owed)
+	case p.Run.Event == fsm.EventRecovered && inc.Resolved != 0:
+		ev.Time = time.Unix(0, inc.Resolved)
+	case inc.Opened != 0:
+		ev.Time = time.Unix(0, inc.Opened)
 	}
 	return ev
 }

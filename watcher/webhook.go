@@ -29,6 +29,17 @@ type WebhookPayload struct {
 	Timeout    string `json:"timeout"`   // Go duration string
 	Node       string `json:"node"`      // the leader that delivered it
 	Time       string `json:"time"`      // RFC 3339, UTC: when the event happened
+	// Why it went down: timeout, fail or exit_status (with exit_status);
+	// absent for an incident opened by a build that did not record it.
+	Reason     string `json:"reason,omitempty"`
+	ExitStatus int    `json:"exit_status,omitempty"`
+	Note       string `json:"note,omitempty"`       // of the ping that took it down, or its last contact
+	DownSince  string `json:"down_since,omitempty"` // RFC 3339, UTC: when the incident opened
+	DownFor    string `json:"down_for,omitempty"`   // Go duration: down so far; for recovered, the downtime
+	// For recovered: the heartbeat that resolved it, and its note if it
+	// was a ping with one.
+	RecoveredAt  string `json:"recovered_at,omitempty"`
+	RecoveryNote string `json:"recovery_note,omitempty"`
 }
 
 // IdempotencyKey is the same for every delivery of one event of one
@@ -54,7 +65,11 @@ func (w Webhook) Run(ctx context.Context, ev Event) error {
 		h.Set(k, string(v))
 	}
 	h.Set("Idempotency-Key", IdempotencyKey(ev))
-	return postJSON(ctx, w.Client, w.URL, h, WebhookPayload{
+	return postJSON(ctx, w.Client, w.URL, h, webhookPayload(ev))
+}
+
+func webhookPayload(ev Event) WebhookPayload {
+	p := WebhookPayload{
 		Service:    ev.Service,
 		Event:      string(ev.Kind),
 		Repeat:     ev.Repeat,
@@ -63,7 +78,17 @@ func (w Webhook) Run(ctx context.Context, ev Event) error {
 		Timeout:    ev.Timeout.String(),
 		Node:       ev.Node,
 		Time:       stampNano(ev.Time),
-	})
+		Reason:     ev.Reason,
+		ExitStatus: ev.ExitStatus,
+		Note:       ev.Note,
+	}
+	if !ev.DownSince.IsZero() {
+		p.DownSince, p.DownFor = stampNano(ev.DownSince), ev.DownFor().String()
+	}
+	if ev.Kind == fsm.EventRecovered {
+		p.RecoveredAt, p.RecoveryNote = stampNano(ev.Time), ev.RecoveryNote
+	}
+	return p
 }
 
 // stampNano keeps sub-second precision for machines, as the HTTP API does.

@@ -61,6 +61,10 @@ type tune func(*cluster.Config)
 // StartAgent starts a node as cfg says. It returns once the node listens;
 // the cluster forms in the background.
 func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, error) {
+	// Nothing this node logs, whoever logs it (a receiver's error, Raft,
+	// the HTTP server), shows a secret of the configured actions.
+	redact := watcher.NewRedactor(watcher.ActionSecrets(buildActions(cfg.File, log)))
+	log = slog.New(redact.Handler(log.Handler()))
 	a := &Agent{FSM: fsm.New(), log: log, served: make(chan error, 1)}
 	dataDir := cfg.DataDir
 	if dataDir == "" && cfg.Dev {

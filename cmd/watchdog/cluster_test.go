@@ -25,6 +25,7 @@ type testCluster struct {
 	file   *FileConfig
 	mu     sync.Mutex // guards agents: workload goroutines read it
 	agents []*Agent   // nil once stopped
+	logTo  io.Writer  // when set, every node logs there, at debug level
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -37,7 +38,13 @@ func testLogger(t testing.TB) *slog.Logger {
 // newTestCluster starts n agents that bootstrap together.
 func newTestCluster(t testing.TB, n int, file *FileConfig, tunes ...tune) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t, file: file}
+	return startTestCluster(&testCluster{t: t, file: file}, n, tunes...)
+}
+
+// startTestCluster starts c's n agents, which bootstrap together.
+func startTestCluster(c *testCluster, n int, tunes ...tune) *testCluster {
+	t := c.t
+	t.Helper()
 	for i := range n {
 		c.start(fmt.Sprintf("n%d", i+1), n, t.TempDir(), tunes...)
 	}
@@ -73,7 +80,11 @@ func (c *testCluster) launch(cfg *AgentConfig, tunes ...tune) *Agent {
 		cc.ReconcileInterval = 300 * time.Millisecond
 		cc.StatusInterval = 250 * time.Millisecond // promotion and reachability follow it
 	}
-	a, err := StartAgent(cfg, testLogger(c.t).With("node", id), append([]tune{fast}, tunes...)...)
+	log := testLogger(c.t)
+	if c.logTo != nil {
+		log = slog.New(slog.NewTextHandler(c.logTo, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	a, err := StartAgent(cfg, log.With("node", id), append([]tune{fast}, tunes...)...)
 	if err != nil {
 		c.t.Fatalf("start %s: %v", id, err)
 	}
