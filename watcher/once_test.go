@@ -3,6 +3,7 @@ package watcher
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -54,8 +55,20 @@ func TestEveryActionRunsOnceWhenManyFinishTogether(t *testing.T) {
 	waitFor(t, 30*time.Second, "every recovered action to be recorded", func() bool { return len(f.PendingActions()) == 0 })
 	act.mu.Lock()
 	defer act.mu.Unlock()
-	if len(act.runs) != 2*n {
-		t.Errorf("%d distinct runs, want %d", len(act.runs), 2*n)
+	// Each service recovers exactly once; on a loaded machine its 200 ms
+	// timeout may run out again before the last outcome is recorded, which
+	// opens a second, legitimate incident with a down run of its own.
+	recovered, down := 0, 0
+	for k := range act.runs {
+		switch {
+		case strings.HasSuffix(k, "/recovered"):
+			recovered++
+		case strings.HasSuffix(k, "/down"):
+			down++
+		}
+	}
+	if recovered != n || down < n {
+		t.Errorf("%d distinct recovered and %d distinct down runs, want %d and at least %d", recovered, down, n, n)
 	}
 	for k, c := range act.runs {
 		if c != 1 {
