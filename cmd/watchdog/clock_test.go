@@ -20,8 +20,8 @@ type steppedClock struct {
 	offset atomic.Int64
 }
 
-func (c *steppedClock) Wall() time.Time     { return c.sys.Wall().Add(time.Duration(c.offset.Load())) }
-func (c *steppedClock) Mono() time.Duration { return c.sys.Mono() }
+func (c *steppedClock) Wall() time.Time      { return c.sys.Wall().Add(time.Duration(c.offset.Load())) }
+func (c *steppedClock) Mono() time.Duration  { return c.sys.Mono() }
 func (c *steppedClock) step(d time.Duration) { c.offset.Add(int64(d)) }
 
 // clocks gives every node of a test cluster its own stepped clock.
