@@ -191,6 +191,7 @@ type runner struct {
 	slack     map[string]time.Duration
 	seen      map[string]bool // violations reported already
 	rows      []row
+	stampLag  time.Duration // History.StampLag
 }
 
 // row is one scenario's line of the summary.
@@ -244,7 +245,7 @@ func (r *runner) history() (*History, error) {
 	}
 	return &History{Start: r.start, Timeout: r.services, Acks: acks, Execs: execs,
 		Silenced: silenced, Slack: slack, Faults: faults, Takeovers: slices.Clone(r.takeovers),
-		Failed: r.wl.failures()}, nil
+		Failed: r.wl.failures(), StampLag: r.stampLag}, nil
 }
 
 // watchTakeovers polls every running node every 100 ms and notes each

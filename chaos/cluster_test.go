@@ -32,7 +32,8 @@ type node struct {
 	logFile    string
 	actionLog  string
 	config     string
-	clockFile  string // the wall clock's offset (clock_test.go)
+	clockFile  string        // the wall clock's offset (clock_test.go)
+	clock      time.Duration // the offset written there
 	args       []string
 
 	mu    sync.Mutex
