@@ -36,27 +36,32 @@ func (c *SystemClock) Mono() time.Duration { return time.Since(c.origin) }
 // during the leadership changes neither: silence is measured on the
 // monotonic clock. It starts after every time already committed, whatever
 // the new leader's clock says, so that each heartbeat it stamps moves its
-// service's last_seen forward, and that a silence committed by an earlier
-// leader is never measured as longer than it was (see leaderLoop).
+// service's last_seen forward. A silence stamped by an earlier leader is
+// never measured as longer than it was: either it started before the term
+// (every service has a full timeout from the term's start), or the term
+// started just after the latest stamp, which the earlier leader made before
+// this one took over.
 type leaderTerm struct {
 	clock Clock
-	wall  time.Time     // the term's time at mono
-	mono  time.Duration // the monotonic reading the term started at
-	since time.Time     // when the leadership was gained, in the term's time
+	since time.Time     // the term's time when it started
+	mono  time.Duration // the monotonic reading then
 }
 
-// newLeaderTerm starts a term at the current monotonic reading. gained is
-// the monotonic reading when leadership was gained; latest is the latest
-// time the replicated state holds.
-func newLeaderTerm(clock Clock, gained time.Duration, latest time.Time) *leaderTerm {
+// newLeaderTerm starts a term now; latest is the latest time the
+// replicated state holds. The term starts when the leader has caught up
+// with the log, and its duties count every service's silence from then at
+// the earliest: a heartbeat this leader committed before (with its wall
+// clock, which may be behind what is committed) may not have moved its
+// service's last_seen.
+func newLeaderTerm(clock Clock, latest time.Time) *leaderTerm {
 	mono, wall := clock.Mono(), clock.Wall()
 	if !wall.After(latest) {
 		wall = latest.Add(time.Nanosecond)
 	}
-	return &leaderTerm{clock: clock, wall: wall, mono: mono, since: wall.Add(gained - mono)}
+	return &leaderTerm{clock: clock, since: wall, mono: mono}
 }
 
-func (t *leaderTerm) now() time.Time { return t.wall.Add(t.clock.Mono() - t.mono) }
+func (t *leaderTerm) now() time.Time { return t.since.Add(t.clock.Mono() - t.mono) }
 
 // terms holds the current leadership's time, nil while this node is not an
 // established leader.

@@ -64,7 +64,7 @@ func (n *Node) monitorLeadership(ctx context.Context) {
 // leaderLoop waits until the FSM has applied everything earlier leaders
 // committed (a Barrier), then runs the leader's duties until ctx ends.
 func (n *Node) leaderLoop(ctx context.Context) {
-	since, gained := time.Now(), n.terms.clock.Mono()
+	since := time.Now()
 	for {
 		err := n.raft.Barrier(n.cfg.ApplyTimeout).Error()
 		if err == nil {
@@ -79,7 +79,7 @@ func (n *Node) leaderLoop(ctx context.Context) {
 	}
 	// Everything earlier leaders committed is applied: this term's time
 	// can start after all of it.
-	term := newLeaderTerm(n.terms.clock, gained, n.fsm.Latest())
+	term := newLeaderTerm(n.terms.clock, n.fsm.Latest())
 	n.terms.cur.Store(term)
 	defer n.terms.cur.CompareAndSwap(term, nil)
 	n.log.Info("leadership established", "node", n.cfg.NodeID)

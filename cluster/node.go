@@ -70,8 +70,9 @@ type Node struct {
 
 // LeaderDuty is the work only the leader does. It runs while this node is
 // the established leader and must return when ctx is cancelled, which happens
-// when leadership is lost. since is when this leadership began, in the time
-// Now returns: heartbeats could be committed only from then on.
+// when leadership is lost. since is when this leadership caught up with the
+// log and took up its duties, in the time Now returns: no service's silence
+// counts from before it, as heartbeats could not be committed meanwhile.
 type LeaderDuty func(ctx context.Context, since time.Time)
 
 // New opens the node's stores and starts Raft and gossip. Start begins the
