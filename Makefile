@@ -10,7 +10,7 @@ test:
 
 # The fault-injection suite (chaos/): three real nodes in network namespaces,
 # partitions, pauses, crashes, restarts, a wiped disk, lossy and slow links,
-# and the recorded history checked. Needs root; about two minutes. Not under
+# wall clocks stepped and skewed, and the recorded history checked. Needs root; about two minutes. Not under
 # -race: the nodes are separate processes.
 chaos:
 	WATCHDOG_CHAOS=1 $(GO) test -count=1 -timeout 10m -v ./chaos/
@@ -23,6 +23,7 @@ fuzz:
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags watchdog_testclock ./cmd/watchdog # the test build chaos/ runs
 	@out="$$(gofmt -l .)"; \
 	if [ -n "$$out" ]; then \
 		echo "gofmt -l: these files need gofmt -w:"; echo "$$out"; exit 1; \

@@ -97,6 +97,19 @@ func TestCheckerLostHeartbeat(t *testing.T) {
 	expect(t, CheckReplicas(h, map[string]map[string]time.Time{"n1": stale, "n2": stale, "n3": stale}, at(sec(19))))
 }
 
+// A leader whose clock is behind stamps after the latest time committed:
+// last_seen may then trail the sending time by StampLag, and no more.
+func TestCheckerLostHeartbeatWithStampLag(t *testing.T) {
+	h, now := cleanHistory()
+	trailing := map[string]time.Time{"steady": at(sec(29.9) - 300*time.Millisecond), "quiet": at(sec(9.8))}
+	replicas := map[string]map[string]time.Time{"n1": trailing, "n2": trailing, "n3": trailing}
+	expect(t, CheckReplicas(h, replicas, now), RuleLostHeartbeat, RuleLostHeartbeat, RuleLostHeartbeat)
+	h.StampLag = 500 * time.Millisecond
+	expect(t, CheckReplicas(h, replicas, now))
+	h.StampLag = 200 * time.Millisecond
+	expect(t, CheckReplicas(h, replicas, now), RuleLostHeartbeat, RuleLostHeartbeat, RuleLostHeartbeat)
+}
+
 func TestCheckerFalseDeath(t *testing.T) {
 	h, now := cleanHistory()
 	h.Execs = append(h.Execs, Exec{Event: "down", Service: "steady", Incident: "70-0", Node: "n2", At: at(sec(20))})

@@ -32,6 +32,8 @@ type node struct {
 	logFile    string
 	actionLog  string
 	config     string
+	clockFile  string        // the wall clock's offset (clock_test.go)
+	clock      time.Duration // the offset written there
 	args       []string
 
 	mu    sync.Mutex
@@ -106,7 +108,8 @@ func newCluster(t *testing.T, lab *netLab, bin, dir string, services map[string]
 		nd := filepath.Join(dir, id)
 		n := &node{id: id, ns: ln.ns, ip: ln.ip, idx: i, dir: nd,
 			dataDir: filepath.Join(nd, "data"), logFile: filepath.Join(nd, "watchdog.log"),
-			actionLog: filepath.Join(nd, "actions.log"), config: filepath.Join(nd, "watchdog.yaml"), state: "dead"}
+			actionLog: filepath.Join(nd, "actions.log"), config: filepath.Join(nd, "watchdog.yaml"),
+			clockFile: filepath.Join(nd, "clock-offset"), state: "dead"}
 		if err := writeNodeFiles(n, services); err != nil {
 			t.Fatal(err)
 		}
@@ -195,7 +198,9 @@ func (c *cluster) start(n *node) {
 	}
 	fmt.Fprintf(logf, "=== %s chaos: starting %s %s\n", time.Now().UTC().Format(time.RFC3339Nano), c.bin, strings.Join(n.args, " "))
 	cmd := exec.Command("ip", append([]string{"netns", "exec", n.ns, c.bin}, n.args...)...)
-	cmd.Env = nodeEnv()
+	// The test build (buildBinary) adds this offset to the node's wall
+	// clock; the clock scenarios rewrite it to step that clock.
+	cmd.Env = append(nodeEnv(), "WATCHDOG_TEST_CLOCK_FILE="+n.clockFile)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

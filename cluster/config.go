@@ -107,6 +107,9 @@ type Config struct {
 	// GossipKey, when set, encrypts and authenticates gossip (AES-GCM with
 	// this 16, 24 or 32-byte key): a node without it cannot join.
 	GossipKey []byte
+	// Clock is where the node reads the time; nil is the system clock.
+	// Tests set one whose wall clock steps.
+	Clock Clock
 }
 
 func (c *Config) setDefaults() {

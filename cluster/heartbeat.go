@@ -32,7 +32,7 @@ const leaderChangeWait = time.Second
 // Heartbeat records that the services were heard from now. It returns once
 // the heartbeats are committed on a quorum. On a follower they travel to the
 // leader, batched with the other heartbeats this node received meanwhile.
-// The leader stamps the time, so one clock orders all heartbeats. While
+// The leader stamps the time (Now), so one clock orders all heartbeats. While
 // leadership is changing it retries for up to leaderChangeWait, which is
 // safe because heartbeats are idempotent.
 func (n *Node) Heartbeat(ctx context.Context, ids ...string) error {
@@ -81,7 +81,7 @@ func (n *Node) commitLocal(ctx context.Context, ids []string) error {
 	ok, refused, release := n.admission.admit(ids, false)
 	defer release()
 	if len(ok) > 0 {
-		if _, err := n.Apply(ctx, fsm.Heartbeat{At: time.Now().UnixNano(), IDs: ok}); err != nil {
+		if _, err := n.Apply(ctx, fsm.Heartbeat{At: n.Now().UnixNano(), IDs: ok}); err != nil {
 			return err
 		}
 	}

@@ -77,13 +77,18 @@ func (n *Node) leaderLoop(ctx context.Context) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+	// Everything earlier leaders committed is applied: this term's time
+	// can start after all of it.
+	term := newLeaderTerm(n.terms.clock, n.fsm.Latest())
+	n.terms.cur.Store(term)
+	defer n.terms.cur.CompareAndSwap(term, nil)
 	n.log.Info("leadership established", "node", n.cfg.NodeID)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		if n.duty != nil {
-			n.duty(ctx, since)
+			n.duty(ctx, term.since)
 		}
 	}()
 	n.reconcileLoop(ctx, since)

@@ -61,6 +61,8 @@ type Node struct {
 	client    *http.Client
 	metrics   *metrics
 
+	terms terms // the leader's time (clock.go)
+
 	duty LeaderDuty
 	stop func()
 	wg   sync.WaitGroup
@@ -68,8 +70,9 @@ type Node struct {
 
 // LeaderDuty is the work only the leader does. It runs while this node is
 // the established leader and must return when ctx is cancelled, which happens
-// when leadership is lost. since is when this leadership began: heartbeats
-// could be committed only from then on.
+// when leadership is lost. since is when this leadership caught up with the
+// log and took up its duties, in the time Now returns: no service's silence
+// counts from before it, as heartbeats could not be committed meanwhile.
 type LeaderDuty func(ctx context.Context, since time.Time)
 
 // New opens the node's stores and starts Raft and gossip. Start begins the
@@ -91,6 +94,10 @@ func New(cfg Config) (*Node, error) {
 		ms:       newMembershipState(),
 		metrics:  newMetrics(),
 		client:   newPeerHTTPClient(cfg.TLS),
+		terms:    terms{clock: cfg.Clock},
+	}
+	if n.terms.clock == nil {
+		n.terms.clock = NewSystemClock()
 	}
 	if err := n.openRaft(); err != nil {
 		n.closeStores()

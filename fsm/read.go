@@ -103,3 +103,20 @@ func (f *FSM) Configured(c Configure) bool {
 	}
 	return n == len(c.Services)
 }
+
+// Latest is the latest time stamped into the state: a service's last
+// heartbeat, or a change to its current incident. A new leader stamps after
+// it, so what it commits orders after everything committed before it,
+// whatever its own clock says.
+func (f *FSM) Latest() time.Time {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var latest int64
+	for _, s := range f.services {
+		latest = max(latest, s.LastSeen)
+		if cur := s.Current(); cur != nil {
+			latest = max(latest, cur.Opened, cur.Resolved, cur.Changed, cur.Notified)
+		}
+	}
+	return time.Unix(0, latest)
+}

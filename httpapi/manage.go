@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/gorilla/mux"
 
@@ -29,7 +28,7 @@ func (s *Server) setPaused(r *http.Request, paused bool) (int, any, error) {
 	defer cancel()
 	// The leader's clock stamps the change, as it does heartbeats: resuming
 	// restarts the timeout from this moment on every node alike.
-	cmd := fsm.Pause{At: time.Now().UnixNano(), Service: id, Paused: paused}
+	cmd := fsm.Pause{At: s.node.Now().UnixNano(), Service: id, Paused: paused}
 	if _, err := s.node.Apply(ctx, cmd); err != nil {
 		return 0, nil, err
 	}

@@ -44,7 +44,7 @@ func (s *Server) handleNote(r *http.Request) (int, any, error) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), commitTimeout)
 	defer cancel()
-	if err := s.apply(ctx, fsm.Note{At: time.Now().UnixNano(), Service: id, Text: body.Text}); err != nil {
+	if err := s.apply(ctx, fsm.Note{At: s.node.Now().UnixNano(), Service: id, Text: body.Text}); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, map[string]string{"id": id, "status": "noted"}, nil

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"time"
 
 	"github.com/gorilla/mux"
 
@@ -152,7 +151,7 @@ func (s *Server) commitPing(w http.ResponseWriter, r *http.Request, p pingReques
 		return s.node.Heartbeat(ctx, p.id)
 	}
 	if s.node.IsLeader() {
-		cmd := fsm.Ping{At: time.Now().UnixNano(), Service: p.id, Signal: p.signal, ExitStatus: p.exit,
+		cmd := fsm.Ping{At: s.node.Now().UnixNano(), Service: p.id, Signal: p.signal, ExitStatus: p.exit,
 			RunID: p.rid, Note: string(p.note)}
 		_, err := s.node.Apply(ctx, cmd)
 		if !errors.Is(err, cluster.ErrNotLeader) {

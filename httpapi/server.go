@@ -27,6 +27,9 @@ type Node interface {
 	// about to create (max_services, auto_register); release once applied.
 	Reserve(id string, defining bool) (release func(), err error)
 	IsLeader() bool
+	// Now is the time to stamp into a command: on the leader, the
+	// leadership's time, which the wall clock's steps do not move.
+	Now() time.Time
 	ID() string
 	Leader() (id, httpAddr string)
 	Members() []cluster.Member

@@ -87,7 +87,7 @@ func (s *Server) handlePut(r *http.Request) (int, any, error) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), commitTimeout)
 	defer cancel()
-	if err := s.apply(ctx, fsm.Define{At: time.Now().UnixNano(), Service: id, Def: def}); err != nil {
+	if err := s.apply(ctx, fsm.Define{At: s.node.Now().UnixNano(), Service: id, Def: def}); err != nil {
 		return 0, nil, err
 	}
 	svc, ok := s.state.Service(id)
@@ -114,7 +114,7 @@ func (s *Server) handleDelete(r *http.Request) (int, any, error) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), commitTimeout)
 	defer cancel()
-	if err := s.apply(ctx, fsm.Delete{At: time.Now().UnixNano(), Service: id}); err != nil {
+	if err := s.apply(ctx, fsm.Delete{At: s.node.Now().UnixNano(), Service: id}); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, map[string]string{"id": id, "status": "deleted"}, nil

@@ -14,7 +14,7 @@ import (
 // the entry applies, stamped with this leader's clock, so a decision that
 // a heartbeat overtook changes nothing. It returns when to look again.
 func (w *Watcher) decide(ctx context.Context) time.Time {
-	now := time.Now()
+	now := w.cluster.Now()
 	repeats, stable, next := w.state.Due(now)
 	for chunk := range slices.Chunk(repeats, maxOpensPerEntry) {
 		if _, err := w.cluster.Apply(ctx, fsm.Repeats{At: now.UnixNano(), Items: chunk}); err != nil {
@@ -45,7 +45,7 @@ func (w *Watcher) attempted(ctx context.Context, p fsm.PendingAction, policy Ret
 	if err == nil || ctx.Err() != nil || !policy.retries(n, err) {
 		return err
 	}
-	a := fsm.Attempt{At: time.Now().UnixNano(), Service: p.Service, Incident: p.Incident, Action: p.Run.Action,
+	a := fsm.Attempt{At: w.cluster.Now().UnixNano(), Service: p.Service, Incident: p.Incident, Action: p.Run.Action,
 		Event: p.Run.Event, Repeat: p.Run.Repeat, Attempt: n, Error: w.redact.String(err.Error())}
 	if _, cerr := w.cluster.Apply(ctx, a); cerr != nil {
 		w.log.Debug("commit delivery attempt", "action", p.Run.Action, "service", p.Service, "err", cerr)

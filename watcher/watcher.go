@@ -26,6 +26,11 @@ type State interface {
 type Cluster interface {
 	Apply(ctx context.Context, c fsm.Command) (any, error)
 	VerifyLeader(ctx context.Context) error
+	// Now is the time the leader stamps into what it commits. It moves
+	// with the leader's monotonic clock, so that silence measured as the
+	// difference between Now and a stamp is immune to steps of the wall
+	// clock.
+	Now() time.Time
 }
 
 // Action is something done about an event: a restart, a page, a log line.
@@ -129,8 +134,9 @@ func New(cfg Config, state State, cluster Cluster) *Watcher {
 }
 
 // Run watches until ctx ends (leadership lost). since is when this node became
-// leader: no service is overdue before since plus its timeout, because
-// while there was no leader its heartbeats could not be committed.
+// leader, in the cluster's time (Cluster.Now): no service is overdue before
+// since plus its timeout, because while there was no leader its heartbeats
+// could not be committed.
 func (w *Watcher) Run(ctx context.Context, since time.Time) {
 	w.mu.Lock()
 	w.owned = make(map[runKey]*run)
@@ -151,7 +157,7 @@ func (w *Watcher) Run(ctx context.Context, since time.Time) {
 		w.startActions(ctx, &wg)
 		wait := w.cfg.CheckInterval
 		if !next.IsZero() {
-			wait = min(wait, time.Until(next))
+			wait = min(wait, next.Sub(w.cluster.Now()))
 		}
 		timer.Reset(max(wait, time.Millisecond))
 	}
@@ -165,7 +171,7 @@ func (w *Watcher) commitConfig(ctx context.Context) {
 	}
 	for !w.state.Configured(*w.cfg.Desired) {
 		c := *w.cfg.Desired
-		c.At = time.Now().UnixNano()
+		c.At = w.cluster.Now().UnixNano()
 		_, err := w.cluster.Apply(ctx, c)
 		if err == nil {
 			w.log.Info("committed configuration", "services", len(c.Services))
@@ -188,7 +194,7 @@ const maxOpensPerEntry = 2000
 // expire opens incidents for every overdue service, in as few entries as
 // maxOpensPerEntry allows, and returns when to look again.
 func (w *Watcher) expire(ctx context.Context, since time.Time) time.Time {
-	now := time.Now()
+	now := w.cluster.Now()
 	due, next := w.state.Overdue(now, since)
 	for chunk := range slices.Chunk(due, maxOpensPerEntry) {
 		resp, err := w.cluster.Apply(ctx, fsm.Incidents{At: now.UnixNano(), Opens: chunk})
@@ -297,7 +303,7 @@ func (w *Watcher) perform(ctx context.Context, key runKey, p fsm.PendingAction) 
 		w.log.Error("action failed", "action", p.Run.Action, "event", p.Run.Event, "service", p.Service,
 			"incident", p.Incident, "attempts", res.Attempts, "err", res.Error)
 	}
-	res.At = time.Now().UnixNano()
+	res.At = w.cluster.Now().UnixNano()
 	w.mu.Lock()
 	w.owned[key] = &run{finished: true, result: res}
 	w.mu.Unlock()
@@ -314,7 +320,7 @@ type retrier interface {
 // committed incident, so every leader tells the same story.
 func (w *Watcher) event(p fsm.PendingAction) Event {
 	ev := Event{Service: p.Service, Incident: p.Incident, Kind: p.Run.Event, Repeat: p.Run.Repeat,
-		LastSeen: time.Unix(0, p.LastSeen), Node: w.cfg.NodeID, Time: time.Now()}
+		LastSeen: time.Unix(0, p.LastSeen), Node: w.cfg.NodeID, Time: w.cluster.Now()}
 	s, ok := w.state.Service(p.Service)
 	if !ok {
 		return ev

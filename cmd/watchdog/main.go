@@ -101,7 +101,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("log level: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	a, err := StartAgent(cfg, log)
+	a, err := StartAgent(cfg, log, testClock()...)
 	if err != nil {
 		return err
 	}

@@ -5,13 +5,70 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/watchdog-ha/watchdog/cluster"
 )
+
+// configChanges records, per node id, the changes to the Raft
+// configuration the leaders log making ("add non-voter", "promote to
+// voter", ...), in order, whichever node led.
+type configChanges struct {
+	mu   sync.Mutex
+	byID map[string][]string
+}
+
+func (cc *configChanges) tune(c *cluster.Config) {
+	c.Logger = slog.New(&changeRecorder{next: c.Logger.Handler(), changes: cc})
+}
+
+func (cc *configChanges) of(id string) []string {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return slices.Clone(cc.byID[id])
+}
+
+// changeRecorder passes records on to the node's own handler and notes
+// the configuration changes among them.
+type changeRecorder struct {
+	next    slog.Handler
+	changes *configChanges
+}
+
+func (h *changeRecorder) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+
+func (h *changeRecorder) Handle(ctx context.Context, r slog.Record) error {
+	switch r.Message {
+	case "add non-voter", "promote to voter", "remove server":
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "id" {
+				h.changes.mu.Lock()
+				h.changes.byID[a.Value.String()] = append(h.changes.byID[a.Value.String()], r.Message)
+				h.changes.mu.Unlock()
+			}
+			return true
+		})
+	}
+	if h.next.Enabled(ctx, r.Level) {
+		return h.next.Handle(ctx, r)
+	}
+	return nil
+}
+
+func (h *changeRecorder) WithAttrs(as []slog.Attr) slog.Handler {
+	return &changeRecorder{next: h.next.WithAttrs(as), changes: h.changes}
+}
+
+func (h *changeRecorder) WithGroup(g string) slog.Handler {
+	return &changeRecorder{next: h.next.WithGroup(g), changes: h.changes}
+}
 
 // shutdown stops an agent as SIGTERM does: a leader hands leadership over
 // first; the node keeps its place in the configuration.
@@ -189,14 +246,15 @@ func newLeaderAfter(c *testCluster, old string) (wait func() time.Duration) {
 }
 
 func TestGrowToFiveAndShrinkToThreeUnderLoad(t *testing.T) {
-	c := newTestCluster(t, 3, fileConfig(t, "defaults: {timeout: 1h}\n"))
+	changes := &configChanges{byID: map[string][]string{}}
+	c := newTestCluster(t, 3, fileConfig(t, "defaults: {timeout: 1h}\n"), changes.tune)
 	c.leader(3)
 	load := startLoad(c, 3, 20*time.Millisecond)
 
 	// Grow: each newcomer joins as a non-voter and is promoted once caught up.
 	for _, id := range []string{"n4", "n5"} {
 		start := time.Now()
-		c.start(id, 0, t.TempDir())
+		c.start(id, 0, t.TempDir(), changes.tune)
 		var sawNonvoter bool
 		waitFor(t, 20*time.Second, id+" to become a voter", func() bool {
 			l := leaderOf(c)
@@ -208,6 +266,11 @@ func TestGrowToFiveAndShrinkToThreeUnderLoad(t *testing.T) {
 			return s == "voter"
 		})
 		t.Logf("%s: voter %s after start (seen as non-voter first: %v)", id, time.Since(start).Round(time.Millisecond), sawNonvoter)
+		// Whatever a poll saw, the leaders' own record of the changes
+		// they made says how the newcomer came in.
+		if got := changes.of(id); len(got) < 2 || got[0] != "add non-voter" || !slices.Contains(got[1:], "promote to voter") {
+			t.Fatalf("%s: configuration changes %q, want it added as a non-voter first, then promoted", id, got)
+		}
 	}
 	leader := c.leader(5)
 

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/watchdog-ha/watchdog/cluster"
 )
 
 // runMainEnv makes the test binary run main instead of the tests: the
@@ -300,4 +302,20 @@ func TestSIGTERMOfTheLeaderHandsOverWhereKillWaitsForAnElection(t *testing.T) {
 		termElected.Round(time.Millisecond), termWritable.Round(time.Millisecond))
 	t.Logf("kill -9 of the leader:  new leader after %s, heartbeats committed again after %s",
 		killElected.Round(time.Millisecond), killWritable.Round(time.Millisecond))
+	// After kill -9 no follower may even start an election before its
+	// heartbeat timeout: the measurement is sound only if that holds.
+	if killElected < cluster.DefaultHeartbeatTimeout {
+		t.Fatalf("a new leader %s after kill -9, sooner than the heartbeat timeout (%s) allows", killElected, cluster.DefaultHeartbeatTimeout)
+	}
+	// What the README states: the handover gives a new leader within a
+	// few round trips, where kill -9 waits for an election timeout. A
+	// node that stopped without handing over would leave the others to
+	// wait for theirs.
+	if termElected >= cluster.DefaultHeartbeatTimeout || termElected >= killElected {
+		t.Errorf("SIGTERM: new leader after %s; want it before the heartbeat timeout (%s) and sooner than after kill -9 (%s)",
+			termElected, cluster.DefaultHeartbeatTimeout, killElected)
+	}
+	if termWritable >= killWritable {
+		t.Errorf("SIGTERM: heartbeats committed again after %s, no sooner than after kill -9 (%s)", termWritable, killWritable)
+	}
 }
