@@ -55,11 +55,14 @@ type Node struct {
 	hasState atomic.Bool
 	ms       *membershipState // membership.go
 
-	commits   *batcher   // heartbeats committed here, on the leader
-	admission *admission // which new ids the leader lets in (admission.go)
-	forwards  *batcher   // heartbeats sent on to the leader
-	client    *http.Client
+	commits   *batcher     // heartbeats committed here, on the leader
+	admission *admission   // which new ids the leader lets in (admission.go)
+	forwards  *batcher     // heartbeats sent on to the leader
+	client    *http.Client // signs every request (secret.go)
 	metrics   *metrics
+
+	secret        *secret       // the cluster secret (secret.go)
+	secretChanged chan struct{} // a peer's generated secret was adopted
 
 	duty LeaderDuty
 	stop func()
@@ -90,8 +93,15 @@ func New(cfg Config) (*Node, error) {
 		members:  make(map[string]member),
 		ms:       newMembershipState(),
 		metrics:  newMetrics(),
-		client:   newPeerHTTPClient(cfg.TLS),
+
+		secretChanged: make(chan struct{}, 1),
 	}
+	var err error
+	if n.secret, err = openSecret(cfg); err != nil {
+		return nil, err
+	}
+	n.client = newPeerHTTPClient(cfg.TLS)
+	n.client.Transport = signingTransport{n: n, base: n.client.Transport}
 	if err := n.openRaft(); err != nil {
 		n.closeStores()
 		return nil, err
@@ -119,6 +129,7 @@ func (n *Node) Start(duty LeaderDuty) {
 	n.spawn(func() { n.monitorLeadership(ctx) })
 	n.spawn(func() { n.bootstrapLoop(ctx) })
 	n.spawn(func() { n.statusLoop(ctx) })
+	n.spawn(func() { n.secretLoop(ctx) })
 	if len(n.cfg.Join) > 0 {
 		n.spawn(func() { n.joinLoop(ctx) })
 	}
