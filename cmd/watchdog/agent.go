@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/watchdog-ha/watchdog/cluster"
@@ -73,6 +74,10 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		a.removeTemp()
+		if errors.Is(err, syscall.EADDRINUSE) {
+			// 8080, the default, is also make cluster's load balancer.
+			return nil, fmt.Errorf("listen on %s: %w: give this node another address with -http-addr", cfg.HTTPAddr, err)
+		}
 		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	a.Addr, a.dataDir = ln.Addr().String(), dataDir
