@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -242,14 +243,42 @@ func tail(path string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// raftIndexes is a node's own commit and applied index.
+// raftIndexes is a node's own commit and applied index, from its metrics
+// (its /v1/internal/status answers only the other nodes).
 func raftIndexes(n *node) (commit, applied uint64, err error) {
-	var st struct {
-		Commit  uint64 `json:"commit_index"`
-		Applied uint64 `json:"applied_index"`
+	resp, err := probe.Get(n.url("/metrics"))
+	if err != nil {
+		return 0, 0, err
 	}
-	err = getJSON(n.url("/v1/internal/status"), &st)
-	return st.Commit, st.Applied, err
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return 0, 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, 0, fmt.Errorf("%s: %s", n.url("/metrics"), resp.Status)
+	}
+	found := 0
+	for line := range strings.SplitSeq(string(body), "\n") {
+		name, value, ok := strings.Cut(line, " ")
+		if !ok || (name != "watchdog_raft_commit_index" && name != "watchdog_raft_applied_index") {
+			continue
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("%s: %q: %w", n.url("/metrics"), line, err)
+		}
+		if name == "watchdog_raft_commit_index" {
+			commit = uint64(f)
+		} else {
+			applied = uint64(f)
+		}
+		found++
+	}
+	if found != 2 {
+		return 0, 0, fmt.Errorf("%s: no Raft commit and applied index", n.url("/metrics"))
+	}
+	return commit, applied, nil
 }
 
 // replicasAfter reads every node's last_seen once each has applied all

@@ -36,6 +36,9 @@ func (n *Node) bootstrapLoop(ctx context.Context) {
 }
 
 func (n *Node) tryBootstrap() {
+	if !n.secretAgreed() {
+		return // one cluster secret first (secret_share.go)
+	}
 	var servers []raft.Server
 	for _, m := range n.gossipMembers() {
 		if m.HasState {

@@ -110,6 +110,14 @@ type Config struct {
 	// Clock is where the node reads the time; nil is the system clock.
 	// Tests set one whose wall clock steps.
 	Clock Clock
+	// ClusterSecret, when set, authenticates the nodes to each other on
+	// the internal HTTP routes; it must be the same on every node. Without
+	// it the secret is derived from GossipKey, or else generated and shared
+	// (secret.go).
+	ClusterSecret []byte
+	// OnSecretChange is called when the node adopts a peer's generated
+	// secret, and with it a new GeneratedAPIToken.
+	OnSecretChange func(*Node)
 }
 
 func (c *Config) setDefaults() {
@@ -149,6 +157,8 @@ func (c *Config) Validate() error {
 		return errors.New("cluster: FSM is required")
 	case c.BootstrapExpect < 0:
 		return errors.New("cluster: bootstrap-expect must not be negative")
+	case c.ClusterSecret != nil && len(c.ClusterSecret) < 16:
+		return fmt.Errorf("cluster: cluster secret is %d bytes: want at least 16", len(c.ClusterSecret))
 	case c.GossipKey != nil && len(c.GossipKey) != 16 && len(c.GossipKey) != 24 && len(c.GossipKey) != 32:
 		return fmt.Errorf("cluster: gossip key is %d bytes: want 16, 24 or 32", len(c.GossipKey))
 	}

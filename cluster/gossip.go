@@ -29,6 +29,11 @@ type Meta struct {
 	// (fsm.ProtocolVersion): the leader proposes a command kind only once
 	// every server advertises a protocol that knows it (protocol.go).
 	Proto int `json:"p"`
+	// SecretFP and SecretAt are the fingerprint and creation time of the
+	// node's generated cluster secret (secret_share.go); empty when its
+	// secret is configured or derived from the gossip key.
+	SecretFP string `json:"k,omitempty"`
+	SecretAt int64  `json:"ka,omitempty"`
 }
 
 func (n *Node) openGossip() error {
@@ -68,11 +73,17 @@ func (n *Node) openGossip() error {
 }
 
 func (n *Node) meta() Meta {
-	return Meta{ID: n.cfg.NodeID, RaftAddr: n.RaftAddr(), HTTPAddr: n.cfg.HTTPAddr,
+	m := Meta{ID: n.cfg.NodeID, RaftAddr: n.RaftAddr(), HTTPAddr: n.cfg.HTTPAddr,
 		HasState: n.hasState.Load(), Leaving: n.ms.leaving.Load(), Proto: fsm.ProtocolVersion}
+	if n.secret.kind == secretGenerated {
+		o := n.secret.offer(false)
+		m.SecretFP, m.SecretAt = o.fp, o.created
+	}
+	return m
 }
 
-// gossipDelegate serves our metadata; the other callbacks carry nothing.
+// gossipDelegate serves our metadata, and a generated cluster secret in the
+// push/pull state exchange (secret_share.go).
 type gossipDelegate struct{ n *Node }
 
 func (d gossipDelegate) NodeMeta(limit int) []byte {
@@ -85,8 +96,8 @@ func (d gossipDelegate) NodeMeta(limit int) []byte {
 }
 func (gossipDelegate) NotifyMsg([]byte)                           {}
 func (gossipDelegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
-func (gossipDelegate) LocalState(join bool) []byte                { return nil }
-func (gossipDelegate) MergeRemoteState(buf []byte, join bool)     {}
+func (d gossipDelegate) LocalState(join bool) []byte              { return d.n.localSecretState() }
+func (d gossipDelegate) MergeRemoteState(buf []byte, join bool)   { d.n.mergeSecretState(buf) }
 
 // gossipEvents keeps the member table and passes changes on to the leader's
 // reconciler. memberlist calls it under its own lock with nodes it goes on

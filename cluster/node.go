@@ -55,13 +55,15 @@ type Node struct {
 	hasState atomic.Bool
 	ms       *membershipState // membership.go
 
-	commits   *batcher   // heartbeats committed here, on the leader
-	admission *admission // which new ids the leader lets in (admission.go)
-	forwards  *batcher   // heartbeats sent on to the leader
-	client    *http.Client
+	commits   *batcher     // heartbeats committed here, on the leader
+	admission *admission   // which new ids the leader lets in (admission.go)
+	forwards  *batcher     // heartbeats sent on to the leader
+	client    *http.Client // signs every request (secret.go)
 	metrics   *metrics
 
-	terms terms // the leader's time (clock.go)
+	terms         terms         // the leader's time (clock.go)
+	secret        *secret       // the cluster secret (secret.go)
+	secretChanged chan struct{} // a peer's generated secret was adopted
 
 	duty LeaderDuty
 	stop func()
@@ -93,12 +95,19 @@ func New(cfg Config) (*Node, error) {
 		members:  make(map[string]member),
 		ms:       newMembershipState(),
 		metrics:  newMetrics(),
-		client:   newPeerHTTPClient(cfg.TLS),
 		terms:    terms{clock: cfg.Clock},
+
+		secretChanged: make(chan struct{}, 1),
 	}
 	if n.terms.clock == nil {
 		n.terms.clock = NewSystemClock()
 	}
+	var err error
+	if n.secret, err = openSecret(cfg); err != nil {
+		return nil, err
+	}
+	n.client = newPeerHTTPClient(cfg.TLS)
+	n.client.Transport = signingTransport{n: n, base: n.client.Transport}
 	if err := n.openRaft(); err != nil {
 		n.closeStores()
 		return nil, err
@@ -126,6 +135,7 @@ func (n *Node) Start(duty LeaderDuty) {
 	n.spawn(func() { n.monitorLeadership(ctx) })
 	n.spawn(func() { n.bootstrapLoop(ctx) })
 	n.spawn(func() { n.statusLoop(ctx) })
+	n.spawn(func() { n.secretLoop(ctx) })
 	if len(n.cfg.Join) > 0 {
 		n.spawn(func() { n.joinLoop(ctx) })
 	}

@@ -95,6 +95,8 @@ func (n *Node) RemoveMember(ctx context.Context, id string, opts RemoveOptions) 
 		return false, fmt.Errorf("%w: %s is the leader: run `watchdog leave` on it, which hands leadership over first", ErrRefused, id)
 	case !opts.Leaving && n.reachable(target.ID, target.Address):
 		return false, fmt.Errorf("%w: %s is alive and would be added back: run `watchdog leave` on it, or stop it first", ErrRefused, id)
+	case opts.Leaving && !n.confirmsLeaving(ctx, id):
+		return false, fmt.Errorf("%w: %s does not say it is leaving: a node is retired by `watchdog leave` on it", ErrRefused, id)
 	}
 	if target.Suffrage == raft.Voter {
 		if q := n.quorumWithout(servers, target.ID); !q.ok() && (!opts.Force || q.remaining == 0) {
@@ -112,6 +114,21 @@ func (n *Node) RemoveMember(ctx context.Context, id string, opts RemoveOptions) 
 		return false, fmt.Errorf("cluster: remove %s: %w", id, err)
 	}
 	return true, nil
+}
+
+// confirmsLeaving asks the node id itself, at the HTTP address gossip
+// advertises for it, whether it is leaving: a removal asked for as a leave
+// (RemoveOptions.Leaving) goes ahead only if the node says so, so that no
+// request, however authenticated, retires a node that is not on its way out.
+func (n *Node) confirmsLeaving(ctx context.Context, id string) bool {
+	m, ok := n.gossipMember(id)
+	if !ok || !m.Alive {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	st := n.fetchStatus(ctx, statusTarget{id: id, httpAddr: m.HTTPAddr})
+	return st.ok && st.Leaving
 }
 
 // timeout is the time a Raft call may take: ApplyTimeout, or less if ctx
@@ -244,6 +261,8 @@ func (n *Node) postLeave(ctx context.Context, opts LeaveOptions) error {
 	case addr == "":
 		return fmt.Errorf("%w: leader %s has no known HTTP address yet", ErrNoLeader, leaderID)
 	}
+	// The leader takes the id from the request's signature
+	// (AuthorizePeer); it is in the query too for people reading logs.
 	q := url.Values{"id": {n.cfg.NodeID}}
 	if opts.Force {
 		q.Set("force", "true")

@@ -143,7 +143,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			before, applied := f.Services(), logIndex(t, node)
-			resp, body := do(t, c.method, srv.URL+c.path, c.body)
+			resp, body := beat(t, node, c.method, srv.URL+c.path, c.body, "")
 			if resp.StatusCode != c.status {
 				t.Fatalf("status %d, want %d (%s)", resp.StatusCode, c.status, body)
 			}

@@ -16,11 +16,17 @@ import (
 // around it.
 
 // token is a configured secret, kept as its SHA-256 digest: comparing
-// digests in constant time reveals neither the token nor its length.
+// digests in constant time reveals neither the token nor its length. Or
+// it is the token the cluster generated, which current gives at each
+// request (it changes if the node adopts the cluster's secret).
 type token struct {
-	digest [sha256.Size]byte
-	set    bool
+	digest  [sha256.Size]byte
+	set     bool
+	current func() string
 }
+
+// required reports whether a request must present the token.
+func (t token) required() bool { return t.set || t.current != nil }
 
 func newToken(secret string) token {
 	if secret == "" {
@@ -32,8 +38,16 @@ func newToken(secret string) token {
 // admits reports whether the presented secret is the token, in time that
 // does not depend on where they differ.
 func (t token) admits(presented string) bool {
+	want := t.digest
+	if !t.set {
+		c := t.current()
+		if c == "" {
+			return false
+		}
+		want = sha256.Sum256([]byte(c))
+	}
 	d := sha256.Sum256([]byte(presented))
-	return subtle.ConstantTimeCompare(d[:], t.digest[:]) == 1
+	return subtle.ConstantTimeCompare(d[:], want[:]) == 1
 }
 
 // access is what the options below set: who may change what, and which
@@ -47,6 +61,18 @@ type access struct {
 // Empty leaves them open.
 func WithAPIToken(secret string) Option {
 	return func(s *Server) { s.access.apiToken = newToken(secret) }
+}
+
+// WithGeneratedAPIToken guards the mutating management routes with the token
+// current returns at each request, unless WithAPIToken set one: the token
+// the cluster generated, for a node whose configuration sets none. An empty
+// token admits nobody.
+func WithGeneratedAPIToken(current func() string) Option {
+	return func(s *Server) {
+		if !s.access.apiToken.set {
+			s.access.apiToken.current = current
+		}
+	}
 }
 
 // WithPingToken guards the heartbeat routes with a token of their own.
@@ -74,7 +100,7 @@ func bearer(r *http.Request) (string, bool) {
 // allowed checks a request against t, answering 401 when it fails. A
 // missing and a wrong token get the same answer.
 func allowed(w http.ResponseWriter, r *http.Request, t token, queryToo bool) bool {
-	if !t.set {
+	if !t.required() {
 		return true
 	}
 	cred, ok := bearer(r)

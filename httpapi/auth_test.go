@@ -28,6 +28,31 @@ func withBearer(t *testing.T, method, url, body, tok string) (*http.Response, []
 	return send(t, req)
 }
 
+// asPeer is withBearer for a request signed by node, as the nodes sign
+// their calls to each other's internal routes.
+func asPeer(t *testing.T, node *cluster.Node, method, url, body, tok string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	node.AuthorizePeer(req)
+	return send(t, req)
+}
+
+// beat sends a heartbeat-like request with tok, signed as node when it goes
+// to an internal route (the forwarded batches).
+func beat(t *testing.T, node *cluster.Node, method, url, body, tok string) (*http.Response, []byte) {
+	t.Helper()
+	if strings.Contains(url, "/v1/internal/") {
+		return asPeer(t, node, method, url, body, tok)
+	}
+	return withBearer(t, method, url, body, tok)
+}
+
 func wantUnauthorized(t *testing.T, resp *http.Response, body []byte) {
 	t.Helper()
 	wantError(t, resp, body, http.StatusUnauthorized)
@@ -66,7 +91,7 @@ func TestTokensGuardChangesAndHeartbeats(t *testing.T) {
 		}
 		for _, b := range beats {
 			applied := logIndex(t, node)
-			resp, body := withBearer(t, b.method, srv.URL+b.path, "svc", tok)
+			resp, body := beat(t, node, b.method, srv.URL+b.path, "svc", tok)
 			if b.method == "HEAD" {
 				body = []byte(`{"error":"(HEAD has no body)"}`)
 			}
@@ -83,7 +108,7 @@ func TestTokensGuardChangesAndHeartbeats(t *testing.T) {
 		}
 	}
 	for _, b := range beats {
-		if resp, body := withBearer(t, b.method, srv.URL+b.path, "svc", pingToken); resp.StatusCode != 200 {
+		if resp, body := beat(t, node, b.method, srv.URL+b.path, "svc", pingToken); resp.StatusCode != 200 {
 			t.Fatalf("%s %s with the ping token: %d %s", b.method, b.path, resp.StatusCode, body)
 		}
 	}

@@ -41,7 +41,8 @@ func TestMembershipChangesNeedTheAPITokenAndLeavePassesItOn(t *testing.T) {
 		{"POST", leader.srv.URL + cluster.LeavePath + "?id=" + leaving.node.ID()},
 	} {
 		for _, tok := range []string{"", "wrong", pingToken} {
-			resp, body := withBearer(t, w.method, w.url, "", tok)
+			// The internal route needs the node's signature and the token.
+			resp, body := beat(t, leaving.node, w.method, w.url, "", tok)
 			wantUnauthorized(t, resp, body)
 		}
 	}
@@ -67,7 +68,7 @@ func TestMembershipChangesNeedTheAPITokenAndLeavePassesItOn(t *testing.T) {
 	}
 	// Status is read by the nodes themselves, without a token.
 	var st cluster.NodeStatus
-	resp, body = do(t, "GET", leader.srv.URL+cluster.StatusPath, "")
+	resp, body = asPeer(t, followers[1].node, "GET", leader.srv.URL+cluster.StatusPath, "", "")
 	if resp.StatusCode != 200 || json.Unmarshal(body, &st) != nil || st.ID != leader.node.ID() || st.State != "Leader" {
 		t.Fatalf("status: %d %s", resp.StatusCode, body)
 	}

@@ -34,6 +34,9 @@ type Node interface {
 	Leader() (id, httpAddr string)
 	Members() []cluster.Member
 	Ready() error
+	// Peer returns the node that signed r with the cluster secret, for the
+	// internal routes (internal.go).
+	Peer(r *http.Request) (id string, ok bool)
 	Membership // members.go
 	Backups    // snapshot.go
 }
@@ -87,7 +90,7 @@ func New(node Node, state State, log *slog.Logger, opts ...Option) *Server {
 	r.HandleFunc("/heartbeat", s.handleHeartbeatQuery).Methods(http.MethodGet, http.MethodPost, http.MethodHead)
 	r.HandleFunc("/v1/heartbeat/{id}", s.handleHeartbeatPath).Methods(http.MethodPost)
 	r.HandleFunc("/v1/heartbeat/", s.handleHeartbeatPath).Methods(http.MethodPost)
-	r.HandleFunc(cluster.ForwardPath, s.handleForwarded).Methods(http.MethodPost)
+	r.HandleFunc(cluster.ForwardPath, s.internal(s.handleForwarded)).Methods(http.MethodPost)
 	s.pingRoutes(r) // the healthchecks.io-compatible /ping/{id}/... (httpapi/ping.go)
 	r.HandleFunc("/v1/services", s.handleServices).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/services/{id}", s.handleService).Methods(http.MethodGet, http.MethodHead)

@@ -11,10 +11,17 @@
 # Environment:
 #   WATCHDOG_DATA        where data, logs and pid files go (default: <repo>/.cluster)
 #                        $WATCHDOG_DATA/n1/{data,watchdog.log,watchdog.pid}, ...
+#   WATCHDOG_PORT_BASE   haproxy's port; node i listens on BASE+i (HTTP),
+#                        BASE+100+i (Raft), BASE+200+i (gossip). Default 8080,
+#                        as above; remembered in $WATCHDOG_DATA/port-base, so
+#                        later runs on the same data need not repeat it
 #   WATCHDOG_CONFIG      YAML config passed to every node with -config
 #   WATCHDOG_UP_TIMEOUT  seconds to wait for a leader and three voters (default 30)
 #
-# Re-running it starts only what is not running. Stop with scripts/cluster-down.sh.
+# Without api_token in the config, the management routes need the token the
+# cluster generated: $WATCHDOG_DATA/n1/data/api-token (the CLI reads it with
+# WATCHDOG_TOKEN_FILE). Re-running it starts only what is not running. Stop
+# with scripts/cluster-down.sh.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -51,6 +58,16 @@ fi
 # --- nodes -----------------------------------------------------------------
 
 mkdir -p "$DATA"
+
+# A cluster keeps its ports: starting part of it on others would split it.
+if [[ -n $STORED_BASE && $STORED_BASE != "$BASE" ]]; then
+	for name in "${NODES[@]}"; do
+		if running "$(node_pidfile "$name")" watchdog; then
+			die "the cluster in $DATA runs on WATCHDOG_PORT_BASE=$STORED_BASE, not $BASE: stop it first (scripts/cluster-down.sh)"
+		fi
+	done
+fi
+printf '%s\n' "$BASE" >"$PORT_BASE_FILE"
 
 start_node() {
 	local name=$1 dir pidf logf joins="" other
@@ -167,6 +184,7 @@ if command -v haproxy >/dev/null; then
 	if running "$HAPROXY_PID" haproxy; then
 		log "haproxy already running (pid $(pidfile_pid "$HAPROXY_PID"))"
 	else
+		render_haproxy_cfg || die "cannot write $HAPROXY_CFG"
 		haproxy -c -q -f "$HAPROXY_CFG" || die "invalid $HAPROXY_CFG"
 		! port_in_use "$HAPROXY_PORT" || die "$HOST:$HAPROXY_PORT (for haproxy) is in use by another process"
 		# Foreground (-db) under setsid: the pid is haproxy's own and its
@@ -202,4 +220,8 @@ for name in "${NODES[@]}"; do
 done
 if [[ -n $HAPROXY_URL ]]; then
 	log "  haproxy  $HAPROXY_URL  pid $(pidfile_pid "$HAPROXY_PID")"
+fi
+if [[ -f $(token_file) ]]; then
+	log "management routes need the API token in $(token_file):"
+	log "  export WATCHDOG_TOKEN_FILE=$(token_file)"
 fi

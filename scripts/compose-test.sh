@@ -147,10 +147,14 @@ old=$LEADER
 wait_for 30 "a new leader among ${survivors[*]}" new_leader
 log "new leader $LEADER"
 
+# The management routes need the API token the cluster generated (no
+# api_token is configured): each node keeps it in its data dir.
+TOKEN=$(docker cp "$("${DC[@]}" ps -q "${survivors[0]}"):/data/api-token" - | tar -xO | tr -d '\n')
+[[ -n $TOKEN ]] || die "no API token in ${survivors[0]}'s /data/api-token"
 define() {
 	local code
 	code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 -X PUT -d '{"timeout":"2s","actions":["log"]}' \
-		"${URL[${survivors[0]}]}/v1/services/goes-silent") || return 1
+		-H "Authorization: Bearer $TOKEN" "${URL[${survivors[0]}]}/v1/services/goes-silent") || return 1
 	[[ $code == 200 || $code == 201 ]]
 }
 wait_for 15 "defining the service goes-silent" define

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -19,11 +20,7 @@ import (
 	"time"
 )
 
-// The fixed topology of scripts/lib.sh.
-const (
-	host       = "127.0.0.1"
-	haproxyURL = "http://127.0.0.1:8080"
-)
+const host = "127.0.0.1"
 
 type node struct {
 	id   string
@@ -31,17 +28,69 @@ type node struct {
 	port int
 }
 
-var nodes = []node{
-	{"n1", "http://127.0.0.1:8081", 8081},
-	{"n2", "http://127.0.0.1:8082", 8082},
-	{"n3", "http://127.0.0.1:8083", 8083},
+// topology is where scripts/lib.sh puts a cluster for a WATCHDOG_PORT_BASE:
+// haproxy on the base, node i's HTTP on base+i, Raft on base+100+i, gossip
+// on base+200+i.
+type topology struct {
+	base                   int
+	haproxyURL             string
+	nodes                  []node
+	raftPorts, gossipPorts []int
 }
 
-// Raft (TCP) and gossip (TCP and UDP) ports of the three nodes.
-var (
-	raftPorts   = []int{8181, 8182, 8183}
-	gossipPorts = []int{8281, 8282, 8283}
-)
+func topologyAt(base int) topology {
+	tp := topology{base: base, haproxyURL: fmt.Sprintf("http://%s:%d", host, base)}
+	for i := 1; i <= 3; i++ {
+		tp.nodes = append(tp.nodes, node{fmt.Sprintf("n%d", i), fmt.Sprintf("http://%s:%d", host, base+i), base + i})
+		tp.raftPorts = append(tp.raftPorts, base+100+i)
+		tp.gossipPorts = append(tp.gossipPorts, base+200+i)
+	}
+	return tp
+}
+
+// busyPorts lists the ports of tp that cannot be bound on loopback now.
+func (tp topology) busyPorts() []string {
+	tcp := []int{tp.base}
+	for _, n := range tp.nodes {
+		tcp = append(tcp, n.port)
+	}
+	tcp = append(append(tcp, tp.raftPorts...), tp.gossipPorts...)
+	var busy []string
+	for _, p := range tcp {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
+		if err != nil {
+			busy = append(busy, fmt.Sprintf("tcp %d (%v)", p, err))
+			continue
+		}
+		l.Close()
+	}
+	for _, p := range tp.gossipPorts {
+		c, err := net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(p)))
+		if err != nil {
+			busy = append(busy, fmt.Sprintf("udp %d (%v)", p, err))
+			continue
+		}
+		c.Close()
+	}
+	return busy
+}
+
+// freeTopology picks a WATCHDOG_PORT_BASE whose ports are all free, so that
+// a cluster of `make cluster` (or another test's) can run meanwhile. Another
+// process could take a port between this check and the nodes' start: the
+// script then says which.
+func freeTopology(t *testing.T) topology {
+	t.Helper()
+	var last []string
+	for range 50 {
+		tp := topologyAt(20000 + 10*rand.IntN(4000)) // 20000-59990, leaving room for +203
+		if last = tp.busyPorts(); len(last) == 0 {
+			return tp
+		}
+	}
+	t.Fatalf("no free WATCHDOG_PORT_BASE found; last tried had busy:\n  %s", strings.Join(last, "\n  "))
+	return topology{}
+}
 
 // checkPrerequisites skips the test when the tools it needs are missing,
 // except in CI, where a missing tool is a failure. It reports whether
@@ -73,47 +122,10 @@ func checkPrerequisites(t *testing.T) (withHAProxy bool) {
 	return true
 }
 
-// requirePortsFree fails unless every fixed port of scripts/cluster-up.sh can
-// be bound on loopback.
-func requirePortsFree(t *testing.T, withHAProxy bool) {
-	t.Helper()
-	var tcp []int
-	if withHAProxy {
-		tcp = append(tcp, 8080)
-	}
-	for _, n := range nodes {
-		tcp = append(tcp, n.port)
-	}
-	tcp = append(tcp, raftPorts...)
-	tcp = append(tcp, gossipPorts...)
-	var busy []string
-	for _, p := range tcp {
-		l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
-		if err != nil {
-			busy = append(busy, fmt.Sprintf("tcp %d (%v)", p, err))
-			continue
-		}
-		l.Close()
-	}
-	for _, p := range gossipPorts {
-		c, err := net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(p)))
-		if err != nil {
-			busy = append(busy, fmt.Sprintf("udp %d (%v)", p, err))
-			continue
-		}
-		c.Close()
-	}
-	if len(busy) > 0 {
-		t.Fatalf("the end-to-end test needs the fixed ports of scripts/cluster-up.sh, but these are in use:\n  %s\n"+
-			"Is a cluster from `make cluster` still running? Stop it with scripts/cluster-down.sh.",
-			strings.Join(busy, "\n  "))
-	}
-}
-
 // scriptEnv is this process's environment without WATCHDOG_* settings (a
 // developer's WATCHDOG_JOIN must not leak into the nodes), plus the data
 // directory and config of this test. WATCHDOG_LOG_LEVEL is kept for debugging.
-func scriptEnv(dataDir, configFile string) []string {
+func scriptEnv(dataDir, configFile string, base int) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "WATCHDOG_") && !strings.HasPrefix(kv, "WATCHDOG_LOG_LEVEL=") {
@@ -121,7 +133,11 @@ func scriptEnv(dataDir, configFile string) []string {
 		}
 		env = append(env, kv)
 	}
-	return append(env, "WATCHDOG_DATA="+dataDir, "WATCHDOG_CONFIG="+configFile)
+	env = append(env, "WATCHDOG_DATA="+dataDir, "WATCHDOG_PORT_BASE="+strconv.Itoa(base))
+	if configFile != "" {
+		env = append(env, "WATCHDOG_CONFIG="+configFile)
+	}
+	return env
 }
 
 // runScript runs one of the scripts with bash, logs its output and returns it.

@@ -2,7 +2,7 @@
 
 // End-to-end test of the watchdog cluster on real processes: it drives
 // scripts/cluster-up.sh and scripts/cluster-down.sh, which start three nodes
-// (and haproxy) on the fixed loopback ports 8080-8083, 8181-8183, 8281-8283.
+// (and haproxy) on loopback ports from a free WATCHDOG_PORT_BASE.
 //
 // e2e_process_test.go has the scripts, pids and ports; e2e_http_test.go the
 // HTTP helpers, polling and the background heartbeater.
@@ -54,6 +54,7 @@ func TestClusterEndToEnd(t *testing.T) {
 // e2e is the state the phases share.
 type e2e struct {
 	t           *testing.T
+	topology    // the cluster's ports
 	withHAProxy bool
 	scriptsDir  string
 	dataDir     string
@@ -73,7 +74,6 @@ type e2e struct {
 
 func newE2E(t *testing.T) *e2e {
 	withHAProxy := checkPrerequisites(t)
-	requirePortsFree(t, withHAProxy)
 	scriptsDir, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
@@ -86,8 +86,9 @@ func newE2E(t *testing.T) *e2e {
 		dataDir:     filepath.Join(tmp, "cluster"),
 		actionLog:   filepath.Join(tmp, "actions.log"),
 		seenPids:    map[int]string{},
+		topology:    freeTopology(t),
 	}
-	e.env = scriptEnv(e.dataDir, writeConfig(t, tmp, e.actionLog))
+	e.env = scriptEnv(e.dataDir, writeConfig(t, tmp, e.actionLog), e.base)
 	t.Cleanup(e.cleanup)
 	return e
 }
@@ -97,7 +98,7 @@ func newE2E(t *testing.T) *e2e {
 func (e *e2e) cleanup() {
 	t := e.t
 	if t.Failed() {
-		for _, n := range nodes {
+		for _, n := range e.nodes {
 			logFile := filepath.Join(e.dataDir, n.id, "watchdog.log")
 			t.Logf("----- %s: end of %s -----\n%s", n.id, logFile, tailFile(logFile, 40))
 		}
@@ -158,7 +159,7 @@ services:
 func (e *e2e) entryURLs(ns []node) []string {
 	urls := nodeURLs(ns)
 	if e.withHAProxy {
-		urls = append([]string{haproxyURL}, urls...)
+		urls = append([]string{e.haproxyURL}, urls...)
 	}
 	return urls
 }
@@ -191,7 +192,7 @@ func (e *e2e) startCluster() {
 // aliveService first thing after cluster-up.sh, so neither is ever left
 // without a first heartbeat.
 func (e *e2e) startHeartbeats() {
-	targets := e.entryURLs(nodes)
+	targets := e.entryURLs(e.nodes)
 	e.silentSent = time.Now()
 	heartbeatUntilOK(e.t, targets, silentService, 5*time.Second)
 
@@ -202,14 +203,14 @@ func (e *e2e) startHeartbeats() {
 
 func (e *e2e) nodesHealthyAndReady() {
 	t := e.t
-	for _, n := range nodes {
+	for _, n := range e.nodes {
 		if code, err := status(http.MethodGet, n.url+"/healthz"); err != nil || code != http.StatusOK {
 			t.Errorf("%s GET /healthz = %d, %v; want 200", n.id, code, err)
 		}
 		waitForReady(t, n, 5*time.Second)
 	}
 	var cv clusterView
-	if code, err := getJSON(nodes[0].url+"/v1/cluster", &cv); err != nil || code != http.StatusOK {
+	if code, err := getJSON(e.nodes[0].url+"/v1/cluster", &cv); err != nil || code != http.StatusOK {
 		t.Fatalf("GET /v1/cluster = %d, %v", code, err)
 	}
 	if !slices.Contains([]string{"n1", "n2", "n3"}, cv.Leader) || len(cv.Nodes) != 3 {
@@ -226,12 +227,12 @@ func (e *e2e) heartbeatsThroughEveryEntryPoint() {
 		name, base, method, form string
 	}
 	vias := []via{
-		{"n1", nodes[0].url, http.MethodGet, "query"},
-		{"n2", nodes[1].url, http.MethodPost, "query"},
-		{"n3", nodes[2].url, http.MethodPost, "path"},
+		{"n1", e.nodes[0].url, http.MethodGet, "query"},
+		{"n2", e.nodes[1].url, http.MethodPost, "query"},
+		{"n3", e.nodes[2].url, http.MethodPost, "path"},
 	}
 	if e.withHAProxy {
-		vias = append(vias, via{"haproxy", haproxyURL, http.MethodHead, "query"})
+		vias = append(vias, via{"haproxy", e.haproxyURL, http.MethodHead, "query"})
 	}
 	for _, v := range vias {
 		id := "e2e-via-" + v.name
@@ -246,7 +247,7 @@ func (e *e2e) heartbeatsThroughEveryEntryPoint() {
 		})
 	}
 	for _, v := range vias {
-		for _, n := range nodes {
+		for _, n := range e.nodes {
 			waitForStatus(t, n, "e2e-via-"+v.name, "up", 5*time.Second)
 		}
 	}
@@ -258,11 +259,11 @@ func (e *e2e) heartbeatsThroughEveryEntryPoint() {
 // for silentService.
 func (e *e2e) serviceViews() {
 	t := e.t
-	if code, err := status(http.MethodGet, nodes[1].url+"/v1/services/e2e-never-seen"); err != nil || code != http.StatusNotFound {
+	if code, err := status(http.MethodGet, e.nodes[1].url+"/v1/services/e2e-never-seen"); err != nil || code != http.StatusNotFound {
 		t.Errorf("GET /v1/services/e2e-never-seen = %d, %v; want 404", code, err)
 	}
 	var sv serviceView
-	if code, err := getJSON(nodes[2].url+"/v1/services/"+silentService, &sv); err != nil || code != http.StatusOK {
+	if code, err := getJSON(e.nodes[2].url+"/v1/services/"+silentService, &sv); err != nil || code != http.StatusOK {
 		t.Fatalf("GET /v1/services/%s = %d, %v; want 200", silentService, code, err)
 	}
 	if sv.ID != silentService || sv.Timeout != silentTimeout.String() || !bytes.Contains(sv.Actions, []byte(`"record"`)) {
@@ -289,7 +290,7 @@ func (e *e2e) silentServiceDownOnce() {
 	if n := countLines(e.actionLog, silentDownLine); n != 1 {
 		t.Errorf("action log has %q %d times, want once:\n%s", silentDownLine, n, readFileString(e.actionLog))
 	}
-	for _, n := range nodes {
+	for _, n := range e.nodes {
 		waitForStatus(t, n, silentService, "down", 5*time.Second)
 	}
 }
@@ -298,8 +299,8 @@ func (e *e2e) silentServiceDownOnce() {
 // SIGKILL and measures how long the survivors take to agree on a new one.
 func (e *e2e) killLeader() {
 	t := e.t
-	leader := currentLeader(t, nodes)
-	for _, n := range nodes {
+	leader := currentLeader(t, e.nodes)
+	for _, n := range e.nodes {
 		if n.id == leader {
 			e.killed = n
 		} else {
@@ -339,7 +340,7 @@ func (e *e2e) keepAliveCommitsAfterFailover() {
 func (e *e2e) newServiceOnSurvivors() {
 	targets := nodeURLs(e.survivors)
 	if e.withHAProxy {
-		targets = []string{haproxyURL}
+		targets = []string{e.haproxyURL}
 	}
 	heartbeatUntilOK(e.t, targets, afterFailover, 10*time.Second)
 	for _, n := range e.survivors {

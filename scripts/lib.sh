@@ -3,25 +3,38 @@
 # shellcheck disable=SC2034
 # Helpers shared by cluster-up.sh and cluster-down.sh. Source it, don't run it.
 
-# The three local nodes: name, HTTP port, Raft port, gossip port.
-NODES=(n1 n2 n3)
-declare -A HTTP_PORT=([n1]=8081 [n2]=8082 [n3]=8083)
-declare -A RAFT_PORT=([n1]=8181 [n2]=8182 [n3]=8183)
-declare -A GOSSIP_PORT=([n1]=8281 [n2]=8282 [n3]=8283)
-HAPROXY_PORT=8080
-HOST=127.0.0.1
+log() { printf '%s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 # WATCHDOG_DATA: absolute, relative to the caller's directory if relative.
 DATA=${WATCHDOG_DATA:-$ROOT/.cluster}
 case $DATA in /*) ;; *) DATA=$PWD/$DATA ;; esac
 BIN=$ROOT/bin/watchdog
-HAPROXY_CFG=$ROOT/deploy/haproxy.cfg
+HAPROXY_TEMPLATE=$ROOT/deploy/haproxy.cfg
+HAPROXY_CFG=$DATA/haproxy.cfg # the template with this cluster's ports
 HAPROXY_PID=$DATA/haproxy.pid
 HAPROXY_LOG=$DATA/haproxy.log
+HOST=127.0.0.1
 
-log() { printf '%s\n' "$*"; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# The ports: haproxy on BASE, node i's HTTP on BASE+i, Raft on BASE+100+i,
+# gossip on BASE+200+i. BASE is $WATCHDOG_PORT_BASE, else the base this
+# data dir's cluster was started with (cluster-up.sh keeps it in
+# $DATA/port-base), else 8080: 8080, 8081-8083, 8181-8183, 8281-8283.
+PORT_BASE_FILE=$DATA/port-base
+STORED_BASE=""
+[[ -f $PORT_BASE_FILE ]] && read -r STORED_BASE <"$PORT_BASE_FILE"
+BASE=${WATCHDOG_PORT_BASE:-${STORED_BASE:-8080}}
+if ! [[ $BASE =~ ^[0-9]+$ ]] || ((BASE < 1024 || BASE > 65300)); then
+	die "WATCHDOG_PORT_BASE must be a port from 1024 to 65300 (the cluster uses it and up to 203 above), got '$BASE'"
+fi
+
+# The three local nodes: name, HTTP port, Raft port, gossip port.
+NODES=(n1 n2 n3)
+declare -A HTTP_PORT=([n1]=$((BASE + 1)) [n2]=$((BASE + 2)) [n3]=$((BASE + 3)))
+declare -A RAFT_PORT=([n1]=$((BASE + 101)) [n2]=$((BASE + 102)) [n3]=$((BASE + 103)))
+declare -A GOSSIP_PORT=([n1]=$((BASE + 201)) [n2]=$((BASE + 202)) [n3]=$((BASE + 203)))
+HAPROXY_PORT=$BASE
 
 node_dir() { printf '%s/%s' "$DATA" "$1"; }
 node_pidfile() { printf '%s/%s/watchdog.pid' "$DATA" "$1"; }
@@ -85,3 +98,18 @@ tail_logs() {
 		tail -n "$n" -- "$HAPROXY_LOG"
 	fi
 }
+
+# render_haproxy_cfg: deploy/haproxy.cfg with this cluster's ports, in the
+# data dir. Each address becomes a placeholder first, so that no port is
+# rewritten twice whatever the base.
+render_haproxy_cfg() {
+	sed -e "s/127\.0\.0\.1:8080/@P0@/g" -e "s/127\.0\.0\.1:8081/@P1@/g" \
+		-e "s/127\.0\.0\.1:8082/@P2@/g" -e "s/127\.0\.0\.1:8083/@P3@/g" \
+		-e "s/@P0@/$HOST:$HAPROXY_PORT/g" -e "s/@P1@/$HOST:${HTTP_PORT[n1]}/g" \
+		-e "s/@P2@/$HOST:${HTTP_PORT[n2]}/g" -e "s/@P3@/$HOST:${HTTP_PORT[n3]}/g" \
+		"$HAPROXY_TEMPLATE" >"$HAPROXY_CFG.tmp" && mv -f -- "$HAPROXY_CFG.tmp" "$HAPROXY_CFG"
+}
+
+# token_file: where node n1 keeps the API token the cluster generated (the
+# management routes need it unless the config sets api_token).
+token_file() { printf '%s/n1/data/api-token' "$DATA"; }

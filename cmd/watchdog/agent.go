@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/watchdog-ha/watchdog/cluster"
@@ -77,6 +78,10 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		a.removeTemp()
+		if errors.Is(err, syscall.EADDRINUSE) {
+			// 8080, the default, is also make cluster's load balancer.
+			return nil, fmt.Errorf("listen on %s: %w: give this node another address with -http-addr", cfg.HTTPAddr, err)
+		}
 		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	a.Addr, a.dataDir = ln.Addr().String(), dataDir
@@ -89,12 +94,15 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 	if a.tls = cc.TLS; a.tls != nil {
 		ln = tls.NewListener(ln, a.tls.HTTPServerConfig())
 	}
+	tokens := newTokenKeeper(cfg, dataDir, log)
+	cc.OnSecretChange = tokens.changed
 	a.Node, err = cluster.New(cc)
 	if err != nil {
 		ln.Close()
 		a.removeTemp()
 		return nil, err
 	}
+	apiToken := tokens.start(a.Node)
 	w := watcher.New(watcher.Config{
 		CheckInterval: time.Duration(cfg.File.CheckInterval),
 		Actions:       buildActions(cfg.File, log),
@@ -105,7 +113,7 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 	metrics := newRegistry(a.FSM)
 	api := httpapi.New(a.Node, a.FSM, log.With("sys", "http"), httpapi.WithMetrics(metrics),
 		httpapi.WithActions(slices.Collect(maps.Keys(cfg.File.Actions))),
-		httpapi.WithAPIToken(string(cfg.File.APIToken)), httpapi.WithPingToken(string(cfg.File.PingToken)),
+		apiToken, httpapi.WithPingToken(string(cfg.File.PingToken)),
 		httpapi.WithTimeouts(time.Duration(cfg.File.ReadTimeout), time.Duration(cfg.File.WriteTimeout)),
 		peerTLS(a.tls))
 	metrics.MustRegister(a.Node.Collector(), w.Collector(), api.Collector())
@@ -133,7 +141,7 @@ func clusterConfig(cfg *AgentConfig, f *fsm.FSM, log *slog.Logger, dataDir, http
 		ForwardToken: string(file.PingToken),
 		MaxServices:  file.MaxServices, RefuseUnknown: !file.AutoRegister,
 		Configured: slices.Collect(maps.Keys(file.Services)),
-		TLS:        cfg.TLS, GossipKey: cfg.GossipKey,
+		TLS:        cfg.TLS, GossipKey: cfg.GossipKey, ClusterSecret: cfg.ClusterSecret,
 	}
 }
 

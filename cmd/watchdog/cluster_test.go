@@ -21,8 +21,13 @@ import (
 // testCluster is a set of real agents in this process, talking Raft, gossip
 // and HTTP over loopback TCP.
 type testCluster struct {
-	t      testing.TB
-	file   *FileConfig
+	t    testing.TB
+	file *FileConfig
+	// secure starts agents as `watchdog agent` does outside -dev: without
+	// an api_token in file, the management routes need the token the
+	// cluster generates (apiToken). Otherwise, as with -dev, they are open,
+	// so that tests can drive them without a token.
+	secure bool
 	mu     sync.Mutex // guards agents: workload goroutines read it
 	agents []*Agent   // nil once stopped
 	logTo  io.Writer  // when set, every node logs there, at debug level
@@ -56,6 +61,33 @@ func startTestCluster(c *testCluster, n int, tunes ...tune) *testCluster {
 	return c
 }
 
+// newSecureTestCluster is newTestCluster with the agents' secure defaults:
+// see testCluster.secure.
+func newSecureTestCluster(t testing.TB, n int, file *FileConfig, tunes ...tune) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t, file: file, secure: true}
+	for i := range n {
+		c.start(fmt.Sprintf("n%d", i+1), n, t.TempDir(), tunes...)
+	}
+	t.Cleanup(func() {
+		for _, a := range c.running() {
+			a.Close()
+		}
+	})
+	return c
+}
+
+// apiToken is the API token a generated, as the CLI finds it with
+// WATCHDOG_TOKEN_FILE: the same on every node once the cluster has formed.
+func apiToken(t testing.TB, a *Agent) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(a.dataDir, cluster.APITokenFile))
+	if err != nil {
+		t.Fatalf("the API token of %s: %v", a.Node.ID(), err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
 // start adds an agent on fresh ports; it joins through the first running agent.
 func (c *testCluster) start(id string, expect int, dataDir string, tunes ...tune) *Agent {
 	c.t.Helper()
@@ -76,6 +108,7 @@ func (c *testCluster) launch(cfg *AgentConfig, tunes ...tune) *Agent {
 	if running := c.running(); len(running) > 0 {
 		cfg.Join = []string{running[0].Node.GossipAddr()}
 	}
+	cfg.OpenManagement = !c.secure
 	fast := func(cc *cluster.Config) {
 		cc.ReconcileInterval = 300 * time.Millisecond
 		cc.StatusInterval = 250 * time.Millisecond // promotion and reachability follow it

@@ -131,6 +131,9 @@ type FileConfig struct {
 	VerifyIncoming bool           `yaml:"verify_incoming"`
 	GossipKey      watcher.Secret `yaml:"gossip_key"`
 	GossipKeyFile  string         `yaml:"gossip_key_file"`
+	// ClusterSecret authenticates the nodes to each other (config_secret.go).
+	ClusterSecret     watcher.Secret `yaml:"cluster_secret"`
+	ClusterSecretFile string         `yaml:"cluster_secret_file"`
 }
 
 // ServiceConfig is how long a service may stay silent and what to run when
@@ -188,6 +191,7 @@ func ParseConfig(data []byte, name string) (*FileConfig, error) {
 	p.checkPingToken(cfg)
 	p.checkTLS(cfg)
 	p.checkGossipKey(cfg)
+	p.checkClusterSecret(cfg)
 	p.resolveServices(cfg)
 	p.resolvePolicies(cfg)
 	p.checkBatching(cfg)

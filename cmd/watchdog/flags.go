@@ -54,6 +54,13 @@ type AgentConfig struct {
 	// (flags_tls.go); GossipKey, when set, encrypts gossip.
 	TLS       *cluster.TLS
 	GossipKey []byte
+	// ClusterSecret, when set, authenticates the nodes to each other
+	// (config_secret.go); else they derive or share one (cluster/secret.go).
+	ClusterSecret []byte
+	// OpenManagement leaves the mutating routes open when no api_token is
+	// set, as -dev does; otherwise the agent guards them with the token the
+	// cluster generates. Only -dev and in-process tests set it.
+	OpenManagement bool
 }
 
 // ParseAgentFlags parses args (without the "agent" word) with env lookup injected for testability.
@@ -229,8 +236,10 @@ func (r *resolver) resolve(cfg *AgentConfig, hostname func() (string, error)) {
 	cfg.BootstrapExpect = r.bootstrapExpect(expect)
 	cfg.TLS = r.tls(f)
 	cfg.GossipKey = r.gossipKey(f)
+	cfg.ClusterSecret = r.clusterSecret(f)
 	switch {
 	case cfg.Dev:
+		cfg.OpenManagement = true
 		r.devMode(cfg, join, expect)
 	case cfg.DataDir == "":
 		r.errorf("-data-dir is required unless -dev is given (or set $%s, or data_dir in the config file)",

@@ -17,6 +17,9 @@ func addSecurityFlags(fs *flag.FlagSet) {
 	fs.Bool("verify-incoming", false, "the HTTP API requires a client certificate signed by -tls-ca from every client")
 	fs.String("gossip-key-file", "", "`file` holding the base64 gossip encryption key (watchdog keygen makes one);\n"+
 		"the config file may give it inline as gossip_key")
+	fs.String("cluster-secret-file", "", "`file` holding the secret the nodes authenticate each other with on the\n"+
+		"internal routes, the same on every node (watchdog keygen makes one); default: derived\n"+
+		"from the gossip key, else generated and shared by the nodes")
 }
 
 // tls resolves and loads the certificate, key and CA, each from flag,

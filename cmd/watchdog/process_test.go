@@ -159,6 +159,18 @@ func cleanEnv() []string {
 	return env
 }
 
+// apiToken is the API token the node generated when its config sets no
+// api_token (the management routes need it), read from its data dir as
+// the CLI reads it with WATCHDOG_TOKEN_FILE: the same on every node once
+// the cluster has formed. "" when there is none.
+func (p *proc) apiToken() string {
+	b, _ := os.ReadFile(p.tokenFile())
+	return strings.TrimSpace(string(b))
+}
+
+// tokenFile is where the node keeps its generated API token.
+func (p *proc) tokenFile() string { return filepath.Join(p.dataDir, cluster.APITokenFile) }
+
 // kill signals the process unless it has exited; it does not wait.
 func (p *proc) kill(sig syscall.Signal) {
 	select {

@@ -61,7 +61,13 @@ func waitForStatusOK(t *testing.T, p *proc) {
 func postNote(p *proc, service, text string) (int, string) {
 	body, _ := json.Marshal(map[string]string{"text": text})
 	c := http.Client{Timeout: 20 * time.Second}
-	resp, err := c.Post("http://"+p.httpAddr+"/v1/services/"+service+"/note", "application/json", bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, "http://"+p.httpAddr+"/v1/services/"+service+"/note", bytes.NewReader(body))
+	if err != nil {
+		return 0, err.Error()
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+p.apiToken())
+	resp, err := c.Do(req)
 	if err != nil {
 		return 0, err.Error()
 	}
