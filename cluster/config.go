@@ -107,6 +107,9 @@ type Config struct {
 	// GossipKey, when set, encrypts and authenticates gossip (AES-GCM with
 	// this 16, 24 or 32-byte key): a node without it cannot join.
 	GossipKey []byte
+	// Local describes this node's config file, to compare with the
+	// committed configuration (configstate.go); nil: not tracked.
+	Local *LocalConfig
 }
 
 func (c *Config) setDefaults() {

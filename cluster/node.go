@@ -61,6 +61,9 @@ type Node struct {
 	client    *http.Client
 	metrics   *metrics
 
+	// configMu serialises CommitConfig (configstate.go).
+	configMu sync.Mutex
+
 	duty LeaderDuty
 	stop func()
 	wg   sync.WaitGroup

@@ -132,7 +132,8 @@ func (s *Server) handleService(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleCluster(w http.ResponseWriter, r *http.Request) {
 	leader, _ := s.node.Leader()
-	writeJSON(w, http.StatusOK, map[string]any{"leader": leader, "nodes": s.node.Members()})
+	writeJSON(w, http.StatusOK, map[string]any{"leader": leader, "nodes": s.node.Members(),
+		"config": s.state.ConfigInfo()})
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {

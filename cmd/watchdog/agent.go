@@ -91,10 +91,14 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 		a.removeTemp()
 		return nil, err
 	}
+	var desired *fsm.Configure
+	if !cfg.NoConfigFile {
+		desired = desiredConfig(cfg.File)
+	}
 	w := watcher.New(watcher.Config{
 		CheckInterval: time.Duration(cfg.File.CheckInterval),
 		Actions:       buildActions(cfg.File, log),
-		Desired:       desiredConfig(cfg.File),
+		Desired:       desired,
 		Logger:        log.With("sys", "watcher"),
 		NodeID:        cfg.NodeID,
 	}, a.FSM, a.Node)
@@ -103,8 +107,8 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 		httpapi.WithActions(slices.Collect(maps.Keys(cfg.File.Actions))),
 		httpapi.WithAPIToken(string(cfg.File.APIToken)), httpapi.WithPingToken(string(cfg.File.PingToken)),
 		httpapi.WithTimeouts(time.Duration(cfg.File.ReadTimeout), time.Duration(cfg.File.WriteTimeout)),
-		peerTLS(a.tls))
-	metrics.MustRegister(a.Node.Collector(), w.Collector(), api.Collector())
+		httpapi.WithConfigParser(parseAppliedConfig), peerTLS(a.tls))
+	metrics.MustRegister(a.Node.Collector(), w.Collector(), api.Collector(), newConfigCollector(a.Node))
 	a.Node.Start(w.Run)
 	a.HTTP = httpServer(cfg.File, api, log)
 	go func() { a.served <- a.HTTP.Serve(ln) }()
@@ -130,6 +134,7 @@ func clusterConfig(cfg *AgentConfig, f *fsm.FSM, log *slog.Logger, dataDir, http
 		MaxServices:  file.MaxServices, RefuseUnknown: !file.AutoRegister,
 		Configured: slices.Collect(maps.Keys(file.Services)),
 		TLS:        cfg.TLS, GossipKey: cfg.GossipKey,
+		Local: localConfig(cfg),
 	}
 }
 
@@ -200,7 +205,7 @@ func buildActions(f *FileConfig, log *slog.Logger) map[string]watcher.Action {
 // and service definitions.
 func desiredConfig(f *FileConfig) *fsm.Configure {
 	c := &fsm.Configure{Defaults: definition(f.Defaults), Services: map[string]fsm.Definition{},
-		HistoryPerService: f.HistoryPerService}
+		HistoryPerService: f.HistoryPerService, ActionsHash: actionsHash(f.Actions)}
 	for id, s := range f.Services {
 		c.Services[id] = definition(s)
 	}
