@@ -217,3 +217,25 @@ func (n *Node) completeVoter() *raft.Server {
 	}
 	return best
 }
+
+// TransferLeadership hands this node's leadership to the voter id and
+// returns once raft has done so (or failed to). Operators move leadership
+// to a node this way before maintenance of the others; tests use it.
+func (n *Node) TransferLeadership(ctx context.Context, id string) error {
+	if !n.IsLeader() {
+		return ErrNotLeader
+	}
+	servers, err := n.servers()
+	if err != nil {
+		return err
+	}
+	for _, s := range servers {
+		if string(s.ID) == id && s.Suffrage == raft.Voter {
+			if err := waitFuture(ctx, n.raft.LeadershipTransferToServer(s.ID, s.Address)); err != nil {
+				return fmt.Errorf("cluster: transfer leadership to %s: %w", id, err)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("cluster: transfer leadership: %s is not a voter", id)
+}
