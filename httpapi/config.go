@@ -72,7 +72,7 @@ type configApplied struct {
 // handleConfigApply commits a config file as the cluster's configuration,
 // on the leader. Query parameters: name (the file's name, for messages),
 // generation (apply only if the committed generation is still this one),
-// force (apply even if some node's file lacks an action it names).
+// force (apply even if some node's file lacks an action it newly names).
 func (s *Server) handleConfigApply(r *http.Request) (int, any, error) {
 	if s.parseConfig == nil {
 		return 0, nil, &badRequest{"this node cannot parse config files"}
@@ -112,9 +112,9 @@ func (s *Server) handleConfigApply(r *http.Request) (int, any, error) {
 		case expect != nil && now.Generation != *expect:
 			return &conflict{fmt.Sprintf("the committed configuration is at generation %d, not %d: someone applied another; look at it and try again",
 				now.Generation, *expect)}
-		case len(missing) > 0 && !force:
-			return &conflict{"not applied: " + describeMissing(missing) +
-				"; add them to those nodes' files and restart them first, or apply with force"}
+		case !force && len(newlyMissing(missing, now.Actions)) > 0:
+			return &conflict{describeMissing(newlyMissing(missing, now.Actions)) +
+				": add the actions to those nodes' config files and restart them first, or apply with force=true"}
 		case now.Generation > 0 && now.Hash == fsm.ConfigHash(c) && now.ActionsHash == c.ActionsHash:
 			changed = false
 			return errUnchanged
@@ -151,6 +151,20 @@ func (s *Server) missingActions(need []string) map[string][]string {
 	}
 	if len(out) == 0 {
 		return nil
+	}
+	return out
+}
+
+// newlyMissing are the actions of missing that the committed configuration
+// (which names before) does not name yet: an apply is refused for these,
+// not for a node that lacked an action before (which is not ready, and
+// says so, already).
+func newlyMissing(missing map[string][]string, before []string) map[string][]string {
+	out := map[string][]string{}
+	for id, miss := range missing {
+		if fresh := cluster.MissingActions(miss, before); len(fresh) > 0 {
+			out[id] = fresh
+		}
 	}
 	return out
 }

@@ -59,10 +59,11 @@ cluster's. FILE is checked here first, then sent to a node, which checks it
 again and commits it through the leader: a file with errors changes nothing
 and its errors are printed as file:line: key: problem. Actions stay in each
 node's own config file: the committed configuration only names them, so an
-apply that names an action some node's file lacks is refused unless -force.
+apply that newly names an action some node's file lacks is refused unless
+-force.
 Applying the committed configuration again changes nothing.
 Needs the API token (WATCHDOG_TOKEN) when the cluster has one.`)
-	force := f.Bool("force", false, "apply even if some node's file lacks an action the configuration names")
+	force := f.Bool("force", false, "apply even if some node's file lacks an action the configuration newly names")
 	generation := f.Int64("generation", -1, "apply only if the committed generation is still `N` (see config show)")
 	ctx, cancel, c, pos, err := f.connect(ctx, args, 1)
 	if err != nil {

@@ -227,6 +227,14 @@ func TestNodeRestartedWithoutItsFileLeadsWithoutReplacingTheConfig(t *testing.T)
 	before := downs()
 	heartbeat(t, c.leader(3), "worker")
 	waitFor(t, 15*time.Second, "the hook to run for worker", func() bool { return downs() > before })
+
+	// A node that lacked an action before does not block another change;
+	// the apply warns about it.
+	changed := writeConfigFile(t, "changed.yaml", driftConfig(t, argv, "2s"))
+	_, errOut, code := cli(t, nil, runConfigApply, "-addr", strings.Join(c.addrs(), ","), changed)
+	if code != exitOK || !strings.Contains(errOut, "warning: "+bare.Node.ID()+"'s config file lacks hook") {
+		t.Fatalf("apply with a node that already lacked hook: exit %d %s", code, errOut)
+	}
 }
 
 // A node whose file differs (another timeout) but defines every action
