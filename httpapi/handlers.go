@@ -117,6 +117,7 @@ func (s *Server) handleServices(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleService(w http.ResponseWriter, r *http.Request) {
+	allowPeerOrigin(s.node, w.Header(), r) // the dashboard's history, after a failover (peers.go)
 	id := mux.Vars(r)["id"]
 	if !ValidID(id) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid service id %q", id))
