@@ -118,6 +118,9 @@ type Config struct {
 	// OnSecretChange is called when the node adopts a peer's generated
 	// secret, and with it a new GeneratedAPIToken.
 	OnSecretChange func(*Node)
+	// Local describes this node's config file, to compare with the
+	// committed configuration (configstate.go); nil: not tracked.
+	Local *LocalConfig
 }
 
 func (c *Config) setDefaults() {

@@ -84,6 +84,7 @@ func (n *Node) leaderLoop(ctx context.Context) {
 	defer n.terms.cur.CompareAndSwap(term, nil)
 	n.log.Info("leadership established", "node", n.cfg.NodeID)
 	var wg sync.WaitGroup
+	wg.Go(func() { n.stepAside(ctx) })
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,9 @@ type Member struct {
 	LastContactMS *int64 `json:"last_contact_ms"`
 	Protocol      int    `json:"protocol,omitempty"`
 	StatusError   string `json:"status_error,omitempty"`
+	// Config is how the node's config file compares with the committed
+	// configuration, as it answered (null when unknown).
+	Config *ConfigStatus `json:"config,omitempty"`
 }
 
 // membershipState is what membership management keeps besides the gossip
@@ -154,7 +158,7 @@ func (n *Node) addStatus(m *Member, ref uint64, self NodeStatus) {
 		}
 		st = p.NodeStatus
 	}
-	m.RaftState, m.AppliedIndex = st.State, st.AppliedIndex
+	m.RaftState, m.AppliedIndex, m.Config = st.State, st.AppliedIndex, st.Config
 	if st.LastContactMS >= 0 {
 		m.LastContactMS = &st.LastContactMS
 	}
@@ -185,6 +189,9 @@ func (n *Node) leaderCommit() uint64 {
 func (n *Node) Ready() error {
 	if id, _ := n.Leader(); id == "" {
 		return ErrNoLeader
+	}
+	if st := n.ConfigStatus(); st != nil && len(st.Missing) > 0 {
+		return fmt.Errorf("%w: %s", ErrMissingActions, strings.Join(st.Missing, ", "))
 	}
 	var contact time.Duration
 	if !n.IsLeader() {

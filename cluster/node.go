@@ -64,6 +64,8 @@ type Node struct {
 	terms         terms         // the leader's time (clock.go)
 	secret        *secret       // the cluster secret (secret.go)
 	secretChanged chan struct{} // a peer's generated secret was adopted
+	// configMu serialises CommitConfig (configstate.go).
+	configMu sync.Mutex
 
 	duty LeaderDuty
 	stop func()

@@ -48,6 +48,9 @@ type NodeStatus struct {
 	// Leaving is true while the node is leaving the cluster (Node.Leave).
 	Leaving bool `json:"leaving,omitempty"`
 	Proto   int  `json:"protocol"`
+	// Config compares the node's config file with the committed
+	// configuration (configstate.go).
+	Config *ConfigStatus `json:"config,omitempty"`
 }
 
 // Status reports this node's Raft state, as the other nodes poll it.
@@ -57,6 +60,7 @@ func (n *Node) Status() NodeStatus {
 		Suffrage: n.ownSuffrage(), Term: n.raft.CurrentTerm(), LastIndex: n.raft.LastIndex(),
 		CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.raft.AppliedIndex(),
 		LastContactMS: -1, Leaving: n.ms.leaving.Load(), Proto: fsm.ProtocolVersion,
+		Config: n.ConfigStatus(),
 	}
 	_, lid := n.raft.LeaderWithID()
 	st.Leader = string(lid)
@@ -120,7 +124,9 @@ type peerStatus struct {
 func (n *Node) statusLoop(ctx context.Context) {
 	tick := time.NewTicker(n.cfg.StatusInterval)
 	defer tick.Stop()
+	var cw configWatch
 	for {
+		n.noteConfig(&cw)
 		n.pollStatuses(ctx)
 		select {
 		case <-ctx.Done():

@@ -69,6 +69,9 @@ type Configure struct {
 	// HistoryPerService bounds each service's event history; 0 means
 	// DefaultHistoryPerService.
 	HistoryPerService int `json:"history_per_service,omitempty"`
+	// ActionsHash is the hash of the action definitions of the file this
+	// configuration came from (see ConfigInfo); it changes nothing here.
+	ActionsHash string `json:"actions_hash,omitempty"`
 }
 
 // Incidents opens incidents for services the leader found overdue. Each open

@@ -44,6 +44,8 @@ type FSM struct {
 	events   map[string][]Record
 	historyN int    // events kept per service; 0 means DefaultHistoryPerService
 	seq      uint64 // the Seq of the latest event
+	// config describes the committed configuration (config.go).
+	config ConfigInfo
 	// pendingCh wakes the leader's watcher when actions become pending.
 	pendingCh chan struct{}
 }
@@ -219,6 +221,7 @@ func owes(s *Service) bool {
 func (f *FSM) applyConfigure(c Configure) {
 	def := c.Defaults
 	f.defaults = &def
+	f.noteConfig(c)
 	f.setHistoryN(c.HistoryPerService)
 	for id, s := range f.services {
 		if d, ok := c.Services[id]; ok {

@@ -25,6 +25,10 @@ type snapshotHeader struct {
 	Count             int        `json:"count"`
 	HistoryPerService int        `json:"history_per_service,omitempty"`
 	Seq               uint64     `json:"seq,omitempty"` // of the latest event
+	// The committed configuration's generation and actions hash (the
+	// rest of its description follows from the services).
+	ConfigGeneration uint64 `json:"config_generation,omitempty"`
+	ActionsHash      string `json:"config_actions_hash,omitempty"`
 }
 
 // snapshotService leaves Def out for services on the defaults, so Restore
@@ -43,6 +47,7 @@ type snapshot struct {
 	events   map[string][]Record
 	historyN int
 	seq      uint64
+	config   ConfigInfo
 }
 
 // Snapshot implements raft.FSM. It copies the records, which is a flat
@@ -57,7 +62,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		services = append(services, s.copy())
 	}
 	return &snapshot{defaults: f.defaults, services: services, events: maps.Clone(f.events),
-		historyN: f.historyN, seq: f.seq}, nil
+		historyN: f.historyN, seq: f.seq, config: f.config}, nil
 }
 
 // Persist implements raft.FSMSnapshot.
@@ -73,7 +78,8 @@ func (s *snapshot) write(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	enc := json.NewEncoder(bw)
 	h := snapshotHeader{Version: snapshotVersion, Defaults: *s.defaults, Count: len(s.services),
-		HistoryPerService: s.historyN, Seq: s.seq}
+		HistoryPerService: s.historyN, Seq: s.seq, ConfigGeneration: s.config.Generation,
+		ActionsHash: s.config.ActionsHash}
 	if err := enc.Encode(h); err != nil {
 		return err
 	}
@@ -103,6 +109,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	f.defaults, f.services, f.owing, f.deadlines = next.defaults, next.services, next.owing, next.deadlines
 	f.timed, f.events, f.historyN, f.seq = next.timed, next.events, next.historyN, next.seq
+	f.config = next.config
 	f.mu.Unlock()
 	if len(next.owing) > 0 {
 		select {
@@ -144,6 +151,7 @@ func (f *FSM) read(r io.Reader) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return fmt.Errorf("%w: data after %d services", ErrCorrupt, h.Count)
 	}
+	f.restoreConfig(h.ConfigGeneration, h.ActionsHash)
 	return nil
 }
 

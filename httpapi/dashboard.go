@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"strconv"
 	"sync"
 	"time"
 
@@ -26,8 +27,10 @@ var web embed.FS
 // event stream: no inline script or style, no other origin, no framing.
 // Whatever a service id or node name contains can then never run as code,
 // even if some escaping were missed.
+// The page's own policy also lets it connect to the cluster's other nodes
+// (pageCSP), and its search form submit to itself.
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
-	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	"connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // maxStreams bounds the event streams one node serves at once: each is a
 // goroutine polling the state, and a page left open is one stream.
@@ -109,7 +112,8 @@ func pageHeaders(h http.Header) {
 }
 
 func (d *dashboard) handlePage(w http.ResponseWriter, r *http.Request) {
-	data := d.pageData(time.Now())
+	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	data := d.pageData(time.Now(), r.URL.Query().Get("q"), page)
 	// Rendered whole before anything is sent, so that a template error is a
 	// clean 500 rather than half a page.
 	var buf bytes.Buffer
@@ -118,6 +122,7 @@ func (d *dashboard) handlePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pageHeaders(w.Header())
+	w.Header().Set("Content-Security-Policy", pageCSP(d.node, r))
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	// The page is a snapshot of live state: never reuse one.
 	w.Header().Set("Cache-Control", "no-store")

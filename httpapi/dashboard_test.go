@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -134,5 +135,71 @@ func TestDashboardEscapesWhatItShows(t *testing.T) {
 	}
 	if !strings.Contains(page, `n&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&amp;`) {
 		t.Fatalf("escaped node name not on the page:\n%s", page)
+	}
+}
+
+// A long list is searched and paged by the server too, for a page without
+// script: a page holds at most 100 services, with links to the next.
+func TestDashboardPagesAndSearches(t *testing.T) {
+	srv, node, f := singleNode(t)
+	ids := make([]string, 0, 230)
+	for i := range 230 {
+		ids = append(ids, fmt.Sprintf("svc-%03d", i))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := node.Heartbeat(ctx, ids...); err != nil {
+		t.Fatal(err)
+	}
+	if f.Len() != 230 {
+		t.Fatalf("%d services", f.Len())
+	}
+	rowsOf := func(page string) []string {
+		var out []string
+		for _, m := range regexp.MustCompile(`data-id="([^"]+)"`).FindAllStringSubmatch(page, -1) {
+			out = append(out, m[1])
+		}
+		return out
+	}
+	_, body := do(t, "GET", srv.URL+"/", "")
+	if rows := rowsOf(string(body)); len(rows) != 100 || rows[0] != "svc-000" || rows[99] != "svc-099" ||
+		!strings.Contains(string(body), `href="/?page=1">next</a>`) || !strings.Contains(string(body), "1–100 of 230") {
+		t.Fatalf("first page: %d rows %v\n%s", len(rows), rows, body)
+	}
+	_, body = do(t, "GET", srv.URL+"/?page=2", "")
+	if rows := rowsOf(string(body)); len(rows) != 30 || rows[0] != "svc-200" || !strings.Contains(string(body), `href="/?page=1">previous</a>`) {
+		t.Fatalf("last page: %v", rows)
+	}
+	_, body = do(t, "GET", srv.URL+"/?q=SVC-12", "")
+	if rows := rowsOf(string(body)); len(rows) != 10 || rows[0] != "svc-120" || rows[9] != "svc-129" ||
+		!strings.Contains(string(body), "1–10 of 10 matching (230 in all)") || !strings.Contains(string(body), `value="SVC-12"`) {
+		t.Fatalf("search: %v\n%s", rows, body)
+	}
+}
+
+// The page may follow another node's stream when its own node dies: its
+// policy allows the cluster's nodes, and the stream lets their pages read
+// it, but no other site.
+func TestDashboardMayFollowTheClustersNodes(t *testing.T) {
+	srv, _, _ := singleNode(t)
+	resp, _ := do(t, "GET", srv.URL+"/", "")
+	self := strings.TrimPrefix(srv.URL, "http://")
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "connect-src 'self' http://"+self+";") {
+		t.Fatalf("CSP %q does not allow the cluster's nodes", csp)
+	}
+	for origin, allowed := range map[string]bool{"http://" + self: true, "http://evil.example": false, "https://" + self: false} {
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/v1/stream", nil)
+		req.Header.Set("Origin", origin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := resp.Header.Get("Access-Control-Allow-Origin")
+		resp.Body.Close()
+		cancel()
+		if (got == origin) != allowed || (!allowed && got != "") {
+			t.Errorf("stream for Origin %s: Access-Control-Allow-Origin %q", origin, got)
+		}
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/watchdog-ha/watchdog/cluster"
@@ -80,14 +82,63 @@ type pageData struct {
 	Now     string
 	Total   int
 	Down    int
-	Groups  []pageGroup
+	Counts  []statusCount // every service, by status
+	Groups  []pageGroup   // this page's rows
 	Cluster clusterView
 	Lag     string
+	// The search and the page: Matched services match Query, and rows
+	// First to Last of them (1-based) are shown. Prev and Next are the
+	// neighbouring pages' links, empty when there is none.
+	Query              string
+	Matched, Page      int
+	Pages, First, Last int
+	Prev, Next         string
+}
+
+type statusCount struct {
+	Status fsm.Status
+	N      int
 }
 
 type pageGroup struct {
 	Status fsm.Status
+	N      int // services with this status that match the search
 	Rows   []pageRow
+}
+
+// pageSize is how many services a page shows: a list of thousands is
+// searched and paged, not scrolled. The script pages the same way.
+const pageSize = 100
+
+// maxQuery bounds the search a page is asked for.
+const maxQuery = 200
+
+// matches reports whether svc matches every word of the search: a word
+// matches a service whose id contains it, or whose status or a tag it is
+// (ignoring case). The script matches the same way.
+func matches(svc fsm.Service, words []string) bool {
+	for _, w := range words {
+		if !strings.Contains(strings.ToLower(svc.ID), w) && w != string(svc.Status) &&
+			!slices.ContainsFunc(svc.Def.Tags, func(t string) bool { return strings.ToLower(t) == w }) {
+			return false
+		}
+	}
+	return true
+}
+
+// pageLink is the page's URL for a search and page.
+func pageLink(q string, page int) string {
+	v := url.Values{}
+	if q != "" {
+		v.Set("q", q)
+	}
+	if page > 0 {
+		v.Set("page", strconv.Itoa(page))
+	}
+	if len(v) == 0 {
+		return "/"
+	}
+	return "/?" + v.Encode()
 }
 
 // pageRow is one service, with its times already written out as text for
@@ -104,14 +155,18 @@ type pageRow struct {
 	Note, At, AtText, Count string
 }
 
-func (d *dashboard) pageData(now time.Time) pageData {
+func (d *dashboard) pageData(now time.Time, query string, page int) pageData {
 	svcs := d.state.Services()
 	// Services come sorted by id; a stable sort keeps that within a group.
 	// Statuses of one rank are kept apart by name, so each is one group.
 	slices.SortStableFunc(svcs, func(a, b fsm.Service) int {
 		return cmp.Or(cmp.Compare(statusRank(a.Status), statusRank(b.Status)), cmp.Compare(a.Status, b.Status))
 	})
-	data := pageData{Now: now.UTC().Format(time.RFC3339Nano), Total: len(svcs), Cluster: d.clusterView(), Lag: "unknown"}
+	if len(query) > maxQuery {
+		query = query[:maxQuery]
+	}
+	data := pageData{Now: now.UTC().Format(time.RFC3339Nano), Total: len(svcs), Cluster: d.clusterView(), Lag: "unknown",
+		Query: query}
 	switch lag := data.Cluster.Lag; {
 	case lag == nil:
 	case *lag == 1:
@@ -119,15 +174,43 @@ func (d *dashboard) pageData(now time.Time) pageData {
 	default:
 		data.Lag = fmt.Sprintf("%d entries", *lag)
 	}
+	words := strings.Fields(strings.ToLower(query))
+	var matched []fsm.Service
 	for _, svc := range svcs {
+		if n := len(data.Counts); n == 0 || data.Counts[n-1].Status != svc.Status {
+			data.Counts = append(data.Counts, statusCount{Status: svc.Status})
+		}
+		data.Counts[len(data.Counts)-1].N++
+		if svc.Status == fsm.StatusDown {
+			data.Down++
+		}
+		if matches(svc, words) {
+			matched = append(matched, svc)
+		}
+	}
+	data.Matched = len(matched)
+	data.Pages = max(1, (len(matched)+pageSize-1)/pageSize)
+	data.Page = min(max(page, 0), data.Pages-1)
+	for i, svc := range matched {
 		if n := len(data.Groups); n == 0 || data.Groups[n-1].Status != svc.Status {
 			data.Groups = append(data.Groups, pageGroup{Status: svc.Status})
 		}
 		g := &data.Groups[len(data.Groups)-1]
-		g.Rows = append(g.Rows, rowOf(svc, now))
-		if svc.Status == fsm.StatusDown {
-			data.Down++
+		g.N++
+		if i/pageSize == data.Page {
+			g.Rows = append(g.Rows, rowOf(svc, now))
 		}
+	}
+	// A group with no row on this page is left out.
+	data.Groups = slices.DeleteFunc(data.Groups, func(g pageGroup) bool { return len(g.Rows) == 0 })
+	if len(matched) > 0 {
+		data.First, data.Last = data.Page*pageSize+1, min((data.Page+1)*pageSize, len(matched))
+	}
+	if data.Page > 0 {
+		data.Prev = pageLink(query, data.Page-1)
+	}
+	if data.Page < data.Pages-1 {
+		data.Next = pageLink(query, data.Page+1)
 	}
 	return data
 }

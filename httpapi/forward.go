@@ -66,6 +66,11 @@ func WithPeerTLS(c *tls.Config) Option {
 // and Retry-After instead, so no request can loop), and a node that knows no
 // leader answers 503 and Retry-After.
 func (s *Server) leaderWrite(h write) http.HandlerFunc {
+	return s.leaderWriteUpTo(maxWriteBody, h)
+}
+
+// leaderWriteUpTo is leaderWrite for a route whose body may be up to limit.
+func (s *Server) leaderWriteUpTo(limit int64, h write) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		// Checked here and again on the leader (a forwarded request keeps
 		// its Authorization header), before anything else is looked at.
@@ -77,7 +82,7 @@ func (s *Server) leaderWrite(h write) http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid service id %q: want 1-128 of A-Za-z0-9._- (not . or ..)", id))
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWriteBody))
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 		if err != nil {
 			bodyError(w, err)
 			return

@@ -117,6 +117,7 @@ func (s *Server) handleServices(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleService(w http.ResponseWriter, r *http.Request) {
+	allowPeerOrigin(s.node, w.Header(), r) // the dashboard's history, after a failover (peers.go)
 	id := mux.Vars(r)["id"]
 	if !ValidID(id) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid service id %q", id))
@@ -132,7 +133,8 @@ func (s *Server) handleService(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleCluster(w http.ResponseWriter, r *http.Request) {
 	leader, _ := s.node.Leader()
-	writeJSON(w, http.StatusOK, map[string]any{"leader": leader, "nodes": s.node.Members()})
+	writeJSON(w, http.StatusOK, map[string]any{"leader": leader, "nodes": s.node.Members(),
+		"config": s.state.ConfigInfo()})
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {

@@ -39,6 +39,7 @@ type Node interface {
 	Peer(r *http.Request) (id string, ok bool)
 	Membership // members.go
 	Backups    // snapshot.go
+	Configs    // config.go
 }
 
 // State is the replicated state the read API serves.
@@ -50,6 +51,8 @@ type State interface {
 	// Events is one service's history; AllEvents every service's.
 	Events(id string, since int64) ([]fsm.Record, bool)
 	AllEvents(since int64, after uint64, limit int) ([]fsm.ServiceRecord, bool)
+	// ConfigInfo describes the committed configuration.
+	ConfigInfo() fsm.ConfigInfo
 }
 
 // Limits on what a request may carry.
@@ -76,6 +79,8 @@ type Server struct {
 	maxSnapshotBody int64
 	// readTimeout and writeTimeout bound each request (timeouts.go).
 	readTimeout, writeTimeout time.Duration
+	// parseConfig reads config files sent to PUT /v1/config (config.go).
+	parseConfig ConfigParser
 }
 
 // New returns the API's handler.
@@ -100,6 +105,7 @@ func New(node Node, state State, log *slog.Logger, opts ...Option) *Server {
 	r.HandleFunc("/v1/cluster", s.handleCluster).Methods(http.MethodGet, http.MethodHead)
 	s.membershipRoutes(r) // leave, remove, status (httpapi/members.go)
 	s.snapshotRoutes(r)   // backup and restore (httpapi/snapshot.go)
+	s.configRoutes(r)     // the committed configuration (httpapi/config.go)
 	// The status page, its assets and GET /v1/stream (httpapi/dashboard.go).
 	s.dashboardRoutes(r)
 	r.HandleFunc("/healthz", s.handleHealth).Methods(http.MethodGet, http.MethodHead)

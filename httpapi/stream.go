@@ -1,10 +1,10 @@
 package httpapi
 
 import (
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net/http"
 	"time"
 )
@@ -14,27 +14,84 @@ import (
 // server-wide WriteTimeout, which would otherwise cut every stream short.
 const streamWriteTimeout = 10 * time.Second
 
-// streamEvent is one message of GET /v1/stream: everything the dashboard
-// shows. Services are as GET /v1/services lists them. Now is this node's
-// clock, so a page can count ages without trusting the browser's clock.
-type streamEvent struct {
-	Now      time.Time       `json:"now"`
-	Cluster  json.RawMessage `json:"cluster"`
-	Services json.RawMessage `json:"services"`
+// The stream of GET /v1/stream is server-sent events of two kinds:
+//
+//	event: snapshot   everything the dashboard shows, once, on connect
+//	event: delta      what changed since the last message, and nothing else
+//
+// A delta carries only the services that changed (whole, as GET
+// /v1/services lists them) and the ids of those removed, the nodes that
+// changed and those gone, and the node's own facts (self, leader, ready,
+// lag) when one of them changed. Nothing is sent while nothing changed, so
+// a cluster of thousands of quiet services costs one snapshot and a
+// comment line now and then. Now is this node's clock, so a page can count
+// ages without trusting the browser's clock.
+
+// streamSnapshot is the first message.
+type streamSnapshot struct {
+	Now      time.Time         `json:"now"`
+	Cluster  streamClusterFull `json:"cluster"`
+	Services []json.RawMessage `json:"services"`
 }
 
-// streamState is what one stream remembers of what it sent.
+// streamDelta is every later message; empty fields did not change.
+type streamDelta struct {
+	Now          time.Time         `json:"now"`
+	Cluster      *streamCluster    `json:"cluster,omitempty"`
+	Nodes        []streamNode      `json:"nodes,omitempty"`
+	NodesRemoved []string          `json:"nodes_removed,omitempty"`
+	Services     []json.RawMessage `json:"services,omitempty"`
+	Removed      []string          `json:"removed,omitempty"`
+}
+
+// streamCluster is this node's own view: who it is, whom it follows,
+// whether it is ready, and its apply lag.
+type streamCluster struct {
+	Self     string  `json:"self"`
+	Leader   string  `json:"leader"`
+	Ready    bool    `json:"ready"`
+	NotReady string  `json:"not_ready,omitempty"`
+	Lag      *uint64 `json:"lag,omitempty"`
+}
+
+type streamClusterFull struct {
+	streamCluster
+	Nodes []streamNode `json:"nodes"`
+}
+
+// streamNode is a member as the page shows it. It leaves out what changes
+// with every entry or poll (applied index, lag, last contact): the page
+// does not show them, and they would make every poll a change.
+type streamNode struct {
+	ID        string   `json:"id"`
+	HTTPAddr  string   `json:"http_addr"`
+	Voter     bool     `json:"voter"`
+	Suffrage  string   `json:"suffrage"`
+	Alive     bool     `json:"alive"`
+	Gossip    string   `json:"gossip"`
+	RaftState string   `json:"raft_state,omitempty"`
+	Reachable bool     `json:"reachable"`
+	Protocol  int      `json:"protocol,omitempty"`
+	Drift     bool     `json:"config_drift,omitempty"`
+	Missing   []string `json:"missing_actions,omitempty"`
+}
+
+// streamState is what one stream remembers of what it sent: a hash of each
+// service's and node's JSON, so that a change is found without keeping
+// copies, and the applied index the services were last looked at.
 type streamState struct {
-	applied  uint64 // the applied index services was built at
-	services []byte // services as JSON, nil until built
-	sent     [sha256.Size]byte
+	seed     maphash.Seed
+	started  bool
+	applied  uint64
+	cluster  streamCluster
+	services map[string]uint64
+	nodes    map[string]uint64
 }
 
-// handleStream serves server-sent events: a snapshot on connect, then a new
-// one whenever the services or the cluster view changed. The state has no
-// change feed, so the stream polls it; a poll that finds the applied index
-// unchanged does not even rebuild the services. A comment line now and then
-// keeps proxies from closing a quiet stream.
+// handleStream serves the server-sent events. The state has no change
+// feed, so the stream polls it; a poll that finds the applied index
+// unchanged does not even look at the services. A comment line now and
+// then keeps proxies from closing a quiet stream.
 func (d *dashboard) handleStream(w http.ResponseWriter, r *http.Request) {
 	// net/http notices a client gone only once its body has been read to
 	// the end: a stream that ignored a body would hold its slot after the
@@ -54,13 +111,14 @@ func (d *dashboard) handleStream(w http.ResponseWriter, r *http.Request) {
 	closing := d.shutdownOf(r)
 	rc := http.NewResponseController(w)
 	h := w.Header()
+	allowPeerOrigin(d.node, h, r)
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	// Asks nginx and the like not to buffer the stream.
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 
-	var st streamState
+	st := streamState{seed: maphash.MakeSeed()}
 	// retry: how long a browser waits before reconnecting after a drop.
 	if d.send(w, rc, []byte("retry: 2000\n\n")) != nil || d.push(w, rc, &st) != nil {
 		return
@@ -87,50 +145,160 @@ func (d *dashboard) handleStream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// push sends the state if it differs from what was sent last.
+// push sends the snapshot on the first call, and after that what changed,
+// if anything did.
 func (d *dashboard) push(w http.ResponseWriter, rc *http.ResponseController, st *streamState) error {
 	// The index is read before the services, so services are never older
-	// than the index they are filed under: at worst a poll rebuilds them
+	// than the index they are filed under: at worst a poll looks at them
 	// once more than needed.
 	rs, indexed := d.node.(raftStats)
 	var applied uint64
 	if indexed {
 		applied = rs.AppliedIndex()
 	}
-	if !indexed || st.services == nil || applied != st.applied {
-		svcs := d.state.Services()
-		views := make([]serviceView, 0, len(svcs))
-		for _, svc := range svcs {
-			views = append(views, viewOf(svc, false))
-		}
-		b, err := json.Marshal(views)
+	cv := d.clusterView()
+	self := streamCluster{Self: cv.Self, Leader: cv.Leader, Ready: cv.Ready, NotReady: cv.NotReady, Lag: cv.Lag}
+	nodes := streamNodes(cv)
+	if !st.started {
+		services, err := d.serviceJSON()
 		if err != nil {
 			return err
 		}
-		st.applied, st.services = applied, b
-	}
-	cl, err := json.Marshal(d.clusterView())
-	if err != nil {
-		return err
-	}
-	h := sha256.New()
-	h.Write(cl)
-	h.Write(st.services)
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
-	if sum == st.sent {
+		snap := streamSnapshot{Now: time.Now().UTC(), Cluster: streamClusterFull{self, nodes}}
+		st.services, st.nodes = make(map[string]uint64, len(services)), make(map[string]uint64, len(nodes))
+		for _, s := range services {
+			st.services[s.id] = maphash.Bytes(st.seed, s.body)
+			snap.Services = append(snap.Services, s.body)
+		}
+		st.noteNodes(nodes)
+		if err := d.sendEvent(w, rc, "snapshot", snap); err != nil {
+			return err
+		}
+		st.started, st.applied, st.cluster = true, applied, self
 		return nil
 	}
-	ev, err := json.Marshal(streamEvent{Now: time.Now().UTC(), Cluster: cl, Services: st.services})
+	delta := streamDelta{Now: time.Now().UTC()}
+	if !sameCluster(self, st.cluster) {
+		delta.Cluster = &self
+	}
+	delta.Nodes, delta.NodesRemoved = st.diffNodes(nodes)
+	if !indexed || applied != st.applied {
+		services, err := d.serviceJSON()
+		if err != nil {
+			return err
+		}
+		delta.Services, delta.Removed = st.diffServices(services)
+	}
+	st.applied = applied
+	if delta.Cluster == nil && len(delta.Nodes)+len(delta.NodesRemoved)+len(delta.Services)+len(delta.Removed) == 0 {
+		return nil
+	}
+	if err := d.sendEvent(w, rc, "delta", delta); err != nil {
+		return err
+	}
+	st.cluster = self
+	return nil
+}
+
+// serviceBody is one service as the stream sends it.
+type serviceBody struct {
+	id   string
+	body json.RawMessage
+}
+
+// serviceJSON is every service, each as its own JSON, sorted by id.
+func (d *dashboard) serviceJSON() ([]serviceBody, error) {
+	svcs := d.state.Services()
+	out := make([]serviceBody, 0, len(svcs))
+	for _, svc := range svcs {
+		b, err := json.Marshal(viewOf(svc, false))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, serviceBody{svc.ID, b})
+	}
+	return out, nil
+}
+
+// diffServices returns the services whose JSON changed since the last
+// message, and the ids of those gone, and remembers the new state. The
+// hashes are remembered only once sent: a failed send ends the stream.
+func (st *streamState) diffServices(now []serviceBody) (changed []json.RawMessage, removed []string) {
+	seen := make(map[string]struct{}, len(now))
+	for _, s := range now {
+		seen[s.id] = struct{}{}
+		sum := maphash.Bytes(st.seed, s.body)
+		if old, ok := st.services[s.id]; !ok || old != sum {
+			changed = append(changed, s.body)
+			st.services[s.id] = sum
+		}
+	}
+	for id := range st.services {
+		if _, ok := seen[id]; !ok {
+			removed = append(removed, id)
+			delete(st.services, id)
+		}
+	}
+	return changed, removed
+}
+
+func streamNodes(cv clusterView) []streamNode {
+	out := make([]streamNode, 0, len(cv.Nodes))
+	for _, m := range cv.Nodes {
+		n := streamNode{ID: m.ID, HTTPAddr: m.HTTPAddr, Voter: m.Voter, Suffrage: m.Suffrage, Alive: m.Alive,
+			Gossip: m.Gossip, RaftState: m.RaftState, Reachable: m.StatusError == "", Protocol: m.Protocol}
+		if m.Config != nil {
+			n.Drift, n.Missing = m.Config.Drift, m.Config.Missing
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func (st *streamState) noteNodes(nodes []streamNode) {
+	for _, n := range nodes {
+		st.nodes[n.ID] = st.nodeHash(n)
+	}
+}
+
+func (st *streamState) nodeHash(n streamNode) uint64 {
+	b, _ := json.Marshal(n) // plain data: cannot fail
+	return maphash.Bytes(st.seed, b)
+}
+
+// diffNodes is diffServices for the nodes.
+func (st *streamState) diffNodes(now []streamNode) (changed []streamNode, removed []string) {
+	seen := make(map[string]struct{}, len(now))
+	for _, n := range now {
+		seen[n.ID] = struct{}{}
+		sum := st.nodeHash(n)
+		if old, ok := st.nodes[n.ID]; !ok || old != sum {
+			changed = append(changed, n)
+			st.nodes[n.ID] = sum
+		}
+	}
+	for id := range st.nodes {
+		if _, ok := seen[id]; !ok {
+			removed = append(removed, id)
+			delete(st.nodes, id)
+		}
+	}
+	return changed, removed
+}
+
+func sameCluster(a, b streamCluster) bool {
+	return a.Self == b.Self && a.Leader == b.Leader && a.Ready == b.Ready && a.NotReady == b.NotReady &&
+		(a.Lag == nil) == (b.Lag == nil) && (a.Lag == nil || *a.Lag == *b.Lag)
+}
+
+// sendEvent sends v as one event of the given type. JSON from Marshal has
+// no newline, so it fits on one data: line.
+func (d *dashboard) sendEvent(w http.ResponseWriter, rc *http.ResponseController, event string, v any) error {
+	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	// JSON from Marshal has no newline, so it fits on one data: line.
-	if err := d.send(w, rc, fmt.Appendf(nil, "data: %s\n\n", ev)); err != nil {
-		return err
-	}
-	st.sent = sum
-	return nil
+	return d.send(w, rc, fmt.Appendf(nil, "event: %s\ndata: %s\n\n", event, b))
 }
 
 func (d *dashboard) send(w http.ResponseWriter, rc *http.ResponseController, msg []byte) error {

@@ -28,16 +28,21 @@ func nodeNamed(t *testing.T, name string) (*httptest.Server, *cluster.Node) {
 	return srv, node
 }
 
-// snapshot is a message of GET /v1/stream, as the page reads it.
+// snapshot is a message of GET /v1/stream, as the page reads it: the
+// first is a "snapshot" of everything, the others are "delta"s of what
+// changed (with the cluster's own facts only when one of them did).
 type snapshot struct {
+	Event   string `json:"-"`
 	Now     time.Time
-	Cluster struct {
+	Cluster *struct {
 		Self, Leader string
 		Ready        bool
 		Lag          *uint64
 		Nodes        []cluster.Member
 	}
+	Nodes    []struct{ ID string }
 	Services []struct{ ID, Status string }
+	Removed  []string
 }
 
 // stream is an open GET /v1/stream; its messages arrive on events.
@@ -63,7 +68,12 @@ func openStream(t *testing.T, url string) *stream {
 		defer close(s.events)
 		sc := bufio.NewScanner(resp.Body)
 		sc.Buffer(nil, 1<<20)
+		event := ""
 		for sc.Scan() {
+			if e, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+				event = e
+				continue
+			}
 			data, ok := strings.CutPrefix(sc.Text(), "data: ")
 			if !ok {
 				continue
@@ -73,6 +83,7 @@ func openStream(t *testing.T, url string) *stream {
 				t.Errorf("message %q: %v", data, err)
 				return
 			}
+			snap.Event, event = event, ""
 			s.events <- snap
 		}
 	}()
@@ -109,14 +120,15 @@ func TestStreamSnapshotThenChangesOnly(t *testing.T) {
 	do(t, "POST", srv.URL+"/v1/heartbeat/first", "")
 	s := openStream(t, srv.URL)
 	snap := s.next(t, 10*time.Second)
-	if statusOf(snap, "first") != "up" || snap.Cluster.Self != "solo" || snap.Cluster.Leader != "solo" ||
-		!snap.Cluster.Ready || snap.Cluster.Lag == nil || len(snap.Cluster.Nodes) != 1 || snap.Now.IsZero() {
+	if snap.Event != "snapshot" || statusOf(snap, "first") != "up" || snap.Cluster == nil || snap.Cluster.Self != "solo" ||
+		snap.Cluster.Leader != "solo" || !snap.Cluster.Ready || snap.Cluster.Lag == nil || len(snap.Cluster.Nodes) != 1 || snap.Now.IsZero() {
 		t.Fatalf("first message: %+v", snap)
 	}
 	// A node may tell the stream it is an entry behind while it applies
 	// one: a change, sent, which is over at the next poll.
 	for *snap.Cluster.Lag != 0 {
-		snap = s.next(t, 10*time.Second)
+		for snap = s.next(t, 10*time.Second); snap.Cluster == nil; snap = s.next(t, 10*time.Second) {
+		}
 	}
 	// Nothing changes: nothing is sent, though the state is polled every
 	// 500 ms. (A stream that sent every poll fails here.)
@@ -125,13 +137,19 @@ func TestStreamSnapshotThenChangesOnly(t *testing.T) {
 		t.Fatalf("a message with nothing changed: %+v", snap)
 	case <-time.After(1500 * time.Millisecond):
 	}
+	// Each change is a delta of the services that changed, alone.
 	do(t, "POST", srv.URL+"/v1/heartbeat/second", "")
-	if snap := s.next(t, 10*time.Second); statusOf(snap, "second") != "up" {
+	if snap := s.next(t, 10*time.Second); snap.Event != "delta" || len(snap.Services) != 1 || statusOf(snap, "second") != "up" {
 		t.Fatalf("after a new service: %+v", snap)
 	}
 	goDown(t, node, f, "first")
-	if snap := s.next(t, 10*time.Second); statusOf(snap, "first") != "down" {
+	if snap := s.next(t, 10*time.Second); snap.Event != "delta" || len(snap.Services) != 1 || statusOf(snap, "first") != "down" {
 		t.Fatalf("after an incident: %+v", snap)
+	}
+	do(t, "DELETE", srv.URL+"/v1/services/second", "")
+	if snap := s.next(t, 10*time.Second); snap.Event != "delta" || len(snap.Services) != 0 ||
+		len(snap.Removed) != 1 || snap.Removed[0] != "second" {
+		t.Fatalf("after a deletion: %+v", snap)
 	}
 }
 

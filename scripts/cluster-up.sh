@@ -30,10 +30,22 @@ source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 UP_TIMEOUT=${WATCHDOG_UP_TIMEOUT:-30}
 [[ $UP_TIMEOUT =~ ^[0-9]+$ ]] || die "WATCHDOG_UP_TIMEOUT must be a number of seconds, got '$UP_TIMEOUT'"
 
+# The config a cluster was started with is remembered in $DATA/config.path
+# and used again when WATCHDOG_CONFIG is unset, so a restarted node keeps
+# its actions. A file given to a running cluster changes only the nodes
+# started now; the cluster's committed configuration changes with
+# `watchdog config apply`, which this script says.
 CONFIG=${WATCHDOG_CONFIG:-}
+CONFIG_MEMO=$DATA/config.path
+REMEMBERED=""
+[[ -f $CONFIG_MEMO ]] && REMEMBERED=$(<"$CONFIG_MEMO")
 if [[ -n $CONFIG ]]; then
 	[[ -f $CONFIG ]] || die "WATCHDOG_CONFIG=$CONFIG: no such file"
 	case $CONFIG in /*) ;; *) CONFIG=$PWD/$CONFIG ;; esac
+elif [[ -n $REMEMBERED ]]; then
+	[[ -f $REMEMBERED ]] || die "this cluster was started with the config $REMEMBERED, which is gone: set WATCHDOG_CONFIG (or remove $CONFIG_MEMO)"
+	CONFIG=$REMEMBERED
+	log "WATCHDOG_CONFIG is unset: using $CONFIG, the config this cluster was started with ($CONFIG_MEMO)"
 fi
 
 command -v curl >/dev/null || die "curl is required (scripts/ci-deps.sh installs it)"
@@ -58,6 +70,13 @@ fi
 # --- nodes -----------------------------------------------------------------
 
 mkdir -p "$DATA"
+if [[ -n $CONFIG && $CONFIG != "$REMEMBERED" ]]; then
+	printf '%s\n' "$CONFIG" >"$CONFIG_MEMO"
+	if [[ -n $REMEMBERED ]]; then
+		log "config: now $CONFIG (was $REMEMBERED). Nodes started now read it for their actions; the cluster's"
+		log "  committed configuration changes only with: $BIN config apply -addr $HOST:${HTTP_PORT[n1]} $CONFIG"
+	fi
+fi
 
 # A cluster keeps its ports: starting part of it on others would split it.
 if [[ -n $STORED_BASE && $STORED_BASE != "$BASE" ]]; then

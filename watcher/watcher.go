@@ -18,7 +18,6 @@ type State interface {
 	Due(now time.Time) (repeats []fsm.RepeatDue, stable []fsm.StableDue, next time.Time)
 	PendingActions() []fsm.PendingAction
 	PendingSignal() <-chan struct{}
-	Configured(c fsm.Configure) bool
 	Service(id string) (fsm.Service, bool)
 }
 
@@ -31,6 +30,9 @@ type Cluster interface {
 	// difference between Now and a stamp is immune to steps of the wall
 	// clock.
 	Now() time.Time
+	// CommitConfig commits c if check allows it, given the committed
+	// configuration (see cluster.Node.CommitConfig).
+	CommitConfig(ctx context.Context, c fsm.Configure, check func(fsm.ConfigInfo) error) (fsm.ConfigInfo, error)
 }
 
 // Action is something done about an event: a restart, a page, a log line.
@@ -78,8 +80,10 @@ const DefaultCheckInterval = 250 * time.Millisecond
 type Config struct {
 	CheckInterval time.Duration
 	Actions       map[string]Action
-	// Desired is the operator's configuration; the leader commits it when
-	// the replicated one differs. Nil leaves the replicated one alone.
+	// Desired is this node's config file's configuration. The leader
+	// commits it only while the cluster has never committed one: after
+	// that the committed configuration is the cluster's, and a node whose
+	// file differs leads on it all the same. Nil: no config file.
 	Desired *fsm.Configure
 	Logger  *slog.Logger
 	NodeID  string // this node, named in what notifications say
@@ -163,18 +167,32 @@ func (w *Watcher) Run(ctx context.Context, since time.Time) {
 	}
 }
 
-// commitConfig makes the replicated configuration the operator's, retrying
-// until it commits or leadership ends.
+// errConfigured is commitConfig's check refusing: the cluster has a
+// configuration already.
+var errConfigured = errors.New("the cluster has a committed configuration")
+
+// commitConfig commits this node's configuration if the cluster has none
+// yet (its first leader with a config file), retrying until it commits,
+// the cluster turns out to have one, or leadership ends.
 func (w *Watcher) commitConfig(ctx context.Context) {
 	if w.cfg.Desired == nil {
 		return
 	}
-	for !w.state.Configured(*w.cfg.Desired) {
+	for {
 		c := *w.cfg.Desired
 		c.At = w.cluster.Now().UnixNano()
-		_, err := w.cluster.Apply(ctx, c)
-		if err == nil {
-			w.log.Info("committed configuration", "services", len(c.Services))
+		info, err := w.cluster.CommitConfig(ctx, c, func(info fsm.ConfigInfo) error {
+			if info.Generation != 0 {
+				return errConfigured
+			}
+			return nil
+		})
+		switch {
+		case err == nil:
+			w.log.Info("committed this node's config file as the cluster's first configuration",
+				"services", len(c.Services), "hash", info.Hash, "generation", info.Generation)
+			return
+		case errors.Is(err, errConfigured):
 			return
 		}
 		w.log.Warn("commit configuration, retrying", "err", err)

@@ -103,10 +103,14 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 		return nil, err
 	}
 	apiToken := tokens.start(a.Node)
+	var desired *fsm.Configure
+	if !cfg.NoConfigFile {
+		desired = desiredConfig(cfg.File)
+	}
 	w := watcher.New(watcher.Config{
 		CheckInterval: time.Duration(cfg.File.CheckInterval),
 		Actions:       buildActions(cfg.File, log),
-		Desired:       desiredConfig(cfg.File),
+		Desired:       desired,
 		Logger:        log.With("sys", "watcher"),
 		NodeID:        cfg.NodeID,
 	}, a.FSM, a.Node)
@@ -115,8 +119,8 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 		httpapi.WithActions(slices.Collect(maps.Keys(cfg.File.Actions))),
 		apiToken, httpapi.WithPingToken(string(cfg.File.PingToken)),
 		httpapi.WithTimeouts(time.Duration(cfg.File.ReadTimeout), time.Duration(cfg.File.WriteTimeout)),
-		peerTLS(a.tls))
-	metrics.MustRegister(a.Node.Collector(), w.Collector(), api.Collector())
+		httpapi.WithConfigParser(parseAppliedConfig), peerTLS(a.tls))
+	metrics.MustRegister(a.Node.Collector(), w.Collector(), api.Collector(), newConfigCollector(a.Node))
 	a.Node.Start(w.Run)
 	a.HTTP = httpServer(cfg.File, api, log)
 	go func() { a.served <- a.HTTP.Serve(ln) }()
@@ -142,6 +146,7 @@ func clusterConfig(cfg *AgentConfig, f *fsm.FSM, log *slog.Logger, dataDir, http
 		MaxServices:  file.MaxServices, RefuseUnknown: !file.AutoRegister,
 		Configured: slices.Collect(maps.Keys(file.Services)),
 		TLS:        cfg.TLS, GossipKey: cfg.GossipKey, ClusterSecret: cfg.ClusterSecret,
+		Local: localConfig(cfg),
 	}
 }
 
@@ -212,7 +217,7 @@ func buildActions(f *FileConfig, log *slog.Logger) map[string]watcher.Action {
 // and service definitions.
 func desiredConfig(f *FileConfig) *fsm.Configure {
 	c := &fsm.Configure{Defaults: definition(f.Defaults), Services: map[string]fsm.Definition{},
-		HistoryPerService: f.HistoryPerService}
+		HistoryPerService: f.HistoryPerService, ActionsHash: actionsHash(f.Actions)}
 	for id, s := range f.Services {
 		c.Services[id] = definition(s)
 	}

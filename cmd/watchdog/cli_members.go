@@ -29,9 +29,13 @@ Lists the cluster's nodes as the first node that answers sees them: each
 node's suffrage (voter, nonvoter; none if only gossip knows it), its Raft
 state, its gossip state, the last entry it applied and how far that is
 behind the leader's commit index (LAG), how long ago it heard from the
-leader (CONTACT), and its protocol version. Raft state, applied index and
-contact are as the node answered its last status poll, at most a second
-ago; "unreachable" when it did not answer.
+leader (CONTACT), its protocol version, and the hash of its config file
+(CONFIG; none without one) with DRIFT when it differs from the committed
+configuration, whose generation and hash the last line shows ("lacks X":
+its file lacks action X, which the committed configuration names; such a
+node is not ready and does not lead while another voter can). Raft state,
+applied index and contact are as the node answered its last status poll,
+at most a second ago; "unreachable" when it did not answer.
 
 "watchdog members remove NODE" removes a dead node (see its -h).`)
 	asJSON := f.Bool("json", false, "print the API's JSON as it came")
@@ -49,12 +53,28 @@ ago; "unreachable" when it did not answer.
 		return err
 	}
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tHTTP\tRAFT\tSUFFRAGE\tSTATE\tGOSSIP\tAPPLIED\tLAG\tCONTACT\tPROTO")
+	fmt.Fprintln(tw, "NODE\tHTTP\tRAFT\tSUFFRAGE\tSTATE\tGOSSIP\tAPPLIED\tLAG\tCONTACT\tPROTO\tCONFIG")
 	for _, n := range cl.Nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, orDash(n.HTTPAddr), orDash(n.RaftAddr),
-			n.Suffrage, memberState(n), n.Gossip, appliedOf(n), optInt(n.Lag, ""), optInt(n.LastContactMS, "ms"), optProto(n.Protocol))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, orDash(n.HTTPAddr), orDash(n.RaftAddr),
+			n.Suffrage, memberState(n), n.Gossip, appliedOf(n), optInt(n.Lag, ""), optInt(n.LastContactMS, "ms"), optProto(n.Protocol),
+			memberConfig(n))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if cl.Config.Generation == 0 {
+		_, err = fmt.Fprintln(env.stdout, "committed configuration: none yet")
+	} else {
+		_, err = fmt.Fprintf(env.stdout, "committed configuration: generation %d, hash %s\n", cl.Config.Generation, cl.Config.Hash)
+	}
+	return err
+}
+
+func memberConfig(n cluster.Member) string {
+	if n.Config == nil {
+		return "-"
+	}
+	return configCell(n.Config.File, n.Config.Hash, n.Config.Drift, n.Config.Missing)
 }
 
 func memberState(n cluster.Member) string {

@@ -156,7 +156,7 @@ func TestCLIAgainstARealCluster(t *testing.T) {
 
 	t.Run("members and status", func(t *testing.T) {
 		out := mustCLI(t, exitOK, runMembers, "-addr", all)
-		if n := strings.Count(out, "\n"); n != 4 || !strings.Contains(out, leader.Node.ID()) {
+		if n := strings.Count(out, "\n"); n != 5 || !strings.Contains(out, leader.Node.ID()) {
 			t.Fatalf("members:\n%s", out)
 		}
 		var cl apiCluster

@@ -15,6 +15,7 @@ import (
 
 	"github.com/watchdog-ha/watchdog/client"
 	"github.com/watchdog-ha/watchdog/cluster"
+	"github.com/watchdog-ha/watchdog/fsm"
 )
 
 // apiClient is the public client as the CLI uses it: every call goes
@@ -161,4 +162,5 @@ func (a *apiClient) Ready(ctx context.Context, httpAddr string) error {
 type apiCluster struct {
 	Leader string           `json:"leader"`
 	Nodes  []cluster.Member `json:"nodes"`
+	Config fsm.ConfigInfo   `json:"config"` // the committed configuration
 }

@@ -164,10 +164,13 @@ func LoadConfig(path string) (*FileConfig, error) {
 // ParseConfig parses and validates; name is used in error messages (the file path).
 // All problems found are reported together, each as "name:line: path: message".
 func ParseConfig(data []byte, name string) (*FileConfig, error) {
-	if name == "" {
-		name = "config"
+	return parseConfig(&parser{file: name}, data)
+}
+
+func parseConfig(p *parser, data []byte) (*FileConfig, error) {
+	if p.file == "" {
+		p.file = "config"
 	}
-	p := &parser{file: name}
 	if p.parseDocument(data); p.list != nil {
 		return nil, p.err()
 	}
@@ -187,11 +190,13 @@ func ParseConfig(data []byte, name string) (*FileConfig, error) {
 		cfg.Defaults.Actions = []string{builtinLogAction}
 	}
 	p.checkActions(cfg)
-	p.checkAPIToken(cfg)
-	p.checkPingToken(cfg)
-	p.checkTLS(cfg)
-	p.checkGossipKey(cfg)
-	p.checkClusterSecret(cfg)
+	if !p.remote {
+		p.checkAPIToken(cfg)
+		p.checkPingToken(cfg)
+		p.checkTLS(cfg)
+		p.checkGossipKey(cfg)
+		p.checkClusterSecret(cfg)
+	}
 	p.resolveServices(cfg)
 	p.resolvePolicies(cfg)
 	p.checkBatching(cfg)
@@ -287,6 +292,9 @@ type parser struct {
 	file string
 	root *yaml.Node // nil for a file without settings
 	list []*configError
+	// remote: the file came from the network (config_apply.go): the files
+	// it names are not read and node-local settings are not checked.
+	remote bool
 }
 
 // addf records "file:line: path: message"; line 0 and path "" are left out.

@@ -308,6 +308,8 @@ func (p *parser) secret(inline watcher.Secret, file string, required bool, keys 
 	case inline != "" && file != "":
 		p.addf(p.keyLine(fileKeys...), strings.Join(fileKeys, "."), "set %s or %s_file, not both", key, key)
 		return ""
+	case file != "" && p.remote:
+		return "" // the file is on the nodes; a node never reads a path the network names
 	case file != "":
 		return p.readSecret(file, fileKeys...)
 	case inline == "" && required:

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -218,6 +219,75 @@ func screenshots(t *testing.T, tb *tab) {
 		}
 		if err := os.WriteFile(filepath.Join(dir, shot.name), png, 0o644); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// A long list in a real browser: the page holds one page of 100 services,
+// the search box filters them as one types and the pager moves through
+// them; then the node that served the page dies, and the page follows the
+// stream of another node it knows, and stays live.
+func TestDashboardPagesSearchesAndFailsOverInBrowser(t *testing.T) {
+	chrome := chromiumPath(t)
+	c := newTestCluster(t, 3, fileConfig(t, "check_interval: 100ms\ndefaults: {timeout: 1h}\n"))
+	leader := c.leader(3)
+	ids := make([]string, 0, 250)
+	for i := range 250 {
+		ids = append(ids, fmt.Sprintf("svc-%03d", i))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := leader.Node.Heartbeat(ctx, ids...); err != nil {
+		t.Fatal(err)
+	}
+	var served *Agent // a follower: the leader stays up, the page's node dies
+	for _, a := range c.running() {
+		if a != leader {
+			served = a
+		}
+	}
+	waitFor(t, 10*time.Second, "the services on the page's node", func() bool { return served.FSM.Len() == 250 })
+	tb := openTabs(t, chrome, []string{served.URL() + "/"})[0]
+	const rowCount = `document.querySelectorAll("#svc-table tr.svc").length`
+	tb.waitJS(t, "one page of services, live", `document.getElementById("live").className === "live" && `+rowCount+` === 100 && `+
+		`document.getElementById("showing").textContent === "1–100 of 250"`, 10*time.Second)
+	if err := chromedp.Do(tb.ctx, chromedp.Evaluate[chromedp.Void](`window.notReloaded = true`)); err != nil {
+		t.Fatal(err)
+	}
+
+	// Typing filters at once; the pager moves within the matches.
+	if err := chromedp.Do(tb.ctx, chromedp.SendKeys("#q", "1", chromedp.NodeVisible)); err != nil {
+		t.Fatal(err)
+	}
+	tb.waitJS(t, "the search", rowCount+` === 100 && document.getElementById("showing").textContent === "1–100 of 133 matching (250 in all)" && `+
+		`location.search === "?q=1"`, 10*time.Second)
+	if err := chromedp.Do(tb.ctx, chromedp.Click("#next", chromedp.NodeVisible)); err != nil {
+		t.Fatal(err)
+	}
+	tb.waitJS(t, "the second page of matches", rowCount+` === 33 && document.querySelector("#svc-table tr.svc").dataset.id === "svc-181" && `+
+		`location.search === "?q=1&page=1" && `+
+		`!document.getElementById("prev").hidden && document.getElementById("next").hidden && window.notReloaded === true`, 10*time.Second)
+
+	// The page's node dies: the page follows another node and stays live.
+	c.stop(served)
+	tb.waitJS(t, "the page to follow another node", `/^live from n\d, as the node that served this page is unreachable$/.test(`+
+		`document.getElementById("live").textContent) && !document.getElementById("live").textContent.includes("`+served.Node.ID()+`")`, 20*time.Second)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	if err := leader.Node.Heartbeat(ctx2, "svc-1zz"); err != nil {
+		t.Fatal(err)
+	}
+	tb.waitJS(t, "a new service through the other node's stream", `document.getElementById("showing").textContent === "101–134 of 134 matching (251 in all)" && `+
+		`document.querySelector('#svc-table tr.svc[data-id="svc-1zz"]') !== null && window.notReloaded === true`, 15*time.Second)
+	// History comes from the node the page follows now.
+	if err := chromedp.Do(tb.ctx, chromedp.Click(`tr.svc[data-id="svc-1zz"] a.hist-link`, chromedp.NodeVisible)); err != nil {
+		t.Fatal(err)
+	}
+	tb.waitJS(t, "the history from the other node", `document.querySelector("tr.hist").textContent.includes("No incidents.")`, 10*time.Second)
+	for _, p := range tb.problems() {
+		// The browser reports the lost node's refused connections; nothing else may appear.
+		if !strings.Contains(p, "ERR_CONNECTION_REFUSED") || !strings.Contains(p, served.Addr) {
+			t.Errorf("console: %s", p)
 		}
 	}
 }

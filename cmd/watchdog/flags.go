@@ -50,6 +50,10 @@ type AgentConfig struct {
 	Dev             bool
 	LogLevel        string
 	File            *FileConfig // the parsed config file (all defaults when no -config)
+	// NoConfigFile is true when no -config was given: File is then only
+	// defaults, which the node never proposes as the cluster's
+	// configuration.
+	NoConfigFile bool
 	// TLS, when set, is this node's certificate and the cluster's CA
 	// (flags_tls.go); GossipKey, when set, encrypts gossip.
 	TLS       *cluster.TLS
@@ -87,6 +91,7 @@ func parseAgentFlags(args []string, getenv func(string) string, stderr io.Writer
 		r.fileName = cfg.ConfigPath
 		cfg.File, err = LoadConfig(cfg.ConfigPath)
 	} else {
+		cfg.NoConfigFile = true
 		cfg.File, err = ParseConfig(nil, "defaults")
 	}
 	if err != nil {

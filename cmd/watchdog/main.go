@@ -42,6 +42,7 @@ commands:
   members  the cluster's nodes and their state; members remove NODE removes a dead one
   leave    retire the node at -addr from the cluster for good, then stop it
   snapshot back up or restore the replicated state: snapshot save FILE, snapshot restore FILE
+  config   the cluster's committed configuration: config apply FILE, config show
   bench    load-test a cluster with heartbeats: throughput, errors, latency (watchdog bench -h)
   keygen   print a new random gossip encryption key (for gossip_key)
 
@@ -83,6 +84,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return runLeave(ctx, args[1:], osCLIEnv(stderr))
 	case "snapshot":
 		return runSnapshot(ctx, args[1:], osCLIEnv(stderr))
+	case "config":
+		return runConfig(ctx, args[1:], osCLIEnv(stderr))
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stderr, usage)
 		return flag.ErrHelp

@@ -8,9 +8,16 @@ const RANK = { down: 0, paused: 2, up: 3 };
 // An unknown status sorts right after down, where someone will notice it.
 const rank = (s) => (Object.hasOwn(RANK, s) ? RANK[s] : 1);
 const COLUMNS = 6;
+const PAGE_SIZE = 100; // as the server's pageSize
 
 const table = document.getElementById("svc-table");
-const rows = new Map(); // service id -> {id, tr, hist, sig, seq}
+const rows = new Map(); // service id -> {id, tr, hist, sig, seq}, for the rows shown
+// live is what the stream said: every service and node, and this node's
+// own facts. base is the node the stream comes from ("": the one that
+// served the page; after a failover, another node's origin).
+const live = { started: false, services: new Map(), nodes: new Map(), cluster: null, base: "" };
+const params = new URLSearchParams(location.search);
+const view = { query: params.get("q") || "", page: Number(params.get("page")) || 0 };
 // offset is the node's clock minus this browser's, so that ages count from
 // the same clock that stamped the heartbeats.
 let offset = Date.parse(document.body.dataset.now) - Date.now() || 0;
@@ -125,15 +132,13 @@ function place(body, node, cursor) {
   return cursor;
 }
 
-function renderServices(services) {
-  const sorted = [...services].sort((a, b) => rank(a.status) - rank(b.status) ||
-    (a.status < b.status ? -1 : a.status > b.status ? 1 : 0)); // stable: ids stay sorted
-  const counts = new Map();
+// renderRows shows services (one page of them, sorted) in their groups;
+// groupCounts says how many services of each status match the search.
+function renderRows(services, groupCounts) {
   const cursors = new Map();
   const seen = new Set();
-  for (const s of sorted) {
+  for (const s of services) {
     seen.add(s.id);
-    counts.set(s.status, (counts.get(s.status) || 0) + 1);
     const entry = rows.get(s.id) || newRow(s.id);
     fillRow(entry, s);
     const body = groupBody(s.status);
@@ -149,11 +154,58 @@ function renderServices(services) {
     rows.delete(id);
   }
   for (const b of [...table.tBodies]) {
-    const n = counts.get(b.dataset.status) || 0;
-    if (n === 0) b.remove();
-    else b.querySelector(".group-h .n").textContent = String(n);
+    if (!cursors.has(b)) b.remove();
+    else b.querySelector(".group-h .n").textContent = String(groupCounts.get(b.dataset.status) || 0);
   }
-  renderCounts(counts, services.length);
+}
+
+function countBy(services) {
+  const counts = new Map();
+  for (const s of services) counts.set(s.status, (counts.get(s.status) || 0) + 1);
+  return counts;
+}
+
+// matches is the server's search: every word is part of the id, or the
+// status, or a tag (ignoring case).
+function matches(s, words) {
+  const id = s.id.toLowerCase();
+  return words.every((w) => id.includes(w) || s.status === w ||
+    (s.tags || []).some((t) => t.toLowerCase() === w));
+}
+
+const byRank = (a, b) => rank(a.status) - rank(b.status) ||
+  (a.status < b.status ? -1 : a.status > b.status ? 1 : 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+// render shows the page of services the search and the pager ask for.
+// Only that page is in the document, however many services there are.
+function render() {
+  if (!live.started) return; // the server's rows stand until the first snapshot
+  const all = [...live.services.values()];
+  const words = view.query.toLowerCase().split(/\s+/).filter(Boolean);
+  const matched = words.length ? all.filter((s) => matches(s, words)) : all;
+  matched.sort(byRank);
+  const pages = Math.max(1, Math.ceil(matched.length / PAGE_SIZE));
+  view.page = Math.min(Math.max(view.page, 0), pages - 1);
+  const first = view.page * PAGE_SIZE;
+  renderRows(matched.slice(first, first + PAGE_SIZE), countBy(matched));
+  renderCounts(countBy(all), all.length);
+  let text = matched.length ? `${first + 1}–${Math.min(first + PAGE_SIZE, matched.length)} of ${matched.length}` : "none";
+  if (words.length) text += " matching";
+  if (matched.length !== all.length) text += ` (${all.length} in all)`;
+  document.getElementById("showing").textContent = text;
+  setPageLink("prev", view.page > 0 ? view.page - 1 : -1);
+  setPageLink("next", view.page < pages - 1 ? view.page + 1 : -1);
+}
+
+function setPageLink(which, page) {
+  const a = document.getElementById(which);
+  a.hidden = page < 0;
+  if (page < 0) return;
+  const q = new URLSearchParams();
+  if (view.query) q.set("q", view.query);
+  if (page > 0) q.set("page", String(page));
+  a.href = q.size ? `/?${q}` : "/";
+  a.dataset.page = String(page);
 }
 
 function renderCounts(counts, total) {
@@ -163,6 +215,7 @@ function renderCounts(counts, total) {
     p.append(el("span", `count s-${status}`, `${counts.get(status)} ${status}`), " ");
   }
   table.hidden = total === 0;
+  document.getElementById("search").hidden = total === 0;
   document.getElementById("empty").hidden = total !== 0;
   const down = counts.get("down") || 0;
   document.title = down ? `(${down} down) watchdog` : "watchdog";
@@ -189,9 +242,10 @@ function renderCluster(c) {
 }
 
 function setLive(ok, self) {
-  const live = document.getElementById("live");
-  live.className = ok ? "live" : "stale";
-  live.textContent = ok ? `live from ${self}` : "connection lost, retrying: what you see may be stale";
+  const line = document.getElementById("live");
+  line.className = ok ? "live" : "stale";
+  line.textContent = ok ? `live from ${self}${live.base ? ", as the node that served this page is unreachable" : ""}`
+    : "connection lost, retrying: what you see may be stale";
 }
 
 function describeRun(r) {
@@ -221,7 +275,7 @@ async function loadHistory(entry) {
   const seq = ++entry.seq;
   const box = entry.hist.querySelector("div.hist");
   try {
-    const resp = await fetch(`/v1/services/${encodeURIComponent(entry.id)}`, { headers: { Accept: "application/json" } });
+    const resp = await fetch(`${live.base}/v1/services/${encodeURIComponent(entry.id)}`, { headers: { Accept: "application/json" } });
     if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
     const svc = await resp.json();
     if (seq !== entry.seq) return;
@@ -253,22 +307,70 @@ function toggleHistory(entry, link) {
   if (!entry.hist.hidden) loadHistory(entry);
 }
 
-function connect() {
-  const es = new EventSource("/v1/stream");
-  es.onmessage = (e) => {
-    const snap = JSON.parse(e.data);
-    offset = Date.parse(snap.now) - Date.now();
-    renderServices(snap.services);
-    renderCluster(snap.cluster);
-    setLive(true, snap.cluster.self);
-    tick();
-  };
-  es.onerror = () => {
+function showCluster() {
+  const nodes = [...live.nodes.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  renderCluster({ ...live.cluster, nodes });
+  setLive(true, live.cluster.self);
+}
+
+function onSnapshot(e) {
+  const snap = JSON.parse(e.data);
+  offset = Date.parse(snap.now) - Date.now();
+  live.started = true;
+  live.services = new Map(snap.services.map((s) => [s.id, s]));
+  const { nodes, ...self } = snap.cluster;
+  live.cluster = self;
+  live.nodes = new Map(nodes.map((n) => [n.id, n]));
+  render();
+  showCluster();
+  tick();
+}
+
+function onDelta(e) {
+  const d = JSON.parse(e.data);
+  offset = Date.parse(d.now) - Date.now();
+  if (d.cluster) live.cluster = d.cluster;
+  for (const n of d.nodes || []) live.nodes.set(n.id, n);
+  for (const id of d.nodes_removed || []) live.nodes.delete(id);
+  for (const s of d.services || []) live.services.set(s.id, s);
+  for (const id of d.removed || []) live.services.delete(id);
+  if (d.services || d.removed) render();
+  showCluster();
+  tick();
+}
+
+// FAILOVER_AFTER is how long a lost stream may stay lost (the browser
+// retrying the same node every two seconds) before the page follows
+// another node of the cluster.
+const FAILOVER_AFTER = 4000;
+let source = null;
+let failTimer = 0;
+
+function connect(base) {
+  live.base = base;
+  source = new EventSource(`${base}/v1/stream`);
+  source.addEventListener("snapshot", onSnapshot);
+  source.addEventListener("delta", onDelta);
+  source.onerror = () => {
     setLive(false);
-    // The browser retries by itself, except after an answer that is not a
-    // stream (a 503 when the node has too many): then start over later.
-    if (es.readyState === EventSource.CLOSED) setTimeout(connect, 5000);
+    if (failTimer) return;
+    failTimer = setTimeout(() => {
+      failTimer = 0;
+      if (source.readyState !== EventSource.OPEN) failover();
+    }, FAILOVER_AFTER);
   };
+}
+
+// failover follows the next node after the current one, in id order,
+// among those the cluster view named (the node that served the page
+// included: it may come back), so every node is tried in turn.
+function failover() {
+  source.close();
+  const current = live.base ? new URL(live.base).host : location.host;
+  const addrs = [...live.nodes.values()].sort((a, b) => (a.id < b.id ? -1 : 1)).map((n) => n.http_addr).filter(Boolean);
+  if (!addrs.includes(location.host)) addrs.push(location.host);
+  const next = addrs[(addrs.indexOf(current) + 1) % addrs.length];
+  connect(next === location.host ? "" : `${location.protocol}//${next}`);
 }
 
 for (const tr of table.querySelectorAll("tr.svc")) adopt(tr);
@@ -279,6 +381,32 @@ table.addEventListener("click", (e) => {
   e.preventDefault();
   toggleHistory(entry, link);
 });
+const search = document.getElementById("search");
+search.addEventListener("submit", (e) => e.preventDefault());
+document.getElementById("q").addEventListener("input", (e) => {
+  view.query = e.target.value;
+  view.page = 0;
+  remember();
+  render();
+});
+document.getElementById("pager").addEventListener("click", (e) => {
+  const a = e.target.closest("a[data-page]");
+  if (!a || !live.started) return; // before the stream, the server's links work
+  e.preventDefault();
+  view.page = Number(a.dataset.page);
+  remember();
+  render();
+});
+
+// remember keeps the search and the page in the address, so a reload (or
+// the page without script) shows the same.
+function remember() {
+  const q = new URLSearchParams();
+  if (view.query) q.set("q", view.query);
+  if (view.page > 0) q.set("page", String(view.page));
+  history.replaceState(null, "", q.size ? `/?${q}` : "/");
+}
+
 tick();
 setInterval(tick, 1000);
-connect();
+connect("");
