@@ -24,6 +24,7 @@ fuzz:
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags watchdog_testclock ./cmd/watchdog # the test build chaos/ runs
+	$(GO) vet -tags watchdog_nextproto ./... # the next-protocol build of the upgrade test
 	@out="$$(gofmt -l .)"; \
 	if [ -n "$$out" ]; then \
 		echo "gofmt -l: these files need gofmt -w:"; echo "$$out"; exit 1; \
