@@ -140,7 +140,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
+	writeJSON(w, status, map[string]string{"error": boundMessage(msg)})
 }
 
 // writeUnavailable tells the client (or its load balancer) to try again,
