@@ -28,6 +28,8 @@ type Node interface {
 	Reserve(id string, defining bool) (release func(), err error)
 	IsLeader() bool
 	ID() string
+	// MaxBatch is the most ids a forwarded batch may carry (batch_size).
+	MaxBatch() int
 	Leader() (id, httpAddr string)
 	Members() []cluster.Member
 	Ready() error
@@ -49,7 +51,9 @@ type State interface {
 // Limits on what a request may carry.
 const (
 	maxHeartbeatBody = 64 << 10
-	maxForwardBody   = 8 << 20
+	// maxIDBytes is the longest id (ValidID) and its newline: a forwarded
+	// batch of n ids is at most n of these.
+	maxIDBytes = 128 + 1
 	// commitTimeout bounds how long a heartbeat request waits for its
 	// commit; a load balancer's retry elsewhere is better than a hang.
 	commitTimeout = 10 * time.Second
@@ -112,6 +116,7 @@ func New(node Node, state State, log *slog.Logger, opts ...Option) *Server {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w, r = closeUnread(w, r)
 	s.setDeadlines(w, r)
 	s.mux.ServeHTTP(w, r)
 }

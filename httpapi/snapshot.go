@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -132,6 +133,8 @@ func restoreFailed(w http.ResponseWriter, err error) {
 	switch {
 	case errors.As(err, &tooBig):
 		bodyError(w, tooBig)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		writeBodyTimeout(w) // the body, spooled, did not arrive in time
 	case errors.Is(err, cluster.ErrBadBackup):
 		writeError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, cluster.ErrNotLeader):
