@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -222,5 +223,53 @@ func TestASlowBodyGetsA408WithEqualTimeouts(t *testing.T) {
 	}
 	if _, ok := f.Service("sloth"); ok {
 		t.Fatal("a request whose body never arrived was committed")
+	}
+}
+
+// clientFrom is an HTTP client whose connections come from local address
+// ip (any 127.x.y.z is loopback on Linux): another client, as the server
+// sees it.
+func clientFrom(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+}
+
+// openStreamFrom opens GET /v1/stream through c and returns its status;
+// a stream that opened stays open until the test ends.
+func openStreamFrom(t *testing.T, c *http.Client, base string) int {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/stream", nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		t.Logf("%d %s (Retry-After %s)", resp.StatusCode, body, resp.Header.Get("Retry-After"))
+		return resp.StatusCode
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp.StatusCode
+}
+
+// TestOneClientCannotTakeEveryStream opens event streams from one client
+// address until it is refused (503, Retry-After) at its share of 16, well
+// below the node's 128; another address still gets a stream.
+func TestOneClientCannotTakeEveryStream(t *testing.T) {
+	srv, _, _ := singleNode(t)
+	greedy := clientFrom("127.0.0.1")
+	for i := range 16 {
+		if code := openStreamFrom(t, greedy, srv.URL); code != 200 {
+			t.Fatalf("stream %d of one client: %d", i+1, code)
+		}
+	}
+	if code := openStreamFrom(t, greedy, srv.URL); code != http.StatusServiceUnavailable {
+		t.Fatalf("stream 17 of one client: %d, want 503", code)
+	}
+	if code := openStreamFrom(t, clientFrom("127.0.0.2"), srv.URL); code != 200 {
+		t.Fatalf("another client's stream: %d", code)
 	}
 }
