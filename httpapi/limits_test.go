@@ -273,3 +273,30 @@ func TestOneClientCannotTakeEveryStream(t *testing.T) {
 		t.Fatalf("another client's stream: %d", code)
 	}
 }
+
+// TestErrorsQuoteABoundedPrefix sends long bad input to routes whose
+// errors quote it: each error quotes at most a 64-byte prefix (and says
+// how long the input was), and no error answer is over 1 KiB.
+func TestErrorsQuoteABoundedPrefix(t *testing.T) {
+	srv, _, _ := singleNode(t, knownActions)
+	long := strings.Repeat("A", 5000) + "!"
+	for _, c := range []struct{ name, method, path, body string }{
+		{"heartbeat id", "POST", "/v1/heartbeat/" + long, ""},
+		{"query id", "GET", "/heartbeat?id=" + long, ""},
+		{"service id", "GET", "/v1/services/" + long, ""},
+		{"duration", "PUT", "/v1/services/svc", `{"timeout": "` + long + `"}`},
+		{"action", "PUT", "/v1/services/svc", `{"actions": ["` + long + `"]}`},
+		{"tag", "PUT", "/v1/services/svc", `{"tags": ["` + long + `"]}`},
+		{"unknown field", "PUT", "/v1/services/svc", `{"` + long + `": 1}`},
+		{"forwarded id", "POST", cluster.ForwardPath, "ok\n" + long},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp, body := do(t, c.method, srv.URL+c.path, c.body)
+			wantError(t, resp, body, 400)
+			if len(body) > 1100 || strings.Contains(string(body), strings.Repeat("A", 65)) {
+				t.Fatalf("%d bytes of error quote more than a prefix: %.300s", len(body), body)
+			}
+			t.Logf("%s", body)
+		})
+	}
+}

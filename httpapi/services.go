@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -159,7 +160,11 @@ func decodeSpec(body io.Reader) (serviceSpec, error) {
 	case errors.As(err, &te):
 		return spec, fmt.Errorf("%s: expected %s, got a JSON %s", te.Field, jsonKind(te.Field), te.Value)
 	case err != nil && strings.HasPrefix(err.Error(), "json: unknown field "):
-		return spec, fmt.Errorf("%s (known fields: %s)", strings.TrimPrefix(err.Error(), "json: "), specFields)
+		name, uerr := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		if uerr != nil {
+			name = "?"
+		}
+		return spec, fmt.Errorf("unknown field %s (known fields: %s)", quoteInput(name), specFields)
 	case err != nil:
 		return spec, fmt.Errorf("the body is not valid JSON: %w", err)
 	case dec.More():
