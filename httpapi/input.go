@@ -6,7 +6,7 @@ import (
 )
 
 // maxQuoted bounds how much of a client's input an error message quotes:
-// enough to recognise it, never a echo of a whole body or header, which
+// enough to recognise it, never an echo of a whole body or header, which
 // would land in the client's logs and any proxy's in full.
 const maxQuoted = 64
 
