@@ -10,7 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hashicorp/raft"
 
@@ -124,19 +128,27 @@ func leaderError(what string, err error) error {
 // InspectBackup reads a whole backup and checks it as a restore would: the
 // header, the length, the checksum, and that the snapshot decodes into a
 // state machine with everything Apply guarantees, and, when check is not
-// nil, that check accepts every service (the API's rules for ids, say: the
-// state machine does not know them). It reads r to its end and changes
+// nil, that check accepts the defaults and every service (the API's rules:
+// the state machine does not know them). It reads r to its end and changes
 // nothing. Every failure is ErrBadBackup.
-func InspectBackup(r io.Reader, check ServiceCheck) (BackupInfo, error) {
+func InspectBackup(r io.Reader, check RestoreCheck) (BackupInfo, error) {
 	info, _, err := inspectBackup(r, check)
 	return info, err
 }
 
-// ServiceCheck refuses a service a backup must not bring in.
-type ServiceCheck func(fsm.Service) error
+// RestoreCheck refuses what a backup must not bring in. The checksum proves
+// a file whole, not that a watchdog wrote it: a hand-made one can hold
+// anything the state machine can decode.
+type RestoreCheck interface {
+	// CheckDefaults refuses the definition of services first seen
+	// through a heartbeat.
+	CheckDefaults(fsm.Definition) error
+	// CheckService refuses a service.
+	CheckService(fsm.Service) error
+}
 
 // inspectBackup is InspectBackup, also returning where the snapshot starts.
-func inspectBackup(r io.Reader, check ServiceCheck) (BackupInfo, int64, error) {
+func inspectBackup(r io.Reader, check RestoreCheck) (BackupInfo, int64, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	line, err := readBackupLine(br, "header")
 	if err != nil {
@@ -146,18 +158,43 @@ func inspectBackup(r io.Reader, check ServiceCheck) (BackupInfo, int64, error) {
 	return info, int64(len(line)) + 1, err
 }
 
-// checkBody checks what follows the header line: the snapshot, decoded
-// into a scratch state machine, and the checksum.
-func checkBody(br *bufio.Reader, line []byte, check ServiceCheck) (BackupInfo, error) {
+// maxHeaderNumber bounds the index and term a header may name: Raft's are
+// counted from 0 one entry or election at a time, so a value past 2^63 was
+// written by hand. A restore never uses either (see restoreMeta), but a
+// file that claims one is refused rather than shown as if it were true.
+const maxHeaderNumber = math.MaxInt64
+
+// checkHeader decodes the header line and refuses what a restore cannot
+// honour.
+func checkHeader(line []byte) (BackupInfo, error) {
 	var info BackupInfo
 	if err := json.Unmarshal(line, &info); err != nil || info.Magic != backupMagic {
 		return BackupInfo{}, fmt.Errorf("%w: it does not start with a watchdog backup header", ErrBadBackup)
 	}
-	if info.Version != backupVersion {
+	switch {
+	case info.Version != backupVersion:
 		return info, fmt.Errorf("%w: backup format version %d not supported (want %d)", ErrBadBackup, info.Version, backupVersion)
-	}
-	if info.Size < 0 {
+	case info.Size < 0:
 		return info, fmt.Errorf("%w: negative snapshot size %d", ErrBadBackup, info.Size)
+	case info.Index > maxHeaderNumber:
+		return info, fmt.Errorf("%w: header: index %d is beyond any Raft index (at most %d)", ErrBadBackup, info.Index, uint64(maxHeaderNumber))
+	case info.Term > maxHeaderNumber:
+		return info, fmt.Errorf("%w: header: term %d is beyond any Raft term (at most %d)", ErrBadBackup, info.Term, uint64(maxHeaderNumber))
+	case len(info.Node) > maxNodeName || !utf8.ValidString(info.Node) || strings.ContainsFunc(info.Node, unicode.IsControl):
+		return info, fmt.Errorf("%w: header: node is not a node name (at most %d bytes, no control characters)", ErrBadBackup, maxNodeName)
+	}
+	return info, nil
+}
+
+// maxNodeName bounds the node named in a header, which the CLI prints.
+const maxNodeName = 128
+
+// checkBody checks what follows the header line: the snapshot, decoded
+// into a scratch state machine, and the checksum.
+func checkBody(br *bufio.Reader, line []byte, check RestoreCheck) (BackupInfo, error) {
+	info, err := checkHeader(line)
+	if err != nil {
+		return info, err
 	}
 	sum := sha256.New()
 	sum.Write(line)
@@ -179,9 +216,14 @@ func checkBody(br *bufio.Reader, line []byte, check ServiceCheck) (BackupInfo, e
 		return info, fmt.Errorf("%w: %w", ErrBadBackup, restoreErr)
 	}
 	info.SHA256 = hex.EncodeToString(sum.Sum(nil))
-	for _, s := range scratch.Services() {
+	if check != nil {
+		if err := check.CheckDefaults(scratch.Defaults()); err != nil {
+			return info, fmt.Errorf("%w: defaults: %w", ErrBadBackup, err)
+		}
+	}
+	for _, s := range scratch.Services() { // by id: a refusal names the same record every time
 		if check != nil {
-			if err := check(s); err != nil {
+			if err := check.CheckService(s); err != nil {
 				return info, fmt.Errorf("%w: service %q: %w", ErrBadBackup, s.ID, err)
 			}
 		}

@@ -264,6 +264,10 @@ func (n *Node) closeStores() error {
 // ID returns this node's id.
 func (n *Node) ID() string { return n.cfg.NodeID }
 
+// MaxBatch is the most heartbeats one Raft entry, or one batch a follower
+// forwards, carries (batch_size): a leader refuses a larger forwarded batch.
+func (n *Node) MaxBatch() int { return n.cfg.MaxBatch }
+
 // FSM returns the node's replicated state, for reads.
 func (n *Node) FSM() *fsm.FSM { return n.fsm }
 

@@ -19,44 +19,55 @@ const defaultRestoreTimeout = 5 * time.Minute
 // leader (ErrNotLeader elsewhere, before r is read). r is spooled to a
 // file in the data dir and checked whole (InspectBackup) before Raft sees
 // it, because Raft panics on a snapshot its FSM cannot restore: a bad file,
-// or one with a service check refuses, is ErrBadBackup and changes nothing. Raft keeps the cluster's own
-// configuration, writes the state as a new snapshot at an index past
-// both the log and the backup, and sends it to every follower; it returns
-// once a quorum has it. The leader's duties stop meanwhile and then start
+// or one check refuses, is ErrBadBackup and changes nothing. Raft keeps the
+// cluster's own configuration, writes the state as a new snapshot at the
+// cluster's own next index and current term (never the backup's: see
+// restoreMeta), and sends it to every follower; it returns once a quorum
+// has it, or with ctx's error when ctx ends first (the restore may then
+// still take effect). The leader's duties stop meanwhile and then start
 // again, as after an election, so that every restored service gets a full
 // timeout from the restore (see pauseDuties).
-func (n *Node) RestoreBackup(ctx context.Context, r io.Reader, check ServiceCheck) (BackupInfo, error) {
+func (n *Node) RestoreBackup(ctx context.Context, r io.Reader, check RestoreCheck) (BackupInfo, error) {
 	if !n.IsLeader() {
 		return BackupInfo{}, ErrNotLeader
 	}
-	f, err := os.CreateTemp(n.cfg.DataDir, "restore-*.tmp")
+	f, err := n.spool(r)
 	if err != nil {
-		return BackupInfo{}, fmt.Errorf("cluster: restore: spool file: %w", err)
-	}
-	defer func() {
-		f.Close()
-		os.Remove(f.Name())
-	}()
-	if _, err := io.Copy(f, r); err != nil {
-		return BackupInfo{}, fmt.Errorf("cluster: restore: receive backup: %w", err)
+		return BackupInfo{}, err
 	}
 	info, offset, err := inspectBackup(io.NewSectionReader(f, 0, 1<<62), check)
 	if err != nil {
+		discard(f)
 		return info, err
 	}
 	n.restoreMu.Lock()
-	defer n.restoreMu.Unlock()
 	release, err := n.pauseDuties(ctx)
 	if err != nil {
+		n.restoreMu.Unlock()
+		discard(f)
 		return info, err
 	}
-	defer release()
 	timeout := defaultRestoreTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = max(time.Until(dl), time.Millisecond)
 	}
-	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: info.Index, Term: info.Term, Size: info.Size}
-	if err := n.raft.Restore(meta, io.NewSectionReader(f, offset, info.Size), timeout); err != nil {
+	// Raft reads the file until the restore is done, and waits for the
+	// quorum after it without a bound of its own: the file, the lock and
+	// the duties are given back when it returns, which may be after this
+	// call has answered.
+	done := make(chan error, 1)
+	go func() {
+		defer n.restoreMu.Unlock()
+		defer discard(f)
+		defer release()
+		done <- n.raft.Restore(restoreMeta(info), io.NewSectionReader(f, offset, info.Size), timeout)
+	}()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		return info, fmt.Errorf("cluster: restore not confirmed by a quorum in time (it may still take effect): %w", ctx.Err())
+	}
+	if err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 			return info, fmt.Errorf("%w: restore: %w", ErrNotLeader, err)
 		}
@@ -65,6 +76,37 @@ func (n *Node) RestoreBackup(ctx context.Context, r io.Reader, check ServiceChec
 	n.log.Info("restored backup", "from_index", info.Index, "from_node", info.Node,
 		"services", info.Services, "open_incidents", info.OpenIncidents, "applied_index", n.raft.AppliedIndex())
 	return info, nil
+}
+
+// restoreMeta is what Raft is told of the backup: its size, and nothing
+// else from the file. hashicorp/raft's Restore installs the snapshot at
+// max(meta.Index, its last index)+1 and then appends to the log from there:
+// an index taken from the file (any value, the checksum proves nothing
+// about who wrote it) would move the whole cluster's log there, and near
+// 2^64 the log wraps and nothing commits again, nor does a node restart.
+// With Index 0 the snapshot lands at the cluster's own next index; Raft
+// takes the current term itself.
+func restoreMeta(info BackupInfo) *raft.SnapshotMeta {
+	return &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Size: info.Size}
+}
+
+// spool copies r to a new file in the data dir, which the caller discards.
+func (n *Node) spool(r io.Reader) (*os.File, error) {
+	f, err := os.CreateTemp(n.cfg.DataDir, "restore-*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("cluster: restore: spool file: %w", err)
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		discard(f)
+		return nil, fmt.Errorf("cluster: restore: receive backup: %w", err)
+	}
+	return f, nil
+}
+
+// discard closes and removes a spool file.
+func discard(f *os.File) {
+	f.Close()
+	os.Remove(f.Name())
 }
 
 // pauseDuties stops the leader's duties until release is called; then they

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 
 	"github.com/hashicorp/raft"
 )
@@ -131,6 +132,12 @@ func (f *FSM) read(r io.Reader) error {
 	}
 	if h.HistoryPerService < 0 {
 		return fmt.Errorf("%w: history_per_service %d", ErrCorrupt, h.HistoryPerService)
+	}
+	// Each event adds one: near 2^64 the numbers would wrap, and the
+	// histories, out of order, would refuse the next snapshot (a replica
+	// restarting on it would panic in Raft).
+	if h.Seq > math.MaxInt64 {
+		return fmt.Errorf("%w: seq %d is beyond any number of events", ErrCorrupt, h.Seq)
 	}
 	f.defaults, f.historyN, f.seq = &h.Defaults, h.HistoryPerService, h.Seq
 	seqs := make(map[uint64]struct{}) // event numbers are unique across services

@@ -36,6 +36,11 @@ const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 // goroutine polling the state, and a page left open is one stream.
 const maxStreams = 128
 
+// maxStreamsPerClient bounds the streams of one client address, so that
+// one client cannot take every slot and lock every dashboard out. (Clients
+// behind one proxy share its address, and so its share.)
+const maxStreamsPerClient = 16
+
 // dashboard serves the status page, its assets and its event stream. It
 // reads only this node's replica, so every node serves it, leader or not.
 type dashboard struct {
@@ -47,6 +52,8 @@ type dashboard struct {
 	streams chan struct{}
 	mu      sync.Mutex
 	closing map[*http.Server]chan struct{} // closed when that server shuts down
+	// perClient counts the streams open now by client address.
+	perClient map[string]int
 	// pollEvery and keepAliveEvery pace the event stream; fixed in
 	// production, shorter in tests.
 	pollEvery, keepAliveEvery time.Duration
@@ -64,10 +71,11 @@ type asset struct {
 func newDashboard(node Node, state State) *dashboard {
 	d := &dashboard{
 		node: node, state: state,
-		page:    template.Must(template.ParseFS(web, "web/index.html")),
-		files:   map[string]asset{},
-		streams: make(chan struct{}, maxStreams),
-		closing: map[*http.Server]chan struct{}{},
+		page:      template.Must(template.ParseFS(web, "web/index.html")),
+		files:     map[string]asset{},
+		streams:   make(chan struct{}, maxStreams),
+		closing:   map[*http.Server]chan struct{}{},
+		perClient: map[string]int{},
 
 		pollEvery: 500 * time.Millisecond, keepAliveEvery: 15 * time.Second,
 	}

@@ -1,14 +1,13 @@
 package httpapi
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"strings"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,7 +29,7 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, id string, re
 		return
 	}
 	if !ValidID(id) {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid service id %q: want 1-128 of A-Za-z0-9._- (not . or ..)", id))
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid service id %s: want 1-128 of A-Za-z0-9._- (not . or ..)", quoteInput(id)))
 		return
 	}
 	// The body means nothing to a heartbeat, but an oversized one is
@@ -58,8 +57,7 @@ func bodyError(w http.ResponseWriter, err error) {
 	case errors.As(err, &tooBig):
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", tooBig.Limit))
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		w.Header().Set("Connection", "close") // the rest of the body would only trickle in
-		writeError(w, http.StatusRequestTimeout, "request body not received in time")
+		writeBodyTimeout(w)
 	default:
 		writeError(w, http.StatusBadRequest, "read body: "+err.Error())
 	}
@@ -67,29 +65,29 @@ func bodyError(w http.ResponseWriter, err error) {
 
 // handleForwarded takes a follower's batch of heartbeats. It never forwards
 // again: if this node is not the leader, the follower hears 503 and its
-// client retries.
+// client retries. A follower sends at most batch_size ids, one per line: a
+// larger batch or body is refused whole (413), and so is a batch with a
+// bad line (400), rather than committing part of it.
 func (s *Server) handleForwarded(w http.ResponseWriter, r *http.Request) {
 	// The follower checked its client's token, and proves it may forward
 	// by sending the same ping token: this route is no way around it.
 	if !allowed(w, r, s.access.pingToken, false) {
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxForwardBody))
+	maxIDs := max(s.node.MaxBatch(), 1)
+	limit := int64(maxIDs) * maxIDBytes
+	if r.ContentLength > limit {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("a forwarded batch is at most %d ids (batch_size), %d bytes", maxIDs, limit))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		bodyError(w, err)
 		return
 	}
-	var ids []string
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	for sc.Scan() {
-		if !ValidID(sc.Text()) {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid service id %q", sc.Text()))
-			return
-		}
-		ids = append(ids, sc.Text())
-	}
-	if len(ids) == 0 {
-		writeError(w, http.StatusBadRequest, "no service ids")
+	ids, status, msg := forwardedIDs(body, maxIDs)
+	if status != 0 {
+		writeError(w, status, msg)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), commitTimeout)
@@ -107,6 +105,28 @@ func (s *Server) handleForwarded(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// forwardedIDs splits a forwarded batch into its ids, one per line (a final
+// newline, and a carriage return before each, allowed), or says why the
+// batch is refused: more than maxIDs ids, a line that is no id, no id.
+func forwardedIDs(body []byte, maxIDs int) (ids []string, status int, msg string) {
+	text := strings.TrimSuffix(string(body), "\n")
+	if text == "" {
+		return nil, http.StatusBadRequest, "no service ids"
+	}
+	if n := strings.Count(text, "\n") + 1; n > maxIDs {
+		return nil, http.StatusRequestEntityTooLarge, fmt.Sprintf("a forwarded batch is at most %d ids (batch_size), got %d", maxIDs, n)
+	}
+	ids = strings.Split(text, "\n")
+	for i, id := range ids {
+		id = strings.TrimSuffix(id, "\r")
+		if !ValidID(id) {
+			return nil, http.StatusBadRequest, fmt.Sprintf("line %d: invalid service id %s", i+1, quoteInput(id))
+		}
+		ids[i] = id
+	}
+	return ids, 0, ""
+}
+
 func (s *Server) handleServices(w http.ResponseWriter, r *http.Request) {
 	svcs := s.state.Services()
 	out := make([]serviceView, 0, len(svcs))
@@ -120,7 +140,7 @@ func (s *Server) handleService(w http.ResponseWriter, r *http.Request) {
 	allowPeerOrigin(s.node, w.Header(), r) // the dashboard's history, after a failover (peers.go)
 	id := mux.Vars(r)["id"]
 	if !ValidID(id) {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid service id %q", id))
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid service id %s", quoteInput(id)))
 		return
 	}
 	svc, ok := s.state.Service(id)

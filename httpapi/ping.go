@@ -127,7 +127,8 @@ func parsePing(w http.ResponseWriter, r *http.Request) (pingRequest, int, string
 		return p, http.StatusRequestEntityTooLarge, "body larger than " + strconv.Itoa(fsm.MaxPingNote) + " bytes"
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		w.Header().Set("Connection", "close") // the rest of the body would only trickle in
-		return p, http.StatusRequestTimeout, "request body not received in time"
+		allowTimeoutAnswer(w)
+		return p, http.StatusRequestTimeout, bodyTimeoutMessage
 	case err != nil:
 		return p, http.StatusBadRequest, "read body: " + err.Error()
 	}

@@ -31,6 +31,8 @@ type Node interface {
 	// leadership's time, which the wall clock's steps do not move.
 	Now() time.Time
 	ID() string
+	// MaxBatch is the most ids a forwarded batch may carry (batch_size).
+	MaxBatch() int
 	Leader() (id, httpAddr string)
 	Members() []cluster.Member
 	Ready() error
@@ -58,7 +60,9 @@ type State interface {
 // Limits on what a request may carry.
 const (
 	maxHeartbeatBody = 64 << 10
-	maxForwardBody   = 8 << 20
+	// maxIDBytes is the longest id (ValidID) and its newline: a forwarded
+	// batch of n ids is at most n of these.
+	maxIDBytes = 128 + 1
 	// commitTimeout bounds how long a heartbeat request waits for its
 	// commit; a load balancer's retry elsewhere is better than a hang.
 	commitTimeout = 10 * time.Second
@@ -124,6 +128,7 @@ func New(node Node, state State, log *slog.Logger, opts ...Option) *Server {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w, r = closeUnread(w, r)
 	s.setDeadlines(w, r)
 	s.mux.ServeHTTP(w, r)
 }
@@ -152,7 +157,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
+	writeJSON(w, status, map[string]string{"error": boundMessage(msg)})
 }
 
 // writeUnavailable tells the client (or its load balancer) to try again,

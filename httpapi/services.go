@@ -9,9 +9,9 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/gorilla/mux"
@@ -160,7 +160,11 @@ func decodeSpec(body io.Reader) (serviceSpec, error) {
 	case errors.As(err, &te):
 		return spec, fmt.Errorf("%s: expected %s, got a JSON %s", te.Field, jsonKind(te.Field), te.Value)
 	case err != nil && strings.HasPrefix(err.Error(), "json: unknown field "):
-		return spec, fmt.Errorf("%s (known fields: %s)", strings.TrimPrefix(err.Error(), "json: "), specFields)
+		name, uerr := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		if uerr != nil {
+			name = "?"
+		}
+		return spec, fmt.Errorf("unknown field %s (known fields: %s)", quoteInput(name), specFields)
 	case err != nil:
 		return spec, fmt.Errorf("the body is not valid JSON: %w", err)
 	case dec.More():
@@ -221,43 +225,83 @@ func (s *Server) definition(spec serviceSpec) (fsm.Definition, error) {
 		def.Description = *spec.Description
 		errs = append(errs, checkDescription(def.Description))
 	}
+	return def, definitionError(def, errs)
+}
+
+// definitionError joins what is wrong with def, on one line: the field
+// checks' errs, then what the state machine itself refuses.
+func definitionError(def fsm.Definition, errs []error) error {
 	if err := errors.Join(errs...); err != nil {
-		return def, errors.New(strings.ReplaceAll(err.Error(), "\n", "; "))
+		return errors.New(strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	if err := def.Check(); err != nil {
-		return def, errors.New(strings.TrimPrefix(err.Error(), fsm.ErrBadDefinition.Error()+": "))
+		return errors.New(strings.TrimPrefix(err.Error(), fsm.ErrBadDefinition.Error()+": "))
 	}
-	return def, nil
+	return nil
+}
+
+// checkDefinition holds a whole definition, as a restore brings it in, to
+// the rules definition holds the fields of a PUT to. checkActions is nil
+// where the configuration's actions are not known.
+func checkDefinition(def fsm.Definition, checkActions func(field string, names []string) error) error {
+	errs := []error{
+		checkPeriod("timeout", def.Timeout, false),
+		checkPeriod("grace", def.Grace, true),
+		checkPeriod("repeat", def.Repeat, true),
+		checkPeriod("flap_window", def.FlapWindow, true),
+		checkTags(def.Tags),
+		checkDescription(def.Description),
+	}
+	if checkActions != nil {
+		errs = append(errs, checkActions("actions", def.Actions), checkActions("on_recovered", def.OnRecovered))
+	}
+	return definitionError(def, errs)
 }
 
 func parsePeriod(name, v string, dst *time.Duration, zeroOK bool) error {
 	d, err := time.ParseDuration(v)
-	switch {
-	case err != nil:
-		return fmt.Errorf("%s: invalid duration %q: write a number with a unit, such as \"30s\" or \"1m30s\"", name, v)
-	case d == 0 && zeroOK:
-	case d < 0 && zeroOK:
-		return fmt.Errorf("%s: must not be negative, got %s", name, v)
-	case d <= 0:
-		return fmt.Errorf("%s: must be positive, got %s", name, v)
-	case d < fsm.MinPeriod && name != "grace":
-		return fmt.Errorf("%s: %s is too short: must be at least %s", name, v, fsm.MinPeriod)
-	case d > fsm.MaxPeriod:
-		return fmt.Errorf("%s: %s is too long: must be at most %s", name, v, fsm.MaxPeriod)
+	if err != nil {
+		return fmt.Errorf("%s: invalid duration %s: write a number with a unit, such as \"30s\" or \"1m30s\"", name, quoteInput(v))
+	}
+	if err := checkPeriod(name, d, zeroOK); err != nil {
+		return err
 	}
 	*dst = d
+	return nil
+}
+
+// checkPeriod holds a duration to the bounds of a definition: positive (or,
+// when zeroOK, 0 for off), at least fsm.MinPeriod but for a grace, at most
+// fsm.MaxPeriod.
+func checkPeriod(name string, d time.Duration, zeroOK bool) error {
+	switch {
+	case d == 0 && zeroOK:
+	case d < 0 && zeroOK:
+		return fmt.Errorf("%s: must not be negative, got %s", name, d)
+	case d <= 0:
+		return fmt.Errorf("%s: must be positive, got %s", name, d)
+	case d < fsm.MinPeriod && name != "grace":
+		return fmt.Errorf("%s: %s is too short: must be at least %s", name, d, fsm.MinPeriod)
+	case d > fsm.MaxPeriod:
+		return fmt.Errorf("%s: %s is too long: must be at most %s", name, d, fsm.MaxPeriod)
+	}
 	return nil
 }
 
 // checkActions makes sure a list names only actions the configuration
 // defines: the API chooses among the operator's actions, it cannot add one.
 func (s *Server) checkActions(field string, names []string) error {
+	return checkActionsIn(s.access.actions, field, names)
+}
+
+// checkActionsIn checks names against defined, which is sorted.
+func checkActionsIn(defined []string, field string, names []string) error {
 	for i, name := range names {
-		if _, found := slices.BinarySearch(s.access.actions, name); !found {
-			return fmt.Errorf("%s: unknown action %q (defined: %s)", field, name, strings.Join(s.access.actions, ", "))
+		if _, found := slices.BinarySearch(defined, name); !found {
+			return fmt.Errorf("%s: unknown action %s (defined: %s)", field, quoteInput(name), strings.Join(defined, ", "))
 		}
 		if slices.Contains(names[:i], name) {
-			return fmt.Errorf("%s: action %q is listed more than once", field, name)
+			return fmt.Errorf("%s: action %s is listed more than once", field, quoteInput(name))
 		}
 	}
 	return nil
@@ -269,7 +313,7 @@ func checkTags(tags []string) error {
 	}
 	for i, t := range tags {
 		if !ValidID(t) {
-			return fmt.Errorf("tags: invalid tag %q: want 1-128 of A-Za-z0-9._- (not . or ..)", t)
+			return fmt.Errorf("tags: invalid tag %s: want 1-128 of A-Za-z0-9._- (not . or ..)", quoteInput(t))
 		}
 		if slices.Contains(tags[:i], t) {
 			return fmt.Errorf("tags: %q is listed more than once", t)
@@ -284,8 +328,10 @@ func checkDescription(d string) error {
 		return fmt.Errorf("description: at most %d bytes, got %d", fsm.MaxDescription, len(d))
 	case !utf8.ValidString(d):
 		return errors.New("description: not valid UTF-8")
-	case strings.ContainsFunc(d, unicode.IsControl):
-		return errors.New("description: control characters (newlines, tabs, escapes) are not allowed")
+	case strings.ContainsFunc(d, fsm.UnsafeInText):
+		i := strings.IndexFunc(d, fsm.UnsafeInText)
+		r, _ := utf8.DecodeRuneInString(d[i:])
+		return fmt.Errorf("description: %U at byte %d: control, bidirectional and zero-width characters (newlines, tabs, escapes, U+202E…) are not allowed", r, i)
 	}
 	return nil
 }

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/gorilla/mux"
 
 	"github.com/watchdog-ha/watchdog/cluster"
-	"github.com/watchdog-ha/watchdog/fsm"
 )
 
 // Backups is what the snapshot routes need from the node.
@@ -21,8 +21,8 @@ type Backups interface {
 	WriteBackup(ctx context.Context, w io.Writer) (cluster.BackupInfo, error)
 	// RestoreBackup replaces the replicated state with a backup's, on the
 	// leader only; cluster.ErrBadBackup, changing nothing, for a bad file
-	// or one with a service check refuses.
-	RestoreBackup(ctx context.Context, r io.Reader, check cluster.ServiceCheck) (cluster.BackupInfo, error)
+	// or one check refuses.
+	RestoreBackup(ctx context.Context, r io.Reader, check cluster.RestoreCheck) (cluster.BackupInfo, error)
 }
 
 // DefaultMaxSnapshotBody caps a backup sent for restore. The state is a few
@@ -117,30 +117,13 @@ func (s *Server) handleSnapshotRestore(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), snapshotTimeout)
 	defer cancel()
-	info, err := s.node.RestoreBackup(ctx, http.MaxBytesReader(w, r.Body, limit), CheckRestored)
+	info, err := s.node.RestoreBackup(ctx, http.MaxBytesReader(w, r.Body, limit), s.restoreRules())
 	if err != nil {
 		restoreFailed(w, err)
 		return
 	}
 	s.log.Info("backup restored", "from_index", info.Index, "services", info.Services)
 	writeJSON(w, http.StatusOK, map[string]any{"restored": true, "backup": info})
-}
-
-// CheckRestored holds a restored service to the rules the API holds every
-// service to: a valid id, and valid tags. The file's checksum proves it
-// whole, not that this API wrote it.
-func CheckRestored(svc fsm.Service) error {
-	if !ValidID(svc.ID) {
-		return errors.New("invalid id: want 1-128 of A-Za-z0-9._- (not . or ..)")
-	}
-	if svc.Def != nil {
-		for _, tag := range svc.Def.Tags {
-			if !ValidID(tag) {
-				return fmt.Errorf("invalid tag %q", tag)
-			}
-		}
-	}
-	return nil
 }
 
 // restoreFailed maps a failed restore to its answer. The body has been
@@ -150,6 +133,8 @@ func restoreFailed(w http.ResponseWriter, err error) {
 	switch {
 	case errors.As(err, &tooBig):
 		bodyError(w, tooBig)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		writeBodyTimeout(w) // the body, spooled, did not arrive in time
 	case errors.Is(err, cluster.ErrBadBackup):
 		writeError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, cluster.ErrNotLeader):

@@ -70,7 +70,7 @@ func reseal(t *testing.T, backup []byte, edit func([]byte) []byte) []byte {
 // then restores.
 func TestBadBackupsAreRefusedAndChangeNothing(t *testing.T) {
 	const limit = 64 << 10
-	srv, node, f := singleNode(t, httpapi.WithMaxSnapshotBody(limit))
+	srv, node, f := singleNode(t, httpapi.WithMaxSnapshotBody(limit), knownActions)
 	for _, id := range []string{"a", "b"} {
 		do(t, "POST", srv.URL+"/v1/heartbeat/"+id, "")
 	}
@@ -107,7 +107,7 @@ func TestBadBackupsAreRefusedAndChangeNothing(t *testing.T) {
 		{"over the cap, chunked", bytes.Repeat([]byte("x"), limit+1), true, 413},
 	}
 	// Resealed unedited, a backup still checks: the sealed cases fail for their edits.
-	if _, err := cluster.InspectBackup(bytes.NewReader(reseal(t, good, bytes.Clone)), httpapi.CheckRestored); err != nil {
+	if _, err := cluster.InspectBackup(bytes.NewReader(reseal(t, good, bytes.Clone)), httpapi.OfflineRestoreCheck()); err != nil {
 		t.Fatalf("reseal without an edit broke the backup: %v", err)
 	}
 	for _, c := range cases {
@@ -143,7 +143,7 @@ func TestBadBackupsAreRefusedAndChangeNothing(t *testing.T) {
 }
 
 func TestBackupsNeedTheAPIToken(t *testing.T) {
-	srv, node, f := singleNode(t, httpapi.WithAPIToken(apiToken), httpapi.WithPingToken(pingToken))
+	srv, node, f := singleNode(t, httpapi.WithAPIToken(apiToken), httpapi.WithPingToken(pingToken), knownActions)
 	withBearer(t, "POST", srv.URL+"/v1/heartbeat/svc", "", pingToken)
 	good := getBackup(t, srv.URL, apiToken)
 	for _, tok := range []string{"", "wrong", pingToken, strings.ToUpper(apiToken)} {

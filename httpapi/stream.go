@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"net"
 	"net/http"
 	"time"
 )
@@ -100,14 +101,13 @@ func (d *dashboard) handleStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, "GET /v1/stream takes no body")
 		return
 	}
-	select {
-	case d.streams <- struct{}{}:
-		defer func() { <-d.streams }()
-	default:
+	release, refusal := d.takeStream(r)
+	if refusal != "" {
 		w.Header().Set("Retry-After", "5")
-		writeError(w, http.StatusServiceUnavailable, "too many event streams open on this node")
+		writeError(w, http.StatusServiceUnavailable, refusal)
 		return
 	}
+	defer release()
 	closing := d.shutdownOf(r)
 	rc := http.NewResponseController(w)
 	h := w.Header()
@@ -142,6 +142,36 @@ func (d *dashboard) handleStream(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
+	}
+}
+
+// takeStream takes one of the node's stream slots and one of the client
+// address's, or says why not.
+func (d *dashboard) takeStream(r *http.Request) (release func(), refusal string) {
+	client, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		client = r.RemoteAddr
+	}
+	d.mu.Lock()
+	if d.perClient[client] >= maxStreamsPerClient {
+		d.mu.Unlock()
+		return nil, fmt.Sprintf("too many event streams open from %s (at most %d per client address)", client, maxStreamsPerClient)
+	}
+	d.perClient[client]++
+	d.mu.Unlock()
+	leave := func() {
+		d.mu.Lock()
+		if d.perClient[client]--; d.perClient[client] == 0 {
+			delete(d.perClient, client)
+		}
+		d.mu.Unlock()
+	}
+	select {
+	case d.streams <- struct{}{}:
+		return func() { <-d.streams; leave() }, ""
+	default:
+		leave()
+		return nil, "too many event streams open on this node"
 	}
 }
 

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"io"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -77,3 +78,86 @@ func (s *Server) extendReadDeadline(w http.ResponseWriter, d time.Duration) {
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
 	}
 }
+
+// timeoutAnswerTime is how long a 408 may take to be written. The body's
+// read deadline and the answer's write deadline are set together, so with
+// equal timeouts (the defaults: 30s each) the write deadline would pass
+// with the read one, and the 408 would never reach the client.
+const timeoutAnswerTime = 5 * time.Second
+
+// bodyTimeoutMessage is the error of a 408.
+const bodyTimeoutMessage = "request body not received in time"
+
+// allowTimeoutAnswer gives the answer to a body that timed out its own
+// time to be written in.
+func allowTimeoutAnswer(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(timeoutAnswerTime))
+}
+
+// writeBodyTimeout answers a body that did not arrive within the read
+// timeout: 408, and the connection closes (the rest of the body would only
+// trickle in).
+func writeBodyTimeout(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	allowTimeoutAnswer(w)
+	writeError(w, http.StatusRequestTimeout, bodyTimeoutMessage)
+}
+
+// closeUnread makes an answer sent before the request's body was read to
+// its end (a refusal: 401, 413, a bad id) close the connection at once.
+// Otherwise net/http reads up to 256 KiB of what is left of the body, for
+// as long as the client takes to send it (up to the read timeout), before
+// the answer goes out, and again before the connection closes.
+func closeUnread(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *http.Request) {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return w, r
+	}
+	body := &eofBody{ReadCloser: r.Body}
+	r.Body = body
+	return &unreadCloser{ResponseWriter: w, body: body}, r
+}
+
+// eofBody records that its body was read to its end.
+type eofBody struct {
+	io.ReadCloser
+	eof atomic.Bool
+}
+
+func (b *eofBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.eof.Store(true)
+	}
+	return n, err
+}
+
+// unreadCloser asks for the connection to close when the answer starts
+// before its request's body was read.
+type unreadCloser struct {
+	http.ResponseWriter
+	body    *eofBody
+	started bool
+}
+
+func (u *unreadCloser) WriteHeader(code int) {
+	if !u.started {
+		u.started = true
+		if !u.body.eof.Load() {
+			// Nothing reads the body after its answer has begun: a
+			// read deadline now fails net/http's own reads of it.
+			u.Header().Set("Connection", "close")
+			_ = http.NewResponseController(u.ResponseWriter).SetReadDeadline(time.Now())
+		}
+	}
+	u.ResponseWriter.WriteHeader(code)
+}
+
+func (u *unreadCloser) Write(p []byte) (int, error) {
+	if !u.started {
+		u.WriteHeader(http.StatusOK)
+	}
+	return u.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (u *unreadCloser) Unwrap() http.ResponseWriter { return u.ResponseWriter }

@@ -56,7 +56,7 @@ func (r *slowReader) Read(p []byte) (int, error) {
 // needs.
 func TestABackupOutlivesTheReadAndWriteTimeouts(t *testing.T) {
 	const timeout = 200 * time.Millisecond
-	srv, _, _ := singleNode(t, httpapi.WithTimeouts(timeout, timeout))
+	srv, _, _ := singleNode(t, httpapi.WithTimeouts(timeout, timeout), knownActions)
 	backup := getBackup(t, srv.URL, "")
 	body := &slowReader{data: backup, piece: max(len(backup)/6, 1), pause: timeout / 2}
 	req, err := http.NewRequest("PUT", srv.URL+"/v1/snapshot", body)

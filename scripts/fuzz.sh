@@ -24,6 +24,7 @@ targets=(
 	./fsm:FuzzApply
 	./fsm:FuzzRestore
 	./cluster:FuzzInspectBackup
+	./cluster:FuzzRestoreBackup
 	./cmd/watchdog:FuzzParseConfig
 	./httpapi:FuzzHTTPHandlers
 )

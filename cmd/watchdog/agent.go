@@ -85,6 +85,8 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	a.Addr, a.dataDir = ln.Addr().String(), dataDir
+	conns := httpapi.NewConnLimiter(cfg.File.MaxConnections)
+	ln = conns.Listener(ln) // under TLS: a refused connection costs no handshake
 	cc := clusterConfig(cfg, a.FSM, log, dataDir, a.Addr)
 	for _, t := range tunes {
 		t(&cc)
@@ -123,6 +125,7 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 	metrics.MustRegister(a.Node.Collector(), w.Collector(), api.Collector(), newConfigCollector(a.Node))
 	a.Node.Start(w.Run)
 	a.HTTP = httpServer(cfg.File, api, log)
+	a.HTTP.ConnState = conns.ConnState
 	go func() { a.served <- a.HTTP.Serve(ln) }()
 	log.Info("agent started", "node", cfg.NodeID, "http", a.Addr, "raft", a.Node.RaftAddr(),
 		"gossip", a.Node.GossipAddr(), "data_dir", dataDir, "tls", a.tls != nil, "gossip_encrypted", cc.GossipKey != nil)

@@ -152,7 +152,7 @@ func (c *apiClient) RestoreSnapshot(ctx context.Context, path string) (cluster.B
 	}
 	// Checked here first, as the leader will: a bad file is refused without
 	// a round trip.
-	if _, err := cluster.InspectBackup(io.NewSectionReader(file, 0, st.Size()), httpapi.CheckRestored); err != nil {
+	if _, err := cluster.InspectBackup(io.NewSectionReader(file, 0, st.Size()), httpapi.OfflineRestoreCheck()); err != nil {
 		return cluster.BackupInfo{}, fmt.Errorf("%s: %w", path, err)
 	}
 	resp, err := c.send(ctx, client.Request{Method: http.MethodPut, Path: "/v1/snapshot", Body: file, BodySize: st.Size()})

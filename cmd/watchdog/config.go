@@ -122,6 +122,9 @@ type FileConfig struct {
 	ReadTimeout       Duration `yaml:"http_read_timeout"`
 	WriteTimeout      Duration `yaml:"http_write_timeout"`
 	IdleTimeout       Duration `yaml:"http_idle_timeout"`
+	// MaxConnections caps the HTTP connections a node holds open (0: no
+	// cap); -max-connections and $WATCHDOG_MAX_CONNECTIONS override it.
+	MaxConnections int `yaml:"max_connections"`
 	// Encryption and authentication between nodes and for clients
 	// (config_tls.go). Relative paths are relative to the config file;
 	// after ParseConfig they are resolved.

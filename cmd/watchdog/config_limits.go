@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -20,6 +21,13 @@ const (
 	defaultIdleTimeout       = 2 * time.Minute
 	minHTTPTimeout           = 100 * time.Millisecond
 	maxHTTPTimeout           = time.Hour
+	// defaultMaxConnections bounds the HTTP connections of a node: each
+	// costs a goroutine, buffers (about 20 KiB) and a file descriptor.
+	// Idle kept-alive ones are closed first to make room, so the cap
+	// turns away only a client holding that many busy at once.
+	defaultMaxConnections = 1024
+	minMaxConnections     = 16 // room for peers' forwards, health checks and a few clients
+	maxMaxConnections     = 1_000_000
 	// minWriteTimeout leaves room for the longest answer a node waits for:
 	// a forwarded write may take the leader's 10 s commit timeout and a hop.
 	minWriteTimeout = 15 * time.Second
@@ -43,4 +51,18 @@ func (p *parser) checkLimits(cfg *FileConfig) {
 	p.duration(&l.ReadTimeout, defaultReadTimeout, minHTTPTimeout, maxHTTPTimeout, "http_read_timeout")
 	p.duration(&l.WriteTimeout, defaultWriteTimeout, minWriteTimeout, maxHTTPTimeout, "http_write_timeout")
 	p.duration(&l.IdleTimeout, defaultIdleTimeout, minHTTPTimeout, maxHTTPTimeout, "http_idle_timeout")
+	if !p.set("max_connections") {
+		l.MaxConnections = defaultMaxConnections
+	} else if err := checkMaxConnections(l.MaxConnections); err != nil {
+		p.addf(p.line("max_connections"), "max_connections", "%v", err)
+	}
+}
+
+// checkMaxConnections checks max_connections, from the file, a flag or the
+// environment.
+func checkMaxConnections(n int) error {
+	if n != 0 && (n < minMaxConnections || n > maxMaxConnections) {
+		return fmt.Errorf("must be 0 (no limit) or %d to %d, got %d", minMaxConnections, maxMaxConnections, n)
+	}
+	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/watchdog-ha/watchdog/fsm"
@@ -70,8 +69,8 @@ func (p *parser) policy(s *ServiceConfig, inherit *ServiceConfig, keys ...string
 		switch {
 		case len(d) > fsm.MaxDescription:
 			p.addf(p.line(at("description")...), strings.Join(at("description"), "."), "at most %d bytes, got %d", fsm.MaxDescription, len(d))
-		case !utf8.ValidString(d) || strings.ContainsFunc(d, unicode.IsControl):
-			p.addf(p.line(at("description")...), strings.Join(at("description"), "."), "must be one line of text, without control characters")
+		case !utf8.ValidString(d) || strings.ContainsFunc(d, fsm.UnsafeInText):
+			p.addf(p.line(at("description")...), strings.Join(at("description"), "."), "must be one line of text, without control, bidirectional or zero-width characters")
 		}
 	}
 }

@@ -74,6 +74,8 @@ func TestParseConfigRestartPolicyErrors(t *testing.T) {
 		{"bad tag", "services:\n  w:\n    tags: [ok, \"no way\"]\n", 3, "services.w.tags", `invalid tag "no way"`},
 		{"tag twice", "defaults:\n  tags: [a, a]\n", 2, "defaults.tags", "listed more than once"},
 		{"multi-line description", "services:\n  w:\n    description: \"a\\nb\"\n", 3, "services.w.description", "one line"},
+		{"bidi override in a description", "services:\n  w:\n    description: \"invoice \\u202Egnp.exe\"\n", 3, "services.w.description", "bidirectional"},
+		{"zero-width space in a description", "services:\n  w:\n    description: \"ad\\u200Bmin\"\n", 3, "services.w.description", "zero-width"},
 		{"ping token with space", "ping_token: \"a b\"\n", 1, "ping_token", "must not contain spaces"},
 		{"ping token twice", "ping_token: a\nping_token_file: /x\n", 2, "ping_token_file", "not both"},
 	})

@@ -119,6 +119,8 @@ func newAgentFlagSet(stderr io.Writer) *flag.FlagSet {
 	fs.Bool("dev", false, "single-node development mode: bootstrap-expect 1, no joining, a temporary\n"+
 		"data dir unless -data-dir is given; join and bootstrap_expect in the config file are ignored")
 	fs.String("log-level", "", "`level`: debug, info, warn or error (default "+defaultLogLevel+")")
+	fs.Int("max-connections", 0, "most HTTP `connections` this node holds open; the idle are closed first\n"+
+		"to make room (default 1024; 0: no limit)")
 	addSecurityFlags(fs)
 	fs.Usage = func() { printAgentUsage(fs) }
 	return fs
@@ -239,6 +241,7 @@ func (r *resolver) resolve(cfg *AgentConfig, hostname func() (string, error)) {
 	}
 	expect := r.pick("bootstrap-expect", fileExpect)
 	cfg.BootstrapExpect = r.bootstrapExpect(expect)
+	cfg.File.MaxConnections = r.maxConnections(f.MaxConnections)
 	cfg.TLS = r.tls(f)
 	cfg.GossipKey = r.gossipKey(f)
 	cfg.ClusterSecret = r.clusterSecret(f)
@@ -306,6 +309,25 @@ func (r *resolver) bootstrapExpect(s setting) int {
 		r.errorf("%s: invalid value %q: want a whole number", s.from, s.val)
 	case n < 0:
 		r.errorf("%s: bootstrap-expect must be 0 or more, got %d", s.from, n)
+	}
+	return n
+}
+
+// maxConnections is max_connections as a flag or the environment sets it,
+// else as the file (or its default) does.
+func (r *resolver) maxConnections(fileVal int) int {
+	s := r.pick("max-connections", "")
+	if s.val == "" {
+		return fileVal
+	}
+	n, err := strconv.Atoi(s.val)
+	if err == nil {
+		err = checkMaxConnections(n)
+	} else {
+		err = fmt.Errorf("invalid value %q: want a whole number", s.val)
+	}
+	if err != nil {
+		r.errorf("%s: %v", s.from, err)
 	}
 	return n
 }
