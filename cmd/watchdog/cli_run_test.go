@@ -164,18 +164,6 @@ func TestPingStartWithoutSuccessIsAnIncident(t *testing.T) {
 	}
 }
 
-// unusedAddr is a loopback address nobody listens on.
-func unusedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // silentAddr is a loopback address that accepts connections and never
 // answers, as a node cut off mid-request does.
 func silentAddr(t *testing.T) string {
@@ -215,7 +203,7 @@ func TestCLIRunWithoutClusterStillRunsTheCommand(t *testing.T) {
 		env  map[string]string
 		args []string
 	}{
-		{"nobody listens", map[string]string{"WATCHDOG_ADDR": unusedAddr(t)}, []string{"-ping-timeout", "300ms"}},
+		{"nobody listens", map[string]string{"WATCHDOG_ADDR": deadAddr(t)}, []string{"-ping-timeout", "300ms"}},
 		{"never answers", map[string]string{"WATCHDOG_ADDR": silentAddr(t), "WATCHDOG_PING_TIMEOUT": "300ms"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -237,7 +225,7 @@ func TestCLIRunWithoutClusterStillRunsTheCommand(t *testing.T) {
 		})
 	}
 	t.Run("success", func(t *testing.T) {
-		env := map[string]string{"WATCHDOG_ADDR": unusedAddr(t)}
+		env := map[string]string{"WATCHDOG_ADDR": deadAddr(t)}
 		out, errOut, code := cli(t, env, runRun, "-id", "offline", "-ping-timeout", "200ms", "--", "true")
 		if code != 0 {
 			t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)

@@ -39,6 +39,7 @@ commands:
   service  one service with its recent incidents: watchdog service ID
   pause    stop watching a service (maintenance): watchdog pause ID
   resume   watch a paused service again: watchdog resume ID
+  delete   forget a service: watchdog delete ID, or -prefix P / -tag T for many
   members  the cluster's nodes and their state; members remove NODE removes a dead one
   leave    retire the node at -addr from the cluster for good, then stop it
   snapshot back up or restore the replicated state: snapshot save FILE, snapshot restore FILE
@@ -77,6 +78,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return runPause(ctx, args[1:], osCLIEnv(stderr))
 	case "resume":
 		return runResume(ctx, args[1:], osCLIEnv(stderr))
+	case "delete":
+		return runDelete(ctx, args[1:], osCLIEnv(stderr))
 	case "members":
 		return runMembers(ctx, args[1:], osCLIEnv(stderr))
 	case "leave":
