@@ -40,7 +40,7 @@ func (f *FSM) applyDelete(c Delete) error {
 	s, ok := f.services[c.Service]
 	switch {
 	case !ok:
-		return fmt.Errorf("%w: %q", ErrUnknownService, c.Service)
+		return fmt.Errorf("%w %q", ErrUnknownService, c.Service)
 	case s.Source == SourceConfig:
 		return fmt.Errorf("%w: %q", ErrDefinedByConfig, c.Service)
 	}

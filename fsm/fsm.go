@@ -12,8 +12,9 @@ import (
 )
 
 // ErrUnknownService is returned (as an Apply response) by commands about a
-// service the cluster has never heard of.
-var ErrUnknownService = errors.New("fsm: unknown service")
+// service the cluster has never heard of, as `no service "ID"`: the words
+// every route and the CLI use for it, whichever part found it missing.
+var ErrUnknownService = errors.New("no service")
 
 // ErrDefinedByConfig is returned (as an Apply response) by a Define or
 // Delete of a service the config file defines: the file wins.
@@ -306,7 +307,7 @@ func hasPending(inc Incident) bool {
 func (f *FSM) applyActionResult(c ActionResult) error {
 	s, ok := f.services[c.Service]
 	if !ok {
-		return fmt.Errorf("%w: %q", ErrUnknownService, c.Service)
+		return fmt.Errorf("%w %q", ErrUnknownService, c.Service)
 	}
 	i := slices.IndexFunc(s.Incidents, func(inc Incident) bool { return inc.ID == c.Incident })
 	if i < 0 {
@@ -333,7 +334,7 @@ func (f *FSM) applyActionResult(c ActionResult) error {
 func (f *FSM) applyPause(c Pause) error {
 	s, ok := f.services[c.Service]
 	if !ok {
-		return fmt.Errorf("%w: %q", ErrUnknownService, c.Service)
+		return fmt.Errorf("%w %q", ErrUnknownService, c.Service)
 	}
 	switch cur := s.Current(); {
 	case c.Paused && s.Status == StatusPaused:

@@ -92,7 +92,7 @@ func (s *Server) handlePut(r *http.Request) (int, any, error) {
 	}
 	svc, ok := s.state.Service(id)
 	if !ok {
-		return 0, nil, fmt.Errorf("%w: %q", fsm.ErrUnknownService, id)
+		return 0, nil, fmt.Errorf("%w %q", fsm.ErrUnknownService, id)
 	}
 	status := http.StatusOK
 	if !exists {
@@ -108,7 +108,7 @@ func (s *Server) handleDelete(r *http.Request) (int, any, error) {
 	old, ok := s.state.Service(id)
 	switch {
 	case !ok:
-		return 0, nil, fmt.Errorf("%w: %q", fsm.ErrUnknownService, id)
+		return 0, nil, fmt.Errorf("%w %q", fsm.ErrUnknownService, id)
 	case old.Source == fsm.SourceConfig:
 		return 0, nil, configOwned(id)
 	}
