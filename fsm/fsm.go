@@ -128,6 +128,7 @@ func (f *FSM) applyHeartbeat(hb Heartbeat) {
 		// Timestamps only move forward: a retried or reordered heartbeat
 		// must not make a service look older than it is.
 		s.LastSeen = max(s.LastSeen, hb.At)
+		s.New = false
 		if s.Status == StatusDown {
 			s.Status = StatusUp
 			f.cameUp(s, hb.At)
@@ -235,7 +236,7 @@ func (f *FSM) applyConfigure(c Configure) {
 		if _, ok := f.services[id]; !ok {
 			// Watched from the moment the cluster learns of it: a configured
 			// service that never beats is an incident, not a silent gap.
-			f.add(&Service{ID: id, Def: &d, Source: SourceConfig, Status: StatusUp, LastSeen: c.At})
+			f.add(&Service{ID: id, Def: &d, Source: SourceConfig, Status: StatusUp, LastSeen: c.At, New: true})
 		}
 	}
 }
@@ -259,7 +260,7 @@ func (f *FSM) applyIncidents(c Incidents, index uint64) Opened {
 // goDown marks an up service down at at: it opens incident id, or, while
 // the service flaps, goes on with the open one. It returns the incident's id.
 func (f *FSM) goDown(s *Service, at int64, id string) string {
-	s.Status = StatusDown
+	s.Status, s.New = StatusDown, false
 	f.watch(s)
 	if s.Flapping() {
 		// Silent again while flapping: the incident stays the same.

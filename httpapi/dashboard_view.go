@@ -68,7 +68,7 @@ func statusRank(s fsm.Status) int {
 		return 0
 	case fsm.StatusPaused:
 		return 2
-	case fsm.StatusUp:
+	case fsm.StatusUp, fsm.StatusNew:
 		return 3
 	}
 	return 1
@@ -109,7 +109,7 @@ func (d *dashboard) pageData(now time.Time) pageData {
 	// Services come sorted by id; a stable sort keeps that within a group.
 	// Statuses of one rank are kept apart by name, so each is one group.
 	slices.SortStableFunc(svcs, func(a, b fsm.Service) int {
-		return cmp.Or(cmp.Compare(statusRank(a.Status), statusRank(b.Status)), cmp.Compare(a.Status, b.Status))
+		return cmp.Or(cmp.Compare(statusRank(a.Shown()), statusRank(b.Shown())), cmp.Compare(a.Shown(), b.Shown()))
 	})
 	data := pageData{Now: now.UTC().Format(time.RFC3339Nano), Total: len(svcs), Cluster: d.clusterView(), Lag: "unknown"}
 	switch lag := data.Cluster.Lag; {
@@ -120,8 +120,8 @@ func (d *dashboard) pageData(now time.Time) pageData {
 		data.Lag = fmt.Sprintf("%d entries", *lag)
 	}
 	for _, svc := range svcs {
-		if n := len(data.Groups); n == 0 || data.Groups[n-1].Status != svc.Status {
-			data.Groups = append(data.Groups, pageGroup{Status: svc.Status})
+		if n := len(data.Groups); n == 0 || data.Groups[n-1].Status != svc.Shown() {
+			data.Groups = append(data.Groups, pageGroup{Status: svc.Shown()})
 		}
 		g := &data.Groups[len(data.Groups)-1]
 		g.Rows = append(g.Rows, rowOf(svc, now))
@@ -133,8 +133,8 @@ func (d *dashboard) pageData(now time.Time) pageData {
 }
 
 func rowOf(svc fsm.Service, now time.Time) pageRow {
-	r := pageRow{ID: svc.ID, Status: svc.Status, Timeout: svc.Def.Timeout.String()}
-	if svc.LastSeen != 0 {
+	r := pageRow{ID: svc.ID, Status: svc.Shown(), Timeout: svc.Def.Timeout.String()}
+	if svc.LastSeen != 0 && !svc.New {
 		seen := time.Unix(0, svc.LastSeen)
 		r.LastSeen = seen.UTC().Format(time.RFC3339Nano)
 		r.Ago = formatAge(now.Sub(seen)) + " ago"

@@ -127,6 +127,11 @@ func configOwned(id string) error {
 // apply commits c and turns the FSM's refusal, if any, into the error.
 func (s *Server) apply(ctx context.Context, c fsm.Command) error {
 	resp, err := s.node.Apply(ctx, c)
+	if errors.Is(err, fsm.ErrDefinedByConfig) {
+		// The FSM's refusal (Node.Apply returns it as the error): a config
+		// committed after the check above took the service.
+		return &conflict{err.Error()}
+	}
 	if err != nil {
 		return err
 	}

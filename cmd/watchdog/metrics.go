@@ -42,9 +42,9 @@ func (c *serviceCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 // 0 when no service has it, so that alerts on down services see a change
 // from 0 rather than a series appearing.
 func (c *serviceCollector) Collect(ch chan<- prometheus.Metric) {
-	counts := map[fsm.Status]int{fsm.StatusUp: 0, fsm.StatusDown: 0, fsm.StatusPaused: 0}
+	counts := map[fsm.Status]int{fsm.StatusUp: 0, fsm.StatusNew: 0, fsm.StatusDown: 0, fsm.StatusPaused: 0}
 	for _, s := range c.state.Services() {
-		counts[s.Status]++
+		counts[s.Shown()]++
 	}
 	for status, n := range counts {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), string(status))
