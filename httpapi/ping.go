@@ -61,6 +61,11 @@ func (s *Server) handlePing(w http.ResponseWriter, r *http.Request) {
 		pingReply(w, status, msg)
 		return
 	}
+	// Counted where the client sent it, not again on the leader a
+	// follower forwards it to.
+	if r.Header.Get(cluster.ForwardedByHeader) == "" {
+		s.metrics.receivedPing.Inc()
+	}
 	created := false
 	if _, known := s.state.Service(p.id); !known {
 		// This replica may lag behind a service just created: the leader,
