@@ -38,7 +38,9 @@ type Member struct {
 	// (0 on the leader, null when unknown).
 	LastContactMS *int64 `json:"last_contact_ms"`
 	Protocol      int    `json:"protocol,omitempty"`
-	StatusError   string `json:"status_error,omitempty"`
+	// Version is the build the node runs, as its status answer says.
+	Version     string `json:"version,omitempty"`
+	StatusError string `json:"status_error,omitempty"`
 }
 
 // membershipState is what membership management keeps besides the gossip
@@ -154,7 +156,7 @@ func (n *Node) addStatus(m *Member, ref uint64, self NodeStatus) {
 		}
 		st = p.NodeStatus
 	}
-	m.RaftState, m.AppliedIndex = st.State, st.AppliedIndex
+	m.RaftState, m.AppliedIndex, m.Version = st.State, st.AppliedIndex, st.Version
 	if st.LastContactMS >= 0 {
 		m.LastContactMS = &st.LastContactMS
 	}

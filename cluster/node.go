@@ -18,6 +18,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/watchdog-ha/watchdog/fsm"
+	"github.com/watchdog-ha/watchdog/internal/buildinfo"
 )
 
 // ErrNotLeader is returned when a leader-only operation runs on a follower.
@@ -47,6 +48,7 @@ type Node struct {
 	holdCh    chan chan struct{}
 	resumeCh  chan struct{}
 	restoreMu sync.Mutex
+	version   string // of this build, in its status answers
 
 	membersMu sync.Mutex
 	members   map[string]member // by node id, from gossip events
@@ -87,6 +89,7 @@ func New(cfg Config) (*Node, error) {
 		events:   make(chan struct{}, 1),
 		holdCh:   make(chan chan struct{}),
 		resumeCh: make(chan struct{}, 1),
+		version:  buildinfo.Read().String(),
 		members:  make(map[string]member),
 		ms:       newMembershipState(),
 		metrics:  newMetrics(),

@@ -48,6 +48,9 @@ type NodeStatus struct {
 	// Leaving is true while the node is leaving the cluster (Node.Leave).
 	Leaving bool `json:"leaving,omitempty"`
 	Proto   int  `json:"protocol"`
+	// Version is the build the node runs (buildinfo.Info.String); empty
+	// from a node of a build before it was reported.
+	Version string `json:"version,omitempty"`
 }
 
 // Status reports this node's Raft state, as the other nodes poll it.
@@ -57,6 +60,7 @@ func (n *Node) Status() NodeStatus {
 		Suffrage: n.ownSuffrage(), Term: n.raft.CurrentTerm(), LastIndex: n.raft.LastIndex(),
 		CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.raft.AppliedIndex(),
 		LastContactMS: -1, Leaving: n.ms.leaving.Load(), Proto: fsm.ProtocolVersion,
+		Version: n.version,
 	}
 	_, lid := n.raft.LeaderWithID()
 	st.Leader = string(lid)

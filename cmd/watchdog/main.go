@@ -45,6 +45,7 @@ commands:
   snapshot back up or restore the replicated state: snapshot save FILE, snapshot restore FILE
   bench    load-test a cluster with heartbeats: throughput, errors, latency (watchdog bench -h)
   keygen   print a new random gossip encryption key (for gossip_key)
+  version  print the version of this binary (each node's is in members and /v1/cluster)
 
 The client commands (all but agent and bench) talk to the nodes in -addr or
 $WATCHDOG_ADDR (host:port or URLs, comma-separated; default 127.0.0.1:8080),
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return runAgent(ctx, args[1:], stderr)
 	case "bench":
 		return runBench(ctx, args[1:], os.Stdout, stderr)
+	case "version", "-version", "--version":
+		return runVersion(args[1:], os.Stdout, stderr)
 	case "keygen":
 		return runKeygen(args[1:], os.Stdout, stderr)
 	case "ping":

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/watchdog-ha/watchdog/fsm"
+	"github.com/watchdog-ha/watchdog/internal/buildinfo"
 )
 
 // newRegistry is the registry one agent's /metrics serves: the Go runtime,
@@ -19,8 +22,22 @@ func newRegistry(state *fsm.FSM) *prometheus.Registry {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newServiceCollector(state),
+		buildInfoGauge(buildinfo.Read()),
 	)
 	return reg
+}
+
+// buildInfoGauge is watchdog_build_info: 1, labelled with the build, so
+// that a dashboard sees which nodes run what during a rolling upgrade.
+func buildInfoGauge(b buildinfo.Info) prometheus.Collector {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "watchdog_build_info",
+		Help: "Always 1, labelled with the build this node runs: version, revision and Go version (from the binary's build information).",
+		ConstLabels: prometheus.Labels{"version": b.Version, "revision": b.Revision,
+			"modified": strconv.FormatBool(b.Modified), "goversion": b.GoVersion},
+	})
+	g.Set(1)
+	return g
 }
 
 // serviceCollector counts the services by status when scraped, from this
