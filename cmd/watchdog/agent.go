@@ -98,7 +98,7 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 		Logger:        log.With("sys", "watcher"),
 		NodeID:        cfg.NodeID,
 	}, a.FSM, a.Node)
-	metrics := newRegistry(a.FSM)
+	metrics := newRegistry(a.FSM, cfg.File.ServiceMetrics)
 	api := httpapi.New(a.Node, a.FSM, log.With("sys", "http"), httpapi.WithMetrics(metrics),
 		httpapi.WithActions(slices.Collect(maps.Keys(cfg.File.Actions))),
 		httpapi.WithAPIToken(string(cfg.File.APIToken)), httpapi.WithPingToken(string(cfg.File.PingToken)),

@@ -2,6 +2,7 @@ package main
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -16,7 +17,7 @@ import (
 // registered globally. Registering fixed collectors in a fresh registry
 // fails only on a programming error (two metrics of one name), which every
 // test that starts an agent would show: hence MustRegister.
-func newRegistry(state *fsm.FSM) *prometheus.Registry {
+func newRegistry(state *fsm.FSM, perService bool) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -24,7 +25,53 @@ func newRegistry(state *fsm.FSM) *prometheus.Registry {
 		newServiceCollector(state),
 		buildInfoGauge(buildinfo.Read()),
 	)
+	if perService {
+		reg.MustRegister(newPerServiceCollector(state, time.Now))
+	}
 	return reg
+}
+
+// perServiceCollector exports each service's status and the seconds since
+// its last heartbeat, as healthchecks' per-check metrics do, at scrape
+// time from this node's replica (service_metrics: true).
+type perServiceCollector struct {
+	state        *fsm.FSM
+	now          func() time.Time
+	status, ages *prometheus.Desc
+}
+
+func newPerServiceCollector(state *fsm.FSM, now func() time.Time) *perServiceCollector {
+	return &perServiceCollector{state: state, now: now,
+		status: prometheus.NewDesc("watchdog_service_status",
+			"1 for the status a service has (up, new, down or paused), 0 for the others.", []string{"service", "status"}, nil),
+		ages: prometheus.NewDesc("watchdog_service_seconds_since_heartbeat",
+			"Seconds since the service's last heartbeat, at scrape time; absent for a new service, never heard from.", []string{"service"}, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *perServiceCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.status
+	ch <- c.ages
+}
+
+// Collect implements prometheus.Collector.
+func (c *perServiceCollector) Collect(ch chan<- prometheus.Metric) {
+	now := c.now()
+	for _, s := range c.state.Services() {
+		shown := s.Shown()
+		for _, st := range [...]fsm.Status{fsm.StatusUp, fsm.StatusNew, fsm.StatusDown, fsm.StatusPaused} {
+			v := 0.0
+			if st == shown {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(c.status, prometheus.GaugeValue, v, s.ID, string(st))
+		}
+		if !s.New {
+			age := now.Sub(time.Unix(0, s.LastSeen)).Seconds()
+			ch <- prometheus.MustNewConstMetric(c.ages, prometheus.GaugeValue, max(age, 0), s.ID)
+		}
+	}
 }
 
 // buildInfoGauge is watchdog_build_info: 1, labelled with the build, so

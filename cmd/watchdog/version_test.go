@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"runtime"
 	"strconv"
 	"strings"
@@ -62,5 +63,41 @@ func TestEveryNodeReportsItsVersion(t *testing.T) {
 	}
 	if !strings.Contains(want.GoVersion, "go") {
 		t.Fatalf("go version %q", want.GoVersion)
+	}
+}
+
+// service_metrics: true exports each service's status and age; without it,
+// nothing per service (a large fleet would make too many series).
+func TestPerServiceMetricsBehindTheirSwitch(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		c := newTestCluster(t, 1, fileConfig(t, fmt.Sprintf("service_metrics: %v\nservices:\n  cfg-new: {timeout: 1h}\n", on)))
+		a := c.leader(1)
+		c.replicated("cfg-new")
+		heartbeat(t, a, "beat")
+		mfs, err := promtest.Scrape("http://" + a.Addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		value := func(name string, labels ...string) float64 {
+			t.Helper()
+			v, ok := mfs.Value(name, labels...)
+			if ok != on {
+				t.Fatalf("service_metrics %v: %s%q present %v", on, name, labels, ok)
+			}
+			return v
+		}
+		if up, down := value("watchdog_service_status", "service", "beat", "status", "up"),
+			value("watchdog_service_status", "service", "beat", "status", "down"); on && (up != 1 || down != 0) {
+			t.Fatalf("beat: up %v, down %v", up, down)
+		}
+		if v := value("watchdog_service_status", "service", "cfg-new", "status", "new"); on && v != 1 {
+			t.Fatalf("cfg-new: new = %v", v)
+		}
+		if age := value("watchdog_service_seconds_since_heartbeat", "service", "beat"); on && (age < 0 || age > 60) {
+			t.Fatalf("beat: %v seconds since its heartbeat", age)
+		}
+		if _, ok := mfs.Value("watchdog_service_seconds_since_heartbeat", "service", "cfg-new"); ok {
+			t.Fatal("an age for a service never heard from")
+		}
 	}
 }
