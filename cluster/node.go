@@ -290,8 +290,16 @@ func (n *Node) Apply(ctx context.Context, c fsm.Command) (any, error) {
 		return nil, fmt.Errorf("cluster: commit %T: %w", c, err)
 	}
 	n.metrics.applied(c.Kind(), start)
-	if err, ok := f.Response().(error); ok {
-		return nil, err
+	switch resp := f.Response().(type) {
+	case error:
+		return nil, resp
+	case fsm.Recoveries:
+		// Logged here, by the leader that committed it: once per recovery,
+		// as the watcher logs each incident it opens once.
+		for _, r := range resp {
+			n.log.Info("service recovered", "service", r.Service, "incident", r.Incident,
+				"down_for", r.DownFor.Round(time.Millisecond), "flapping", r.Flapping)
+		}
 	}
 	return f.Response(), nil
 }

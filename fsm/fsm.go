@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -84,8 +85,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 	defer f.mu.Unlock()
 	switch c := cmd.(type) {
 	case Heartbeat:
-		f.applyHeartbeat(c)
-		return nil
+		return f.applyHeartbeat(c).orNil()
 	case Configure:
 		f.applyConfigure(c)
 		return nil
@@ -109,8 +109,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 		f.applyAttempt(c)
 		return nil
 	case Ping:
-		f.applyPing(c, l.Index)
-		return nil
+		return f.applyPing(c, l.Index).orNil()
 	}
 	if resp, known := f.applyNext(cmd, l.Index); known {
 		return resp
@@ -118,7 +117,27 @@ func (f *FSM) Apply(l *raft.Log) any {
 	panic(fmt.Sprintf("fsm: entry %d: unhandled command %T", l.Index, cmd))
 }
 
-func (f *FSM) applyHeartbeat(hb Heartbeat) {
+// Recoveries is the response to a Heartbeat (or a success Ping) that
+// brought services back up: what the leader that proposed it logs. It is
+// never replicated; every replica computes the same.
+type Recoveries []Recovery
+
+// Recovery is one service that a heartbeat brought back up.
+type Recovery struct {
+	Service  string
+	Incident string        // the incident it resolved, "" if none was open
+	DownFor  time.Duration // since the incident opened (0 without one)
+	Flapping bool          // up again while flapping: the incident stays open
+}
+
+func (r Recoveries) orNil() any {
+	if len(r) == 0 {
+		return nil
+	}
+	return r
+}
+
+func (f *FSM) applyHeartbeat(hb Heartbeat) (up Recoveries) {
 	for _, id := range hb.IDs {
 		s, ok := f.services[id]
 		if !ok {
@@ -131,10 +150,16 @@ func (f *FSM) applyHeartbeat(hb Heartbeat) {
 		s.New = false
 		if s.Status == StatusDown {
 			s.Status = StatusUp
+			r := Recovery{Service: id}
+			if cur := s.Current(); cur != nil && cur.Resolved == 0 {
+				r.Incident, r.DownFor, r.Flapping = cur.ID, time.Duration(hb.At-cur.Opened), cur.Flapping
+			}
+			up = append(up, r)
 			f.cameUp(s, hb.At)
 		}
 		f.watch(s)
 	}
+	return up
 }
 
 // add stores a new service and starts watching it if it is up.

@@ -58,3 +58,22 @@ func TestNewUntilFirstHeartbeatOrIncident(t *testing.T) {
 		t.Fatalf("cfg after a restore: %s", s.Shown())
 	}
 }
+
+// A heartbeat that brings a service back answers with the recovery, for
+// the leader that proposed it to log; one that changes nothing, with nil.
+func TestHeartbeatAnswersItsRecoveries(t *testing.T) {
+	a := newApplier(t)
+	a.apply(Heartbeat{At: 1, IDs: []string{"web", "db"}})
+	opened := a.apply(Incidents{At: 5 * int64(time.Second), Opens: []Open{{Service: "web", LastSeen: 1}}}).(Opened)
+	if got := a.apply(Heartbeat{At: 6 * int64(time.Second), IDs: []string{"db"}}); got != nil {
+		t.Fatalf("a heartbeat of an up service answered %#v", got)
+	}
+	got, _ := a.apply(Heartbeat{At: 7 * int64(time.Second), IDs: []string{"db", "web"}}).(Recoveries)
+	if len(got) != 1 || got[0] != (Recovery{Service: "web", Incident: opened[0], DownFor: 2 * time.Second}) {
+		t.Fatalf("recoveries %+v, want web after 2s of incident %s", got, opened[0])
+	}
+	a.apply(Incidents{At: 8 * int64(time.Second), Opens: []Open{{Service: "web", LastSeen: 7 * int64(time.Second)}}})
+	if got, _ := a.apply(Ping{At: 9 * int64(time.Second), Service: "web", Signal: SignalSuccess}).(Recoveries); len(got) != 1 {
+		t.Fatalf("a success ping's recoveries: %+v", got)
+	}
+}
