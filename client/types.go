@@ -14,6 +14,9 @@ const (
 	StatusUp     Status = "up"
 	StatusDown   Status = "down"
 	StatusPaused Status = "paused"
+	// StatusNew is a service defined but never heard from: watched as one
+	// that is up (it goes down after its timeout), with no LastSeen.
+	StatusNew Status = "new"
 )
 
 // Service is a service as GET /v1/services and GET /v1/services/{id} show

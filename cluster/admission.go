@@ -181,7 +181,7 @@ func (a *admission) admit(ids []string, defining bool) (ok []string, refused map
 		case !isNew[id] || a.pending[id] > 0:
 			// Known, configured, or already counted in a proposal under way.
 		case a.refuseNew && !defining:
-			err = fmt.Errorf("%w: %q: auto_register is off, so only services defined in the config file "+
+			err = fmt.Errorf("%w %q: auto_register is off, so only services defined in the config file "+
 				"or with PUT /v1/services/{id} may send heartbeats", fsm.ErrUnknownService, id)
 		case a.max > 0 && count >= a.max:
 			err = fmt.Errorf("service %q refused: %w: the cluster holds %d services (max_services %d); "+

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -190,15 +192,23 @@ func (n *Node) gossipMember(id string) (member, bool) {
 
 // joinLoop joins the gossip seeds, retrying until one answers: nodes of a
 // new cluster start in any order.
+// Failing to reach a seed is routine while the others start, and said at
+// INFO; only after joinWarnAfter of it is it a WARN, once.
 func (n *Node) joinLoop(ctx context.Context) {
 	wait := 200 * time.Millisecond
+	start, warned := time.Now(), false
 	for {
 		joined, err := n.gossip.Join(n.cfg.Join)
 		if joined > 0 {
-			n.log.Info("joined gossip", "contacted", joined)
+			n.log.Info("joined gossip", "contacted", joined, "after", time.Since(start).Round(time.Millisecond))
 			return
 		}
-		n.log.Warn("join gossip, retrying", "seeds", n.cfg.Join, "err", err)
+		level := slog.LevelInfo
+		if !warned && time.Since(start) >= joinWarnAfter {
+			level, warned = slog.LevelWarn, true
+		}
+		n.log.Log(ctx, level, "join gossip, retrying", "seeds", n.cfg.Join, "for", time.Since(start).Round(time.Second),
+			"err", oneLine(err))
 		select {
 		case <-ctx.Done():
 			return
@@ -223,4 +233,17 @@ func (n *Node) updateMeta() {
 	if err := n.gossip.UpdateNode(time.Second); err != nil {
 		n.log.Warn("update gossip metadata", "err", err)
 	}
+}
+
+// joinWarnAfter is how long a node may fail to join before it says so at
+// WARN: longer than a cluster's nodes take to start together.
+const joinWarnAfter = time.Minute
+
+// oneLine is err's text on one line: memberlist joins the errors of every
+// seed in a multi-line list, which a log line must not become.
+func oneLine(err error) string {
+	if err == nil {
+		return ""
+	}
+	return strings.Join(strings.Fields(err.Error()), " ")
 }

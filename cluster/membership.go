@@ -39,7 +39,9 @@ type Member struct {
 	// (0 on the leader, null when unknown).
 	LastContactMS *int64 `json:"last_contact_ms"`
 	Protocol      int    `json:"protocol,omitempty"`
-	StatusError   string `json:"status_error,omitempty"`
+	// Version is the build the node runs, as its status answer says.
+	Version     string `json:"version,omitempty"`
+	StatusError string `json:"status_error,omitempty"`
 	// Config is how the node's config file compares with the committed
 	// configuration, as it answered (null when unknown).
 	Config *ConfigStatus `json:"config,omitempty"`
@@ -158,7 +160,7 @@ func (n *Node) addStatus(m *Member, ref uint64, self NodeStatus) {
 		}
 		st = p.NodeStatus
 	}
-	m.RaftState, m.AppliedIndex, m.Config = st.State, st.AppliedIndex, st.Config
+	m.RaftState, m.AppliedIndex, m.Config, m.Version = st.State, st.AppliedIndex, st.Config, st.Version
 	if st.LastContactMS >= 0 {
 		m.LastContactMS = &st.LastContactMS
 	}

@@ -18,6 +18,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/watchdog-ha/watchdog/fsm"
+	"github.com/watchdog-ha/watchdog/internal/buildinfo"
 )
 
 // ErrNotLeader is returned when a leader-only operation runs on a follower.
@@ -47,6 +48,7 @@ type Node struct {
 	holdCh    chan chan struct{}
 	resumeCh  chan struct{}
 	restoreMu sync.Mutex
+	version   string // of this build, in its status answers
 
 	membersMu sync.Mutex
 	members   map[string]member // by node id, from gossip events
@@ -94,6 +96,7 @@ func New(cfg Config) (*Node, error) {
 		events:   make(chan struct{}, 1),
 		holdCh:   make(chan chan struct{}),
 		resumeCh: make(chan struct{}, 1),
+		version:  buildinfo.Read().String(),
 		members:  make(map[string]member),
 		ms:       newMembershipState(),
 		metrics:  newMetrics(),
@@ -310,8 +313,16 @@ func (n *Node) Apply(ctx context.Context, c fsm.Command) (any, error) {
 		return nil, fmt.Errorf("cluster: commit %T: %w", c, err)
 	}
 	n.metrics.applied(c.Kind(), start)
-	if err, ok := f.Response().(error); ok {
-		return nil, err
+	switch resp := f.Response().(type) {
+	case error:
+		return nil, resp
+	case fsm.Recoveries:
+		// Logged here, by the leader that committed it: once per recovery,
+		// as the watcher logs each incident it opens once.
+		for _, r := range resp {
+			n.log.Info("service recovered", "service", r.Service, "incident", r.Incident,
+				"down_for", r.DownFor.Round(time.Millisecond), "flapping", r.Flapping)
+		}
 	}
 	return f.Response(), nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
@@ -324,7 +325,13 @@ func (n *Node) Handover(ctx context.Context) error {
 			n.log.Info("handed leadership over", "to", targetID(target), "took", time.Since(start))
 			continue
 		}
-		n.log.Warn("hand leadership over, retrying", "to", targetID(target), "err", err)
+		// A retry is routine (the transfer a shutdown started is still
+		// under way, a target lagged): the caller says so if it fails.
+		level := slog.LevelInfo
+		if errors.Is(err, raft.ErrLeadershipTransferInProgress) {
+			level = slog.LevelDebug
+		}
+		n.log.Log(ctx, level, "hand leadership over, retrying", "to", targetID(target), "err", err)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("cluster: hand leadership over: %w (last: %w)", ctx.Err(), err)

@@ -51,6 +51,9 @@ type NodeStatus struct {
 	// Config compares the node's config file with the committed
 	// configuration (configstate.go).
 	Config *ConfigStatus `json:"config,omitempty"`
+	// Version is the build the node runs (buildinfo.Info.String); empty
+	// from a node of a build before it was reported.
+	Version string `json:"version,omitempty"`
 }
 
 // Status reports this node's Raft state, as the other nodes poll it.
@@ -60,7 +63,7 @@ func (n *Node) Status() NodeStatus {
 		Suffrage: n.ownSuffrage(), Term: n.raft.CurrentTerm(), LastIndex: n.raft.LastIndex(),
 		CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.raft.AppliedIndex(),
 		LastContactMS: -1, Leaving: n.ms.leaving.Load(), Proto: fsm.ProtocolVersion,
-		Config: n.ConfigStatus(),
+		Config: n.ConfigStatus(), Version: n.version,
 	}
 	_, lid := n.raft.LeaderWithID()
 	st.Leader = string(lid)

@@ -18,7 +18,7 @@ func (f *FSM) applyDefine(c Define) error {
 	s, ok := f.services[c.Service]
 	switch {
 	case !ok:
-		s = &Service{ID: c.Service, Def: &def, Source: SourceAPI, Status: StatusUp, LastSeen: c.At}
+		s = &Service{ID: c.Service, Def: &def, Source: SourceAPI, Status: StatusUp, LastSeen: c.At, New: true}
 		f.add(s)
 	case s.Source == SourceConfig:
 		return fmt.Errorf("%w: %q", ErrDefinedByConfig, c.Service)
@@ -40,7 +40,7 @@ func (f *FSM) applyDelete(c Delete) error {
 	s, ok := f.services[c.Service]
 	switch {
 	case !ok:
-		return fmt.Errorf("%w: %q", ErrUnknownService, c.Service)
+		return fmt.Errorf("%w %q", ErrUnknownService, c.Service)
 	case s.Source == SourceConfig:
 		return fmt.Errorf("%w: %q", ErrDefinedByConfig, c.Service)
 	}

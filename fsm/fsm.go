@@ -7,13 +7,15 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
 
 // ErrUnknownService is returned (as an Apply response) by commands about a
-// service the cluster has never heard of.
-var ErrUnknownService = errors.New("fsm: unknown service")
+// service the cluster has never heard of, as `no service "ID"`: the words
+// every route and the CLI use for it, whichever part found it missing.
+var ErrUnknownService = errors.New("no service")
 
 // ErrDefinedByConfig is returned (as an Apply response) by a Define or
 // Delete of a service the config file defines: the file wins.
@@ -85,8 +87,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 	defer f.mu.Unlock()
 	switch c := cmd.(type) {
 	case Heartbeat:
-		f.applyHeartbeat(c)
-		return nil
+		return f.applyHeartbeat(c).orNil()
 	case Configure:
 		f.applyConfigure(c)
 		return nil
@@ -110,8 +111,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 		f.applyAttempt(c)
 		return nil
 	case Ping:
-		f.applyPing(c, l.Index)
-		return nil
+		return f.applyPing(c, l.Index).orNil()
 	}
 	if resp, known := f.applyNext(cmd, l.Index); known {
 		return resp
@@ -119,7 +119,27 @@ func (f *FSM) Apply(l *raft.Log) any {
 	panic(fmt.Sprintf("fsm: entry %d: unhandled command %T", l.Index, cmd))
 }
 
-func (f *FSM) applyHeartbeat(hb Heartbeat) {
+// Recoveries is the response to a Heartbeat (or a success Ping) that
+// brought services back up: what the leader that proposed it logs. It is
+// never replicated; every replica computes the same.
+type Recoveries []Recovery
+
+// Recovery is one service that a heartbeat brought back up.
+type Recovery struct {
+	Service  string
+	Incident string        // the incident it resolved, "" if none was open
+	DownFor  time.Duration // since the incident opened (0 without one)
+	Flapping bool          // up again while flapping: the incident stays open
+}
+
+func (r Recoveries) orNil() any {
+	if len(r) == 0 {
+		return nil
+	}
+	return r
+}
+
+func (f *FSM) applyHeartbeat(hb Heartbeat) (up Recoveries) {
 	for _, id := range hb.IDs {
 		s, ok := f.services[id]
 		if !ok {
@@ -129,12 +149,19 @@ func (f *FSM) applyHeartbeat(hb Heartbeat) {
 		// Timestamps only move forward: a retried or reordered heartbeat
 		// must not make a service look older than it is.
 		s.LastSeen = max(s.LastSeen, hb.At)
+		s.New = false
 		if s.Status == StatusDown {
 			s.Status = StatusUp
+			r := Recovery{Service: id}
+			if cur := s.Current(); cur != nil && cur.Resolved == 0 {
+				r.Incident, r.DownFor, r.Flapping = cur.ID, time.Duration(hb.At-cur.Opened), cur.Flapping
+			}
+			up = append(up, r)
 			f.cameUp(s, hb.At)
 		}
 		f.watch(s)
 	}
+	return up
 }
 
 // add stores a new service and starts watching it if it is up.
@@ -237,7 +264,7 @@ func (f *FSM) applyConfigure(c Configure) {
 		if _, ok := f.services[id]; !ok {
 			// Watched from the moment the cluster learns of it: a configured
 			// service that never beats is an incident, not a silent gap.
-			f.add(&Service{ID: id, Def: &d, Source: SourceConfig, Status: StatusUp, LastSeen: c.At})
+			f.add(&Service{ID: id, Def: &d, Source: SourceConfig, Status: StatusUp, LastSeen: c.At, New: true})
 		}
 	}
 }
@@ -262,7 +289,7 @@ func (f *FSM) applyIncidents(c Incidents, index uint64) Opened {
 // incident id, or, while the service flaps, goes on with the open one. It
 // returns the incident's id.
 func (f *FSM) goDown(s *Service, at int64, id string, why cause) string {
-	s.Status = StatusDown
+	s.Status, s.New = StatusDown, false
 	f.watch(s)
 	if s.Flapping() {
 		// Silent again while flapping: the incident stays the same, and
@@ -313,7 +340,7 @@ func hasPending(inc Incident) bool {
 func (f *FSM) applyActionResult(c ActionResult) error {
 	s, ok := f.services[c.Service]
 	if !ok {
-		return fmt.Errorf("%w: %q", ErrUnknownService, c.Service)
+		return fmt.Errorf("%w %q", ErrUnknownService, c.Service)
 	}
 	i := slices.IndexFunc(s.Incidents, func(inc Incident) bool { return inc.ID == c.Incident })
 	if i < 0 {
@@ -340,7 +367,7 @@ func (f *FSM) applyActionResult(c ActionResult) error {
 func (f *FSM) applyPause(c Pause) error {
 	s, ok := f.services[c.Service]
 	if !ok {
-		return fmt.Errorf("%w: %q", ErrUnknownService, c.Service)
+		return fmt.Errorf("%w %q", ErrUnknownService, c.Service)
 	}
 	switch cur := s.Current(); {
 	case c.Paused && s.Status == StatusPaused:

@@ -34,10 +34,10 @@ type Ping struct {
 //
 // A paused service only records it. An unknown service is created, as a
 // heartbeat would; the API proposes that only when asked to.
-func (f *FSM) applyPing(p Ping, index uint64) {
+func (f *FSM) applyPing(p Ping, index uint64) Recoveries {
 	ev, ok := map[string]Event{SignalStart: EventStart, SignalSuccess: EventSuccess, SignalFail: EventFail}[p.Signal]
 	if !ok {
-		return // written by a newer version, or garbage: changes nothing
+		return nil // written by a newer version, or garbage: changes nothing
 	}
 	s, known := f.services[p.Service]
 	if !known {
@@ -50,17 +50,18 @@ func (f *FSM) applyPing(p Ping, index uint64) {
 	}
 	f.record(s, Record{At: p.At, Event: ev, Note: note, RunID: p.RunID, ExitStatus: p.ExitStatus})
 	if s.Status == StatusPaused {
-		return
+		return nil
 	}
 	switch ev {
 	case EventSuccess:
 		wasDown := s.Status == StatusDown
-		f.applyHeartbeat(Heartbeat{At: p.At, IDs: []string{p.Service}})
+		up := f.applyHeartbeat(Heartbeat{At: p.At, IDs: []string{p.Service}})
 		if cur := s.Current(); wasDown && cur != nil && cur.Resolved == p.At && p.Note != "" {
 			inc := *cur
 			inc.RecoveryNote = incidentNote(p.Note)
 			f.replaceCurrent(s, inc)
 		}
+		return up
 	case EventStart:
 		if s.Status == StatusUp {
 			s.LastSeen = max(s.LastSeen, p.At)
@@ -72,4 +73,5 @@ func (f *FSM) applyPing(p Ping, index uint64) {
 			f.goDown(s, p.At, strconv.FormatUint(index, 10)+"-0", pingCause(p))
 		}
 	}
+	return nil
 }

@@ -54,7 +54,7 @@ func (f *FSM) applyNext(cmd Command, _ uint64) (any, bool) {
 	}
 	s, known := f.services[n.Service]
 	if !known {
-		return fmt.Errorf("%w: %q", ErrUnknownService, n.Service), true
+		return fmt.Errorf("%w %q", ErrUnknownService, n.Service), true
 	}
 	text := n.Text
 	if len(text) > MaxPingNote {

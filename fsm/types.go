@@ -17,6 +17,11 @@ const (
 	StatusUp     Status = "up"
 	StatusDown   Status = "down"
 	StatusPaused Status = "paused"
+	// StatusNew is shown, never stored: a service that is up (watched, as
+	// any other, from when it was defined) but was never heard from nor
+	// went down, as healthchecks shows a check before its first ping. See
+	// Service.New and Service.Shown.
+	StatusNew Status = "new"
 )
 
 // Event names what happened to a service. The first four run actions; all
@@ -181,11 +186,17 @@ func DefaultDefinition() *Definition {
 
 // nanoseconds from the clock of the leader that proposed the change.
 type Service struct {
-	ID       string      `json:"id"`
-	Def      *Definition `json:"def"`
-	Source   Source      `json:"source,omitempty"` // where Def comes from
-	Status   Status      `json:"status"`
-	LastSeen int64       `json:"last_seen"`
+	ID     string      `json:"id"`
+	Def    *Definition `json:"def"`
+	Source Source      `json:"source,omitempty"` // where Def comes from
+	// New is set on a service defined (config file or API) before anything
+	// was heard from it, and cleared by its first heartbeat, success or
+	// failure ping, or incident. It changes nothing of how it is watched:
+	// only what it is shown as (StatusNew). Absent from older snapshots,
+	// where it reads as false: shown as up, as those builds did.
+	New      bool   `json:"new,omitempty"`
+	Status   Status `json:"status"`
+	LastSeen int64  `json:"last_seen"`
 	// Incidents holds the most recent incidents, oldest first. The slice is
 	// never changed in place once stored, so copies handed to readers and
 	// snapshots may share it.
@@ -233,6 +244,16 @@ type ActionRun struct {
 	Attempts int         `json:"attempts,omitempty"`
 	Error    string      `json:"error,omitempty"`
 	Finished int64       `json:"finished,omitempty"`
+}
+
+// Shown is the status to show: Status, or StatusNew for an up service
+// never heard from. Deciding anything on it is for display alone; the
+// watcher and the state machine go by Status.
+func (s *Service) Shown() Status {
+	if s.New && s.Status == StatusUp {
+		return StatusNew
+	}
+	return s.Status
 }
 
 // Flapping reports whether the service is flapping now: its open incident

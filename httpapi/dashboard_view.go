@@ -70,7 +70,7 @@ func statusRank(s fsm.Status) int {
 		return 0
 	case fsm.StatusPaused:
 		return 2
-	case fsm.StatusUp:
+	case fsm.StatusUp, fsm.StatusNew:
 		return 3
 	}
 	return 1
@@ -118,7 +118,7 @@ const maxQuery = 200
 // (ignoring case). The script matches the same way.
 func matches(svc fsm.Service, words []string) bool {
 	for _, w := range words {
-		if !strings.Contains(strings.ToLower(svc.ID), w) && w != string(svc.Status) &&
+		if !strings.Contains(strings.ToLower(svc.ID), w) && w != string(svc.Shown()) &&
 			!slices.ContainsFunc(svc.Def.Tags, func(t string) bool { return strings.ToLower(t) == w }) {
 			return false
 		}
@@ -160,7 +160,7 @@ func (d *dashboard) pageData(now time.Time, query string, page int) pageData {
 	// Services come sorted by id; a stable sort keeps that within a group.
 	// Statuses of one rank are kept apart by name, so each is one group.
 	slices.SortStableFunc(svcs, func(a, b fsm.Service) int {
-		return cmp.Or(cmp.Compare(statusRank(a.Status), statusRank(b.Status)), cmp.Compare(a.Status, b.Status))
+		return cmp.Or(cmp.Compare(statusRank(a.Shown()), statusRank(b.Shown())), cmp.Compare(a.Shown(), b.Shown()))
 	})
 	if len(query) > maxQuery {
 		query = query[:maxQuery]
@@ -177,11 +177,11 @@ func (d *dashboard) pageData(now time.Time, query string, page int) pageData {
 	words := strings.Fields(strings.ToLower(query))
 	var matched []fsm.Service
 	for _, svc := range svcs {
-		if n := len(data.Counts); n == 0 || data.Counts[n-1].Status != svc.Status {
-			data.Counts = append(data.Counts, statusCount{Status: svc.Status})
+		if n := len(data.Counts); n == 0 || data.Counts[n-1].Status != svc.Shown() {
+			data.Counts = append(data.Counts, statusCount{Status: svc.Shown()})
 		}
 		data.Counts[len(data.Counts)-1].N++
-		if svc.Status == fsm.StatusDown {
+		if svc.Shown() == fsm.StatusDown {
 			data.Down++
 		}
 		if matches(svc, words) {
@@ -192,8 +192,8 @@ func (d *dashboard) pageData(now time.Time, query string, page int) pageData {
 	data.Pages = max(1, (len(matched)+pageSize-1)/pageSize)
 	data.Page = min(max(page, 0), data.Pages-1)
 	for i, svc := range matched {
-		if n := len(data.Groups); n == 0 || data.Groups[n-1].Status != svc.Status {
-			data.Groups = append(data.Groups, pageGroup{Status: svc.Status})
+		if n := len(data.Groups); n == 0 || data.Groups[n-1].Status != svc.Shown() {
+			data.Groups = append(data.Groups, pageGroup{Status: svc.Shown()})
 		}
 		g := &data.Groups[len(data.Groups)-1]
 		g.N++
@@ -216,8 +216,8 @@ func (d *dashboard) pageData(now time.Time, query string, page int) pageData {
 }
 
 func rowOf(svc fsm.Service, now time.Time) pageRow {
-	r := pageRow{ID: svc.ID, Status: svc.Status, Timeout: svc.Def.Timeout.String()}
-	if svc.LastSeen != 0 {
+	r := pageRow{ID: svc.ID, Status: svc.Shown(), Timeout: svc.Def.Timeout.String()}
+	if svc.LastSeen != 0 && !svc.New {
 		seen := time.Unix(0, svc.LastSeen)
 		r.LastSeen = seen.UTC().Format(time.RFC3339Nano)
 		r.Ago = formatAge(now.Sub(seen)) + " ago"

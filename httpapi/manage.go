@@ -21,8 +21,14 @@ func (s *Server) setPaused(r *http.Request, paused bool) (int, any, error) {
 	id := mux.Vars(r)["id"]
 	// Checked before proposing so that an unknown id costs no log entry;
 	// the FSM checks again in case the service went away meanwhile.
-	if _, ok := s.state.Service(id); !ok {
-		return 0, nil, fmt.Errorf("%w: %q", fsm.ErrUnknownService, id)
+	svc, ok := s.state.Service(id)
+	if !ok {
+		return 0, nil, fmt.Errorf("%w %q", fsm.ErrUnknownService, id)
+	}
+	// As healthchecks answers: resuming what is not paused is a 409 that
+	// says so, and changes nothing. Pausing again stays a quiet 200.
+	if !paused && svc.Status != fsm.StatusPaused {
+		return 0, nil, &conflict{fmt.Sprintf("service %q is not paused (it is %s): nothing to resume", id, svc.Status)}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), commitTimeout)
 	defer cancel()
@@ -33,9 +39,9 @@ func (s *Server) setPaused(r *http.Request, paused bool) (int, any, error) {
 		return 0, nil, err
 	}
 	// Apply returns once the entry is applied here, so this read sees it.
-	svc, ok := s.state.Service(id)
+	svc, ok = s.state.Service(id)
 	if !ok {
-		return 0, nil, fmt.Errorf("%w: %q", fsm.ErrUnknownService, id)
+		return 0, nil, fmt.Errorf("%w %q", fsm.ErrUnknownService, id)
 	}
 	return http.StatusOK, viewOf(svc, true), nil
 }

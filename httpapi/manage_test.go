@@ -142,6 +142,7 @@ func TestPauseAndResume(t *testing.T) {
 	}{
 		{"unknown service", "POST", "/v1/services/nobody/pause", 404},
 		{"unknown service resume", "POST", "/v1/services/nobody/resume", 404},
+		{"resume what is not paused", "POST", "/v1/services/nightly/resume", 409},
 		{"bad id", "POST", "/v1/services/../pause", 400},
 		{"shell id", "POST", "/v1/services/%3Brm/resume", 400},
 		{"wrong method", "GET", "/v1/services/nightly/pause", 405},
@@ -225,4 +226,20 @@ func send(t *testing.T, req *http.Request) (*http.Response, []byte) {
 		t.Fatal(err)
 	}
 	return resp, b
+}
+
+// Every route that finds a service missing says so in the same words, so
+// that the CLI's pause, resume, delete and service read alike.
+func TestUnknownServiceIsWordedAlike(t *testing.T) {
+	srv, _, _ := singleNode(t)
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/v1/services/nope"}, {"GET", "/v1/services/nope/events"}, {"POST", "/v1/services/nope/pause"},
+		{"POST", "/v1/services/nope/resume"}, {"DELETE", "/v1/services/nope"},
+	} {
+		resp, body := do(t, c.method, srv.URL+c.path, "")
+		var e struct{ Error string }
+		if resp.StatusCode != 404 || json.Unmarshal(body, &e) != nil || e.Error != `no service "nope"` {
+			t.Errorf("%s %s: %d %s, want 404 {\"error\": \"no service \\\"nope\\\"\"}", c.method, c.path, resp.StatusCode, body)
+		}
+	}
 }

@@ -29,16 +29,18 @@ type metrics struct {
 	received      *prometheus.CounterVec
 	receivedQuery prometheus.Counter // GET/POST/HEAD /heartbeat?id=
 	receivedV1    prometheus.Counter // POST /v1/heartbeat/{id}
+	receivedPing  prometheus.Counter // /ping/{id}[/signal], healthchecks' form
 }
 
 func newMetrics() *metrics {
 	m := &metrics{received: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "watchdog_heartbeats_received_total",
-		Help: "Heartbeats with a valid id received from clients by this node, by route form: query (/heartbeat?id=) or v1 (/v1/heartbeat/{id}).",
+		Help: "Heartbeats with a valid id received from clients by this node, by route form: query (/heartbeat?id=), v1 (/v1/heartbeat/{id}) or ping (/ping/{id}, any signal).",
 	}, []string{"form"})}
 	// Resolved once: a heartbeat then costs one atomic add, no label lookup.
 	m.receivedQuery = m.received.WithLabelValues("query")
 	m.receivedV1 = m.received.WithLabelValues("v1")
+	m.receivedPing = m.received.WithLabelValues("ping")
 	return m
 }
 

@@ -78,3 +78,25 @@ func TestMetricsOfASingleNode(t *testing.T) {
 		}
 	}
 }
+
+// Pings of the healthchecks routes are heartbeats received too, whatever
+// their signal; refused ones are not.
+func TestPingsAreCountedAsReceived(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	srv, node, _ := singleNode(t, httpapi.WithMetrics(reg))
+	reg.MustRegister(node.Collector(), srv.Config.Handler.(*httpapi.Server).Collector())
+	for _, p := range []string{"/ping/p-1?create=1", "/ping/p-1/start", "/ping/p-1/0", "/ping/p-1/fail", "/ping/p-1"} {
+		if resp, body := do(t, "POST", srv.URL+p, ""); resp.StatusCode/100 != 2 {
+			t.Fatalf("%s: %d %s", p, resp.StatusCode, body)
+		}
+	}
+	do(t, "GET", srv.URL+"/ping/..", "")
+	do(t, "GET", srv.URL+"/ping/p-1/999", "")
+	mfs, err := promtest.Scrape(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := mfs.Value("watchdog_heartbeats_received_total", "form", "ping"); !ok || got != 5 {
+		t.Fatalf("received{form=ping} = %v (present %v), want 5", got, ok)
+	}
+}

@@ -39,7 +39,7 @@ func (s *Server) handleNote(r *http.Request) (int, any, error) {
 		return 0, nil, &badRequest{fmt.Sprintf("note: text must be 1-%d bytes of UTF-8", fsm.MaxPingNote)}
 	}
 	if _, ok := s.state.Service(id); !ok {
-		return 0, nil, fmt.Errorf("%w: %q", fsm.ErrUnknownService, id)
+		return 0, nil, fmt.Errorf("%w %q", fsm.ErrUnknownService, id)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), commitTimeout)
 	defer cancel()

@@ -6,7 +6,9 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/gorilla/mux"
 
@@ -17,13 +19,29 @@ import (
 // The healthchecks.io-compatible ping API: /ping/{id}[/start|/fail|/<0-255>],
 // so that existing cron wrappers and clients (curl one-liners, runitor) work
 // unchanged. Replies are plain text with healthchecks' exact bodies, since
-// clients such as runitor match on them; only the 401 of a wrong ping token
-// is this API's usual JSON.
+// clients such as runitor match on them, and so is every refusal under
+// /ping; only the 401 of a wrong ping token is this API's usual JSON.
 
 func (s *Server) pingRoutes(r *mux.Router) {
 	methods := []string{http.MethodGet, http.MethodPost, http.MethodHead}
 	r.HandleFunc("/ping/{id}", s.handlePing).Methods(methods...)
 	r.HandleFunc("/ping/{id}/{signal}", s.handlePing).Methods(methods...)
+	// Whatever else is under /ping (no id, too many parts, another method)
+	// is refused in the same plain text, not in the JSON of the other routes.
+	r.HandleFunc("/ping", pingNoRoute)
+	r.PathPrefix("/ping/").HandlerFunc(pingNoRoute)
+}
+
+// pingNoRoute answers a request under /ping that no ping route takes: 405
+// for a ping URL with another method, else 404.
+func pingNoRoute(w http.ResponseWriter, r *http.Request) {
+	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/ping/"), "/")
+	if strings.HasPrefix(r.URL.Path, "/ping/") && len(parts) <= 2 && !slices.Contains(parts, "") {
+		w.Header().Set("Allow", "GET, POST, HEAD")
+		pingReply(w, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	pingReply(w, http.StatusNotFound, "not found")
 }
 
 // pingRequest is a parsed ping, before it is committed.
@@ -41,6 +59,11 @@ func (s *Server) handlePing(w http.ResponseWriter, r *http.Request) {
 	if status != 0 {
 		pingReply(w, status, msg)
 		return
+	}
+	// Counted where the client sent it, not again on the leader a
+	// follower forwards it to.
+	if r.Header.Get(cluster.ForwardedByHeader) == "" {
+		s.metrics.receivedPing.Inc()
 	}
 	created := false
 	if _, known := s.state.Service(p.id); !known {

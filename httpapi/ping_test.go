@@ -106,6 +106,12 @@ func TestPingBadInputChangesNothing(t *testing.T) {
 		{"bad rid", "GET", "/ping/known?rid=nope", "", 400, "invalid uuid format"},
 		{"empty rid", "GET", "/ping/known/start?rid=", "", 400, "invalid uuid format"},
 		{"note too big", "POST", "/ping/known/fail", strings.Repeat("x", fsm.MaxPingNote+1), 413, ""},
+		{"no id", "GET", "/ping/", "", 404, "not found"},
+		{"no id, no slash", "POST", "/ping", "", 404, "not found"},
+		{"empty signal", "GET", "/ping/known/", "", 404, "not found"},
+		{"too many parts", "GET", "/ping/known/start/now", "", 404, "not found"},
+		{"wrong method", "DELETE", "/ping/known", "", 405, "method not allowed"},
+		{"wrong method with a signal", "PUT", "/ping/known/start", "", 405, "method not allowed"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -114,6 +120,9 @@ func TestPingBadInputChangesNothing(t *testing.T) {
 			if resp.StatusCode != c.status || (c.reply != "" && string(body) != c.reply) {
 				t.Fatalf("%d %q, want %d %q", resp.StatusCode, body, c.status, c.reply)
 			}
+			if ct := resp.Header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
+				t.Fatalf("Content-Type %q: every ping answer is plain text", ct)
+			}
 			if logIndex(t, node) != before {
 				t.Fatal("a refused ping reached the Raft log")
 			}
@@ -121,9 +130,6 @@ func TestPingBadInputChangesNothing(t *testing.T) {
 				t.Fatalf("known is %s", s.Status)
 			}
 		})
-	}
-	if resp, _ := do(t, "DELETE", srv.URL+"/ping/known", ""); resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Fatalf("DELETE: %d, want 405", resp.StatusCode)
 	}
 }
 

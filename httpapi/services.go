@@ -92,7 +92,7 @@ func (s *Server) handlePut(r *http.Request) (int, any, error) {
 	}
 	svc, ok := s.state.Service(id)
 	if !ok {
-		return 0, nil, fmt.Errorf("%w: %q", fsm.ErrUnknownService, id)
+		return 0, nil, fmt.Errorf("%w %q", fsm.ErrUnknownService, id)
 	}
 	status := http.StatusOK
 	if !exists {
@@ -108,7 +108,7 @@ func (s *Server) handleDelete(r *http.Request) (int, any, error) {
 	old, ok := s.state.Service(id)
 	switch {
 	case !ok:
-		return 0, nil, fmt.Errorf("%w: %q", fsm.ErrUnknownService, id)
+		return 0, nil, fmt.Errorf("%w %q", fsm.ErrUnknownService, id)
 	case old.Source == fsm.SourceConfig:
 		return 0, nil, configOwned(id)
 	}
@@ -127,6 +127,11 @@ func configOwned(id string) error {
 // apply commits c and turns the FSM's refusal, if any, into the error.
 func (s *Server) apply(ctx context.Context, c fsm.Command) error {
 	resp, err := s.node.Apply(ctx, c)
+	if errors.Is(err, fsm.ErrDefinedByConfig) {
+		// The FSM's refusal (Node.Apply returns it as the error): a config
+		// committed after the check above took the service.
+		return &conflict{err.Error()}
+	}
 	if err != nil {
 		return err
 	}

@@ -57,7 +57,7 @@ func TestPutDefinesAServiceAndDeleteForgetsIt(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("PUT: %d %s", resp.StatusCode, got)
 	}
-	want := view{ID: "backup", Source: "api", Status: "up", Timeout: "30s", Grace: "10s", Repeat: "5m0s", MaxRepeats: 3,
+	want := view{ID: "backup", Source: "api", Status: "new", Timeout: "30s", Grace: "10s", Repeat: "5m0s", MaxRepeats: 3,
 		FlapThreshold: 4, FlapWindow: "10m0s", Actions: []string{"page"}, OnRecovered: []string{"log"},
 		Tags: []string{"batch"}, Description: "nightly backup"}
 	if v := decodeView(t, got); !reflect.DeepEqual(v, want) {

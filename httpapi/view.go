@@ -73,13 +73,18 @@ func viewOf(s fsm.Service, history bool) serviceView {
 	v := serviceView{
 		ID:          s.ID,
 		Source:      s.Source,
-		Status:      s.Status,
+		Status:      s.Shown(),
 		Flapping:    s.Flapping(),
 		LastSeen:    timeOf(s.LastSeen),
 		Timeout:     s.Def.Timeout.String(),
 		Actions:     nonNil(s.Def.Actions),
 		OnRecovered: nonNil(s.Def.OnRecovered),
 		policyView:  policyOf(s.Def),
+	}
+	if s.New {
+		// Never heard from: the time it is watched from is its
+		// definition's, not a heartbeat's.
+		v.LastSeen = nil
 	}
 	if s.Status == fsm.StatusUp {
 		v.NextDeadline = timeOf(s.LastSeen + int64(s.Def.Timeout+s.Def.Grace))

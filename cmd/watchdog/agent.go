@@ -116,7 +116,7 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 		Logger:        log.With("sys", "watcher"),
 		NodeID:        cfg.NodeID,
 	}, a.FSM, a.Node)
-	metrics := newRegistry(a.FSM)
+	metrics := newRegistry(a.FSM, cfg.File.ServiceMetrics)
 	api := httpapi.New(a.Node, a.FSM, log.With("sys", "http"), httpapi.WithMetrics(metrics),
 		httpapi.WithActions(slices.Collect(maps.Keys(cfg.File.Actions))),
 		apiToken, httpapi.WithPingToken(string(cfg.File.PingToken)),

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/watchdog-ha/watchdog/httpapi"
 )
 
 // benchOptions are the parsed flags of `watchdog bench`.
@@ -21,6 +23,7 @@ type benchOptions struct {
 	benchConfig
 	JSON       bool
 	NoopServer string // if set, serve the no-op baseline here instead of measuring
+	APIToken   string // to define and delete the bench's services
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -31,7 +34,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if opts.NoopServer != "" {
 		return runNoopServer(ctx, opts.NoopServer, stderr)
 	}
+	fleet, err := prepareBench(ctx, &opts.benchConfig, opts.APIToken, stderr)
+	if err != nil {
+		return err
+	}
 	res, err := runLoad(ctx, &opts.benchConfig)
+	// Interrupted or not, the bench's services go: they are nobody's.
+	fleet.remove(context.WithoutCancel(ctx))
 	if err != nil {
 		return err
 	}
@@ -47,7 +56,8 @@ func newBenchFlagSet(stderr io.Writer, o *benchOptions, addrs *string) *flag.Fla
 	fs.SetOutput(stderr)
 	fs.StringVar(addrs, "addr", "", "node HTTP `addresses`, host:port,host:port,... used round-robin\n"+
 		"(env WATCHDOG_ADDR, default "+defaultHTTPAddr+")")
-	fs.IntVar(&o.Services, "services", 10000, "`number` of service ids, bench-000000 and on")
+	fs.IntVar(&o.Services, "services", 10000, "`number` of service ids, -prefix then 000000 and on")
+	fs.StringVar(&o.Prefix, "prefix", "", "`prefix` of the service ids (default "+benchPrefixDefault+"XXXXXX-, random per run)")
 	fs.IntVar(&o.Clients, "clients", 64, "concurrent clients, each with its own keep-alive connections")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long to measure, after the warmup")
 	fs.Float64Var(&o.Rate, "rate", 0, "requests/s in total, sent on a fixed schedule with latency counted from\n"+
@@ -63,6 +73,13 @@ func newBenchFlagSet(stderr io.Writer, o *benchOptions, addrs *string) *flag.Fla
 
 Sends heartbeats to the nodes of a watchdog cluster and prints the throughput,
 the errors by kind and the latency percentiles of the answers.
+
+The bench's services never page anyone: before the load it defines them
+(PUT, with $WATCHDOG_TOKEN) without actions, tagged `+benchTag+`, with a
+timeout longer than the run, and it deletes them when it ends, interrupted
+too. It warns first when the cluster runs actions for its own services,
+whose heartbeats the load may delay. Services a killed bench left behind:
+watchdog delete -tag `+benchTag+` -yes.
 
 Flags:
 `)
@@ -85,6 +102,10 @@ func parseBenchFlags(args []string, getenv func(string) string, stderr io.Writer
 	}
 	if o.NoopServer != "" {
 		return o, nil
+	}
+	o.APIToken = getenv("WATCHDOG_TOKEN")
+	if o.Prefix == "" {
+		o.Prefix = newBenchPrefix()
 	}
 	from := "-addr"
 	if addrs == "" {
@@ -119,6 +140,7 @@ func (c *benchConfig) validate() []error {
 	check(c.Timeout <= 0, "-timeout: must be positive, got %s", c.Timeout)
 	check(!(c.Rate >= 0) || c.Rate > 1e9, "-rate: must be 0 (closed loop) or a number of requests/s up to 1e9, got %g", c.Rate)
 	check(c.Route != routeV1 && c.Route != routeQuery, "-route: must be %s or %s, got %q", routeV1, routeQuery, c.Route)
+	check(!httpapi.ValidID(c.serviceID(max(c.Services-1, 0))), "-prefix: %q makes invalid service ids: want A-Za-z0-9._-, ids at most 128 long", c.Prefix)
 	return errs
 }
 

@@ -17,7 +17,8 @@ import (
 // benchConfig is what one run of the load generator does.
 type benchConfig struct {
 	Addrs    []string // host:port of each node, used round-robin
-	Services int      // ids bench-000000 ... bench-<Services-1>
+	Services int      // ids Prefix000000 ... Prefix<Services-1>
+	Prefix   string   // of the ids
 	Clients  int      // concurrent clients, each with its own keep-alive connections
 	Duration time.Duration
 	Rate     float64 // requests/s in total; 0 is closed loop
@@ -66,7 +67,7 @@ func newBenchTargets(cfg *benchConfig) *benchTargets {
 		t.query = make([]string, cfg.Services)
 	}
 	for i := range cfg.Services {
-		id := benchServiceID(i)
+		id := cfg.serviceID(i)
 		if t.query != nil {
 			t.paths[i], t.query[i] = "/heartbeat", "id="+id
 		} else {
@@ -76,7 +77,7 @@ func newBenchTargets(cfg *benchConfig) *benchTargets {
 	return t
 }
 
-func benchServiceID(i int) string { return fmt.Sprintf("bench-%06d", i) }
+func (c *benchConfig) serviceID(i int) string { return fmt.Sprintf("%s%06d", c.Prefix, i) }
 
 // runLoad drives the addresses as cfg says and returns the counts of the
 // window after the warmup. Requests still in flight when the window closes
@@ -93,7 +94,11 @@ func runLoad(ctx context.Context, cfg *benchConfig) (*benchResult, error) {
 	clients := make([]*benchClient, cfg.Clients)
 	var wg sync.WaitGroup
 	for i := range clients {
-		c, err := newBenchClient(ctx, i, cfg, targets)
+		// Interrupted, the clients stop sending but the requests in flight
+		// run to their answer (-timeout at most): a heartbeat cut off on our
+		// side may still be committed, and would bring back a service the
+		// bench deletes as it ends.
+		c, err := newBenchClient(context.WithoutCancel(ctx), i, cfg, targets)
 		if err != nil {
 			return nil, err
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -29,6 +30,9 @@ var benchPath = regexp.MustCompile(`^/v1/heartbeat/(bench-\d{6})$`)
 func newCountingServer(t *testing.T, behave func(w http.ResponseWriter, r *http.Request, id string, n int) int) *countingServer {
 	s := &countingServer{byID: map[string]int{}, status: map[int]int{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/services" {
+			return // 200 and no services list: not a watchdog, so runBench sends heartbeats only
+		}
 		id := ""
 		if m := benchPath.FindStringSubmatch(r.URL.Path); m != nil && r.Method == http.MethodPost {
 			id = m[1]
@@ -69,8 +73,11 @@ func (s *countingServer) counts() (total int, byID map[string]int, status map[in
 
 func addrOf(s *httptest.Server) string { return strings.TrimPrefix(s.URL, "http://") }
 
+// benchServiceID is the id of service i of a quickBench.
+func benchServiceID(i int) string { return fmt.Sprintf("bench-%06d", i) }
+
 func quickBench(addrs []string) *benchConfig {
-	return &benchConfig{Addrs: addrs, Services: 7, Clients: 4, Duration: 300 * time.Millisecond,
+	return &benchConfig{Addrs: addrs, Services: 7, Prefix: "bench-", Clients: 4, Duration: 300 * time.Millisecond,
 		Route: routeV1, Timeout: 5 * time.Second}
 }
 
@@ -230,7 +237,8 @@ func TestBenchFlags(t *testing.T) {
 	var stderr bytes.Buffer
 	o, err := parseBenchFlags(nil, env(nil), &stderr)
 	if err != nil || strings.Join(o.Addrs, ",") != defaultHTTPAddr || o.Services != 10000 || o.Clients != 64 ||
-		o.Duration != 10*time.Second || o.Rate != 0 || o.Route != routeV1 || o.Timeout != 5*time.Second || o.Warmup != time.Second {
+		o.Duration != 10*time.Second || o.Rate != 0 || o.Route != routeV1 || o.Timeout != 5*time.Second || o.Warmup != time.Second ||
+		!regexp.MustCompile(`^wdbench-[0-9a-f]{6}-$`).MatchString(o.Prefix) {
 		t.Fatalf("defaults: %+v, %v", o, err)
 	}
 	o, err = parseBenchFlags(nil, env(map[string]string{"WATCHDOG_ADDR": "a:1, http://b:2/"}), &stderr)
@@ -258,6 +266,7 @@ func TestBenchFlags(t *testing.T) {
 		{[]string{"-addr", "http://a:1/v1"}, `"a:1/v1": want host:port`},
 		{[]string{"-addr", "a:0"}, `"a:0": want host:port`},
 		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"-prefix", "a/b-"}, `-prefix: "a/b-" makes invalid service ids`},
 	} {
 		if _, err := parseBenchFlags(c.args, env(nil), &stderr); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: error %v, want one containing %q", c.args, err, c.want)
@@ -268,7 +277,7 @@ func TestBenchFlags(t *testing.T) {
 func TestBenchPrintsJSON(t *testing.T) {
 	srv := newCountingServer(t, func(http.ResponseWriter, *http.Request, string, int) int { return 200 })
 	var out, errOut bytes.Buffer
-	err := runBench(t.Context(), []string{"-addr", srv.URL, "-services", "3", "-clients", "2",
+	err := runBench(t.Context(), []string{"-addr", srv.URL, "-prefix", "bench-", "-services", "3", "-clients", "2",
 		"-duration", "200ms", "-warmup", "0s", "-json"}, &out, &errOut)
 	if err != nil {
 		t.Fatal(err, errOut.String())
@@ -292,7 +301,7 @@ func TestBenchPrintsJSON(t *testing.T) {
 func TestBenchPrintsText(t *testing.T) {
 	srv := newCountingServer(t, func(http.ResponseWriter, *http.Request, string, int) int { return 200 })
 	var out bytes.Buffer
-	err := runBench(t.Context(), []string{"-addr", srv.URL, "-clients", "1", "-duration", "100ms",
+	err := runBench(t.Context(), []string{"-addr", srv.URL, "-prefix", "bench-", "-clients", "1", "-duration", "100ms",
 		"-warmup", "0s", "-rate", "50"}, &out, &out)
 	if err != nil {
 		t.Fatal(err)

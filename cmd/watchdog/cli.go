@@ -56,10 +56,14 @@ type cliEnv struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	now            func() time.Time
+	stdin          io.Reader // for a confirmation; nil: none
+	interactive    bool      // stdin is a terminal, where a person can answer
 }
 
 func osCLIEnv(stderr io.Writer) cliEnv {
-	return cliEnv{stdout: os.Stdout, stderr: stderr, getenv: os.Getenv, now: time.Now}
+	st, err := os.Stdin.Stat()
+	tty := err == nil && st.Mode()&os.ModeCharDevice != 0
+	return cliEnv{stdout: os.Stdout, stderr: stderr, getenv: os.Getenv, now: time.Now, stdin: os.Stdin, interactive: tty}
 }
 
 // cliFlags are the flags every client command takes, and its usage.
@@ -93,6 +97,18 @@ func newCLIFlags(env cliEnv, name, synopsis, about string) *cliFlags {
 // parse reads flags and exactly nargs positional arguments, in any order:
 // "watchdog pause ID -addr x" works as well as "watchdog pause -addr x ID".
 func (f *cliFlags) parse(args []string, nargs int) ([]string, error) {
+	pos, err := f.parseAny(args)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) != nargs {
+		return nil, f.usageError("want %d argument(s), got %d", nargs, len(pos))
+	}
+	return pos, nil
+}
+
+// parseAny is parse for a command that checks its arguments itself.
+func (f *cliFlags) parseAny(args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := f.Parse(args); err != nil {
@@ -111,9 +127,6 @@ func (f *cliFlags) parse(args []string, nargs int) ([]string, error) {
 		}
 		pos = append(pos, f.Arg(0))
 		args = f.Args()[1:]
-	}
-	if len(pos) != nargs {
-		return nil, f.usageError("want %d argument(s), got %d", nargs, len(pos))
 	}
 	return pos, nil
 }

@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
+
+	"github.com/watchdog-ha/watchdog/client"
 )
 
 // runPing sends one heartbeat and returns once it is committed.
@@ -52,6 +56,12 @@ incident and runs no action until "watchdog resume ID". For maintenance.`
 	}
 	defer cancel()
 	s, err := c.SetPaused(ctx, id, paused)
+	var refusal *client.APIError
+	if !paused && errors.As(err, &refusal) && refusal.Status == http.StatusConflict {
+		// Not paused: it is watched already, which is what resume is for.
+		fmt.Fprintf(env.stdout, "%s: %s\n", id, refusal.Message)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", name, id, err)
 	}

@@ -27,8 +27,14 @@ func (e childExit) Error() string { return "command exited with status " + strco
 // exitCannotRun is the shell's status for a command that could not start.
 const exitCannotRun = 127
 
+// defaultPingTimeout bounds each ping of "watchdog run": short, since the job
+// waits for its start ping and a monitoring outage must not delay it long.
+const defaultPingTimeout = 5 * time.Second
+
 // runRun runs a command under watch: a start ping before, another every
 // -every while it runs, and its exit status with the end of its output after.
+// The pings are best effort: the command runs, and its status is returned,
+// whether or not the cluster can be reached.
 func runRun(ctx context.Context, args []string, env cliEnv) error {
 	f := newCLIFlags(env, "run", "-id ID -- COMMAND [ARGS...]", `
 Runs COMMAND directly (no shell) and tells the cluster about it, as the
@@ -38,10 +44,14 @@ long run is not taken for silence, and a service down from an earlier run
 does not look recovered before this one succeeds), and /ping/ID/<exit status>
 after, with the last lines of its output (at most 10000 bytes) as the note.
 A non-zero status raises an incident at once. All pings carry one run id.
-Exits with the command's status (127 if it could not start). -timeout bounds
-each ping, not the command.`)
+
+The pings are best effort: the command runs even when no node can be
+reached, each ping gives up after -ping-timeout (retries across the nodes
+included) and a failed one is reported on stderr. Exits with the command's
+status (127 if it could not start), never with the pings'.`)
 	id := f.String("id", "", "the service `ID` to report to (required)")
 	every := f.Duration("every", 0, "re-send the start this `often` while the command runs\n(default: half the service's timeout)")
+	pingTimeout := f.Duration("ping-timeout", 0, "give up on each ping after this `duration`, retries included\n(env WATCHDOG_PING_TIMEOUT, default 5s; -timeout, if given, is taken for it)")
 	if err := f.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -55,15 +65,55 @@ each ping, not the command.`)
 	if len(argv) == 0 {
 		return f.usageError("no command given: watchdog run -id ID -- COMMAND [ARGS...]")
 	}
-	r := &runner{f: f, env: env, id: *id, rid: newRunID()}
-	if err := r.ping(ctx, "/start", nil); err != nil {
+	if err := f.setPingTimeout(*pingTimeout); err != nil {
 		return err
+	}
+	r := &runner{f: f, env: env, id: *id, rid: newRunID()}
+	// The client is built once, so that a bad -addr or TLS flag is a usage
+	// error before anything runs, not a failed ping.
+	_, cancel, _, err := f.client(ctx)
+	if err != nil {
+		return err
+	}
+	cancel()
+	startErr := r.send(ctx, "/start", nil)
+	if startErr != nil {
+		fmt.Fprintf(env.stderr, "watchdog run: %v; running the command anyway\n", startErr)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err() // interrupted while starting: the command never ran
 	}
 	interval := *every
 	if interval <= 0 {
-		interval = r.halfTimeout(ctx)
+		interval = r.halfTimeout(ctx, startErr == nil)
 	}
 	return r.run(ctx, argv, interval)
+}
+
+// setPingTimeout makes f.timeout, which bounds every call f.client makes,
+// the bound of one ping: -ping-timeout, else an explicit -timeout (what
+// bounded each ping before -ping-timeout existed), else
+// $WATCHDOG_PING_TIMEOUT, else defaultPingTimeout.
+func (f *cliFlags) setPingTimeout(flagValue time.Duration) error {
+	explicitTimeout := false
+	f.Visit(func(fl *flag.Flag) { explicitTimeout = explicitTimeout || fl.Name == "timeout" })
+	switch env := f.env.getenv("WATCHDOG_PING_TIMEOUT"); {
+	case flagValue != 0:
+		f.timeout = flagValue
+	case explicitTimeout:
+	case env != "":
+		d, err := time.ParseDuration(env)
+		if err != nil || d <= 0 {
+			return f.usageError("$WATCHDOG_PING_TIMEOUT: %q is not a positive duration", env)
+		}
+		f.timeout = d
+	default:
+		f.timeout = defaultPingTimeout
+	}
+	if f.timeout <= 0 {
+		return f.usageError("-ping-timeout must be positive")
+	}
+	return nil
 }
 
 // runner is one "watchdog run".
@@ -73,10 +123,19 @@ type runner struct {
 	id, rid string
 }
 
-// ping sends /ping/ID<suffix>, retrying across the nodes for -timeout.
+// ping sends /ping/ID<suffix>, retrying across the nodes for one ping
+// timeout, and reports a failure on stderr: the caller goes on either way.
 // Every ping may create the service, so that a run is never lost for a
 // service deleted meanwhile.
 func (r *runner) ping(ctx context.Context, suffix string, note []byte) error {
+	err := r.send(ctx, suffix, note)
+	if err != nil {
+		fmt.Fprintln(r.env.stderr, "watchdog run:", err)
+	}
+	return err
+}
+
+func (r *runner) send(ctx context.Context, suffix string, note []byte) error {
 	ctx, cancel, c, err := r.f.client(ctx)
 	if err != nil {
 		return err
@@ -93,18 +152,23 @@ func (r *runner) ping(ctx context.Context, suffix string, note []byte) error {
 }
 
 // halfTimeout is half the service's committed timeout, or 5s if it cannot
-// be read: a start is then re-sent well before the run looks silent.
-func (r *runner) halfTimeout(ctx context.Context) time.Duration {
+// be read (nor is tried, when the start could not be sent): a start is then
+// re-sent well before the run looks silent.
+func (r *runner) halfTimeout(ctx context.Context, reachable bool) time.Duration {
+	const fallback = 5 * time.Second
+	if !reachable {
+		return fallback
+	}
 	ctx, cancel, c, err := r.f.client(ctx)
 	if err != nil {
-		return 5 * time.Second
+		return fallback
 	}
 	defer cancel()
 	_, s, err := c.Service(ctx, r.id)
 	d := s.Timeout
 	if err != nil || d <= 0 {
 		fmt.Fprintf(r.env.stderr, "watchdog run: cannot read the timeout of %s; re-sending the start every 5s\n", r.id)
-		return 5 * time.Second
+		return fallback
 	}
 	return max(d/2, 50*time.Millisecond)
 }
@@ -119,9 +183,7 @@ func (r *runner) run(ctx context.Context, argv []string, interval time.Duration)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	if err := cmd.Start(); err != nil {
 		note := []byte(err.Error())
-		if perr := r.ping(context.WithoutCancel(ctx), "/"+strconv.Itoa(exitCannotRun), note); perr != nil {
-			fmt.Fprintln(r.env.stderr, "watchdog run:", perr)
-		}
+		_ = r.ping(context.WithoutCancel(ctx), "/"+strconv.Itoa(exitCannotRun), note) // reported by ping
 		return fmt.Errorf("%w: %w", childExit(exitCannotRun), err)
 	}
 	done := make(chan struct{})
@@ -133,20 +195,20 @@ func (r *runner) run(ctx context.Context, argv []string, interval time.Duration)
 	code := exitStatus(cmd.ProcessState, waitErr)
 	// The end is reported even when this process was asked to stop: the
 	// cluster should hear that the run ended, and how.
-	if err := r.ping(context.WithoutCancel(ctx), "/"+strconv.Itoa(code), tail.lines()); err != nil {
-		fmt.Fprintln(r.env.stderr, "watchdog run:", err)
-	}
+	_ = r.ping(context.WithoutCancel(ctx), "/"+strconv.Itoa(code), tail.lines()) // reported by ping
 	if code != 0 {
 		return childExit(code)
 	}
 	return nil
 }
 
-// keepAlive re-sends the start until done; a failed one is reported and
-// the next one tried, since the command goes on either way.
+// keepAlive re-sends the start until done. The command goes on either way;
+// while the cluster stays unreachable only the first failure is reported,
+// so that a long job's stderr is not flooded, and the return is told.
 func (r *runner) keepAlive(ctx context.Context, done <-chan struct{}, interval time.Duration) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	failing := false
 	for {
 		select {
 		case <-done:
@@ -154,9 +216,14 @@ func (r *runner) keepAlive(ctx context.Context, done <-chan struct{}, interval t
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if err := r.ping(ctx, "/start", nil); err != nil {
-				fmt.Fprintln(r.env.stderr, "watchdog run:", err)
+			err := r.send(ctx, "/start", nil)
+			switch {
+			case err != nil && !failing:
+				fmt.Fprintf(r.env.stderr, "watchdog run: %v (retrying every %s, quietly)\n", err, interval)
+			case err == nil && failing:
+				fmt.Fprintf(r.env.stderr, "watchdog run: ping %s/start: reached the cluster again\n", r.id)
 			}
+			failing = err != nil
 		}
 	}
 }

@@ -149,8 +149,15 @@ func TestCLIAgainstARealCluster(t *testing.T) {
 		if !ok || !strings.Contains(recent, " paused") || !strings.Contains(recent, " resumed") {
 			t.Fatalf("service detail lacks the pause and resume events:\n%s", out)
 		}
-		if _, errOut, code := cli(t, nil, runPause, "-addr", all, "nobody"); code != exitFailed || !strings.Contains(errOut, "404") {
-			t.Fatalf("pause unknown: exit %d, %s", code, errOut)
+		if out := mustCLI(t, exitOK, runResume, "-addr", follower.Addr, "web-2"); out != "web-2: service \"web-2\" is not paused (it is up): nothing to resume\n" {
+			t.Fatalf("resume of what is not paused said %q", out)
+		}
+		// The same words for a missing service, whichever command meets it.
+		for name, cmd := range map[string]cliFunc{"pause": runPause, "resume": runResume, "service": runService, "delete": runDelete} {
+			if _, errOut, code := cli(t, nil, cmd, "-addr", all, "nobody"); code != exitFailed ||
+				!strings.Contains(errOut, "watchdog: "+name+` nobody: no service "nobody" (404)`) {
+				t.Fatalf("%s unknown: exit %d, %s", name, code, errOut)
+			}
 		}
 	})
 

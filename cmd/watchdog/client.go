@@ -120,6 +120,14 @@ func (a *apiClient) SetPaused(ctx context.Context, id string, paused bool) (clie
 	return s, err
 }
 
+// Delete forgets a service.
+func (a *apiClient) Delete(ctx context.Context, id string) error {
+	if err := a.c.Delete(ctx, id); err != nil {
+		return cliError{err}
+	}
+	return nil
+}
+
 // Services lists every service.
 func (a *apiClient) Services(ctx context.Context) ([]byte, []client.Service, error) {
 	var v struct{ Services []client.Service }

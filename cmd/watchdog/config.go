@@ -109,6 +109,9 @@ type FileConfig struct {
 	PingTokenFile string         `yaml:"ping_token_file"`
 	// HistoryPerService bounds each service's replicated event history.
 	HistoryPerService int `yaml:"history_per_service"`
+	// ServiceMetrics exports a status and an age per service at /metrics
+	// (metrics.go): off by default, since a large fleet makes many series.
+	ServiceMetrics bool `yaml:"service_metrics"`
 	// Group commit (config_batch.go).
 	BatchSize   int      `yaml:"batch_size"`
 	BatchWindow Duration `yaml:"batch_window"`

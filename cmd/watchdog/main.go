@@ -39,12 +39,14 @@ commands:
   service  one service with its recent incidents: watchdog service ID
   pause    stop watching a service (maintenance): watchdog pause ID
   resume   watch a paused service again: watchdog resume ID
+  delete   forget a service: watchdog delete ID, or -prefix P / -tag T for many
   members  the cluster's nodes and their state; members remove NODE removes a dead one
   leave    retire the node at -addr from the cluster for good, then stop it
   snapshot back up or restore the replicated state: snapshot save FILE, snapshot restore FILE
   config   the cluster's committed configuration: config apply FILE, config show
   bench    load-test a cluster with heartbeats: throughput, errors, latency (watchdog bench -h)
   keygen   print a new random gossip encryption key (for gossip_key)
+  version  print the version of this binary (each node's is in members and /v1/cluster)
 
 The client commands (all but agent and bench) talk to the nodes in -addr or
 $WATCHDOG_ADDR (host:port or URLs, comma-separated; default 127.0.0.1:8080),
@@ -62,6 +64,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return runAgent(ctx, args[1:], stderr)
 	case "bench":
 		return runBench(ctx, args[1:], os.Stdout, stderr)
+	case "version", "-version", "--version":
+		return runVersion(args[1:], os.Stdout, stderr)
 	case "keygen":
 		return runKeygen(args[1:], os.Stdout, stderr)
 	case "ping":
@@ -78,6 +82,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return runPause(ctx, args[1:], osCLIEnv(stderr))
 	case "resume":
 		return runResume(ctx, args[1:], osCLIEnv(stderr))
+	case "delete":
+		return runDelete(ctx, args[1:], osCLIEnv(stderr))
 	case "members":
 		return runMembers(ctx, args[1:], osCLIEnv(stderr))
 	case "leave":

@@ -4,7 +4,7 @@
 // server is written with textContent or as an attribute value, never as
 // HTML: service ids and node names are data, not markup.
 
-const RANK = { down: 0, paused: 2, up: 3 };
+const RANK = { down: 0, paused: 2, new: 3, up: 3 };
 // An unknown status sorts right after down, where someone will notice it.
 const rank = (s) => (Object.hasOwn(RANK, s) ? RANK[s] : 1);
 const COLUMNS = 6;
@@ -93,7 +93,7 @@ function fillRow(entry, s) {
   timeout.textContent = s.timeout;
   if (s.status === "down" && s.incident && !s.incident.resolved) {
     details.replaceChildren("down for ", timeEl("since", s.incident.opened));
-  } else if (s.status === "up" && s.next_deadline) {
+  } else if ((s.status === "up" || s.status === "new") && s.next_deadline) {
     details.replaceChildren("due in ", timeEl("until", s.next_deadline));
   } else if (s.status === "paused") {
     details.replaceChildren("not watched");
