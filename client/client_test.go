@@ -35,6 +35,9 @@ func singleNode(t *testing.T, opts ...httpapi.Option) (*httptest.Server, *fsm.FS
 	led := make(chan struct{})
 	var once sync.Once
 	node.Start(func(context.Context, time.Time) { once.Do(func() { close(led) }) })
+	// The agent always knows its built-in log action; restores and
+	// definitions that name it are checked against that list.
+	opts = append([]httpapi.Option{httpapi.WithActions([]string{"log"})}, opts...)
 	srv.Config.Handler = httpapi.New(node, f, slog.New(slog.DiscardHandler), opts...)
 	srv.Start()
 	t.Cleanup(func() {

@@ -21,7 +21,7 @@ import (
 // route over a connection of its own, chunked or with its length, and reads
 // the answer while the body is still being written: a refusal may come,
 // and the connection close, before the client has sent it all.
-func forwardBatch(t *testing.T, base, body string, chunked bool) (*http.Response, []byte) {
+func forwardBatch(t *testing.T, node *cluster.Node, base, body string, chunked bool) (*http.Response, []byte) {
 	t.Helper()
 	u, err := url.Parse(base)
 	if err != nil {
@@ -32,7 +32,7 @@ func forwardBatch(t *testing.T, base, body string, chunked bool) (*http.Response
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	head := "POST " + cluster.ForwardPath + " HTTP/1.1\r\nHost: w\r\n" + cluster.ForwardedByHeader + ": n2\r\n"
+	head := "POST " + cluster.ForwardPath + " HTTP/1.1\r\nHost: w\r\n" + cluster.ForwardedByHeader + ": n2\r\n" + peerHeader(node)
 	wire := head + fmt.Sprintf("Content-Length: %d\r\n\r\n", len(body)) + body
 	if chunked {
 		wire = head + "Transfer-Encoding: chunked\r\n\r\n" + fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(body), body)
@@ -46,6 +46,13 @@ func forwardBatch(t *testing.T, base, body string, chunked bool) (*http.Response
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
 	return resp, out
+}
+
+// peerHeader is the header line with which node signs its internal calls.
+func peerHeader(node *cluster.Node) string {
+	req, _ := http.NewRequest("POST", "http://w", nil)
+	node.AuthorizePeer(req)
+	return cluster.PeerAuthHeader + ": " + req.Header.Get(cluster.PeerAuthHeader) + "\r\n"
 }
 
 func ids(prefix string, n int) []string {
@@ -83,7 +90,7 @@ func TestForwardedBatchIsCappedAndRefusedWhole(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			last := logIndex(t, node)
 			start := time.Now()
-			resp, body := forwardBatch(t, srv.URL, c.body, c.chunked)
+			resp, body := forwardBatch(t, node, srv.URL, c.body, c.chunked)
 			wantError(t, resp, body, c.status)
 			t.Logf("%d %.200s in %s", resp.StatusCode, body, time.Since(start).Round(time.Millisecond))
 			if logIndex(t, node) != last {
@@ -95,7 +102,7 @@ func TestForwardedBatchIsCappedAndRefusedWhole(t *testing.T) {
 		})
 	}
 	full := ids("full", limit)
-	resp, body := forwardBatch(t, srv.URL, strings.Join(full, "\n")+"\n", false)
+	resp, body := forwardBatch(t, node, srv.URL, strings.Join(full, "\n")+"\n", false)
 	if resp.StatusCode != 200 || !strings.Contains(string(body), fmt.Sprintf(`"committed":%d`, limit)) {
 		t.Fatalf("a batch of batch_size ids: %d %s", resp.StatusCode, body)
 	}
@@ -152,7 +159,7 @@ func wantClosed(t *testing.T, resp *http.Response, conn net.Conn) {
 // before the 30 s read timeout, and the connection closes, rather than
 // net/http first waiting for up to 256 KiB of the body.
 func TestARefusalAnswersAtOnceAndCloses(t *testing.T) {
-	srv, _, _ := singleNode(t, httpapi.WithAPIToken(apiToken), httpapi.WithPingToken(pingToken),
+	srv, node, _ := singleNode(t, httpapi.WithAPIToken(apiToken), httpapi.WithPingToken(pingToken),
 		httpapi.WithTimeouts(30*time.Second, 30*time.Second), httpapi.WithMaxSnapshotBody(64<<10))
 	for _, c := range []struct {
 		name, head string
@@ -162,7 +169,7 @@ func TestARefusalAnswersAtOnceAndCloses(t *testing.T) {
 		{"401 on a service", "PUT /v1/services/svc HTTP/1.1\r\nHost: w\r\nContent-Length: 60000", 401},
 		{"401 on a heartbeat", "POST /v1/heartbeat/svc HTTP/1.1\r\nHost: w\r\nContent-Length: 60000", 401},
 		{"413 on a restore", "PUT /v1/snapshot HTTP/1.1\r\nHost: w\r\nAuthorization: Bearer " + apiToken + "\r\nContent-Length: 1048576", 413},
-		{"413 on a forwarded batch", "POST " + cluster.ForwardPath + " HTTP/1.1\r\nHost: w\r\nAuthorization: Bearer " + pingToken + "\r\nContent-Length: 104857600", 413},
+		{"413 on a forwarded batch", "POST " + cluster.ForwardPath + " HTTP/1.1\r\nHost: w\r\n" + peerHeader(node) + "Authorization: Bearer " + pingToken + "\r\nContent-Length: 104857600", 413},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			start := time.Now()
@@ -278,7 +285,7 @@ func TestOneClientCannotTakeEveryStream(t *testing.T) {
 // errors quote it: each error quotes at most a 64-byte prefix (and says
 // how long the input was), and no error answer is over 1 KiB.
 func TestErrorsQuoteABoundedPrefix(t *testing.T) {
-	srv, _, _ := singleNode(t, knownActions)
+	srv, node, _ := singleNode(t, knownActions)
 	long := strings.Repeat("A", 5000) + "!"
 	for _, c := range []struct{ name, method, path, body string }{
 		{"heartbeat id", "POST", "/v1/heartbeat/" + long, ""},
@@ -291,7 +298,7 @@ func TestErrorsQuoteABoundedPrefix(t *testing.T) {
 		{"forwarded id", "POST", cluster.ForwardPath, "ok\n" + long},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			resp, body := do(t, c.method, srv.URL+c.path, c.body)
+			resp, body := beat(t, node, c.method, srv.URL+c.path, c.body, "")
 			wantError(t, resp, body, 400)
 			if len(body) > 1100 || strings.Contains(string(body), strings.Repeat("A", 65)) {
 				t.Fatalf("%d bytes of error quote more than a prefix: %.300s", len(body), body)
