@@ -210,9 +210,14 @@ func acceptedEverywhere(t *testing.T, procs []*proc, leader *proc) {
 		}
 	}
 	out := mustCLI(t, exitOK, runMembers, "-addr", leader.httpAddr)
+	// A header, a line a node, and the committed configuration's line.
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	for _, line := range lines[1:] {
-		if f := strings.Fields(line); len(lines) != 4 || f[len(f)-1] != "2" || f[3] != "voter" {
+	proto := slices.Index(strings.Fields(lines[0]), "PROTO")
+	if len(lines) != 5 || proto < 0 || !strings.HasPrefix(lines[4], "committed configuration") {
+		t.Fatalf("watchdog members after the upgrade:\n%s", out)
+	}
+	for _, line := range lines[1:4] {
+		if f := strings.Fields(line); len(f) <= proto || f[proto] != "2" || f[3] != "voter" {
 			t.Fatalf("watchdog members after the upgrade:\n%s", out)
 		}
 	}
