@@ -18,10 +18,23 @@ import (
 )
 
 // forwardBatch posts a follower's batch of ids to the leader's internal
-// route over a connection of its own, chunked or with its length, and reads
-// the answer while the body is still being written: a refusal may come,
-// and the connection close, before the client has sent it all.
+// route, chunked or with its length, and reads the answer while the body
+// is still being written.
 func forwardBatch(t *testing.T, node *cluster.Node, base, body string, chunked bool) (*http.Response, []byte) {
+	t.Helper()
+	head := "POST " + cluster.ForwardPath + " HTTP/1.1\r\nHost: w\r\n" + cluster.ForwardedByHeader + ": n2\r\n" + peerHeader(node)
+	wire := head + fmt.Sprintf("Content-Length: %d\r\n\r\n", len(body)) + body
+	if chunked {
+		wire = head + "Transfer-Encoding: chunked\r\n\r\n" + fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(body), body)
+	}
+	resp, out := sendWhileReading(t, base, wire)
+	return resp, []byte(out)
+}
+
+// sendWhileReading writes a whole request (head and body) on a connection of
+// its own while it reads the answer, which may come, and the connection
+// close, before the body is all written.
+func sendWhileReading(t *testing.T, base, wire string) (*http.Response, string) {
 	t.Helper()
 	u, err := url.Parse(base)
 	if err != nil {
@@ -32,20 +45,15 @@ func forwardBatch(t *testing.T, node *cluster.Node, base, body string, chunked b
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	head := "POST " + cluster.ForwardPath + " HTTP/1.1\r\nHost: w\r\n" + cluster.ForwardedByHeader + ": n2\r\n" + peerHeader(node)
-	wire := head + fmt.Sprintf("Content-Length: %d\r\n\r\n", len(body)) + body
-	if chunked {
-		wire = head + "Transfer-Encoding: chunked\r\n\r\n" + fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(body), body)
-	}
 	go io.WriteString(conn, wire) // fails harmlessly once the server closes
 	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
-		t.Fatalf("no answer to a forwarded batch: %v", err)
+		t.Fatalf("no answer: %v", err)
 	}
 	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp, out
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
 }
 
 // peerHeader is the header line with which node signs its internal calls.
