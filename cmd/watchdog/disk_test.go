@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -253,4 +254,113 @@ func TestLeaderWithAFullDiskStepsDownKeepsServingReadsAndRecovers(t *testing.T) 
 		})
 	}
 	t.Logf("%d heartbeats acknowledged, %d of them by %s; none lost", len(acked), load.count(full.id), full.id)
+}
+
+// TestNodeWithADamagedLogRefusesToStartAndIsReplaced truncates a stopped
+// follower's raft.db: it must refuse to start, exit non-zero with an error
+// that names the file and the README's way out, and no panic; the others
+// carry on; and the README's replacement (an empty data dir, the same
+// command line) brings it back with everything acknowledged.
+func TestNodeWithADamagedLogRefusesToStartAndIsReplaced(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three node processes; skipped with -short")
+	}
+	dir := t.TempDir()
+	config := filepath.Join(dir, "watchdog.yaml")
+	if err := os.WriteFile(config, []byte("defaults: {timeout: 1h}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	procs := startProcCluster(t, dir, "", config)
+	leader := procLeader(t, procs)
+	var victim *proc
+	for _, p := range procs {
+		if p != leader {
+			victim = p
+		}
+	}
+	load := startDiskLoad(procs)
+	defer load.halt()
+	waitFor(t, 10*time.Second, "heartbeats acknowledged", func() bool { return load.count(victim.id) > 20 })
+	victim.kill(syscall.SIGTERM)
+	if err := victim.wait(t); err != nil {
+		t.Fatalf("%s: %v", victim.id, err)
+	}
+	db := filepath.Join(victim.dataDir, "raft.db")
+	info, err := os.Stat(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(db, info.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out := runAgentToExit(t, victim)
+	t.Logf("%s on a truncated raft.db: exit status %d: %s", victim.id, code, strings.TrimSpace(out))
+	if code != exitFailed {
+		t.Errorf("exit status %d, want %d", code, exitFailed)
+	}
+	for _, want := range []string{db, "damaged", "empty data dir", `"Replace a node whose disk was lost"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the error does not say %q", want)
+		}
+	}
+	for _, crash := range []string{"panic:", "goroutine ", "fatal error"} {
+		if strings.Contains(out, crash) {
+			t.Errorf("the node crashed (%q) instead of refusing to start", crash)
+		}
+	}
+
+	// The others carry on meanwhile.
+	var others []*proc
+	for _, p := range procs {
+		if p != victim {
+			others = append(others, p)
+		}
+	}
+	before := load.count(others[0].id) + load.count(others[1].id)
+	waitFor(t, 20*time.Second, "heartbeats acknowledged by the others", func() bool {
+		return load.count(others[0].id)+load.count(others[1].id) > before+20
+	})
+
+	// The README's replacement: the data dir moved aside, the same command line.
+	if err := os.Rename(victim.dataDir, victim.dataDir+".damaged"); err != nil {
+		t.Fatal(err)
+	}
+	startProc(t, victim)
+	procLeader(t, procs)
+	load.halt()
+	acked := load.all()
+	waitFor(t, 20*time.Second, fmt.Sprintf("all %d acknowledged heartbeats on the replaced %s", len(acked), victim.id), func() bool {
+		return len(hasServices(victim, acked)) == 0
+	})
+}
+
+// runAgentToExit runs p's command line once more, expecting it to exit by
+// itself, and returns its exit status and output.
+func runAgentToExit(t *testing.T, p *proc) (int, string) {
+	t.Helper()
+	argv := append([]string{"agent", "-node-id", p.id, "-data-dir", p.dataDir, "-http-addr", p.httpAddr,
+		"-raft-addr", p.raft, "-gossip-addr", p.gossipAddr}, p.args...)
+	cmd := exec.Command(os.Args[0], argv...)
+	cmd.Env = append(cleanEnv(), runMainEnv+"=1")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var exit *exec.ExitError
+		if err != nil && !errors.As(err, &exit) {
+			t.Fatal(err)
+		}
+		return cmd.ProcessState.ExitCode(), out.String()
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("%s did not exit on a damaged data dir:\n%s", p.id, out.String())
+		return 0, ""
+	}
 }
