@@ -217,6 +217,9 @@ func (n *Node) raftConfig() *raft.Config {
 	rc.LeaderLeaseTimeout = n.cfg.LeaderLease
 	rc.SnapshotThreshold = n.cfg.SnapshotThreshold
 	rc.TrailingLogs = n.cfg.TrailingLogs
+	if n.cfg.SnapshotInterval > 0 {
+		rc.SnapshotInterval = n.cfg.SnapshotInterval
+	}
 	rc.NotifyCh = n.notifyCh
 	rc.Logger = n.log.hclog("raft")
 	return rc

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/watchdog-ha/watchdog/cluster"
 )
 
 // runMainEnv makes the test binary run main instead of the tests: the
@@ -25,10 +27,24 @@ const runMainEnv = "WATCHDOG_TEST_RUN_MAIN"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(runMainEnv) == "1" {
-		main()
+		runMain(testTunes()...)
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
+}
+
+// compactEnv, set for a node process, makes its Raft snapshot and compact
+// its log often (soak_test.go): every 1024 entries, checked every 5 s,
+// keeping 1024, where the defaults would need a long run to compact at all.
+const compactEnv = "WATCHDOG_TEST_COMPACT"
+
+func testTunes() []tune {
+	if os.Getenv(compactEnv) != "1" {
+		return nil
+	}
+	return []tune{func(c *cluster.Config) {
+		c.SnapshotThreshold, c.TrailingLogs, c.SnapshotInterval = 1024, 1024, 5*time.Second
+	}}
 }
 
 // proc is a node running as a process of its own.
@@ -36,6 +52,7 @@ type proc struct {
 	id, dataDir, logFile       string
 	bin                        string   // the binary to run; this test binary when empty
 	args                       []string // the flags besides id, data dir and addresses
+	env                        []string // added to its environment
 	httpAddr, raft, gossipAddr string
 	cmd                        *exec.Cmd
 	done                       chan struct{} // closed once the process has exited
@@ -49,6 +66,16 @@ var startedLine = regexp.MustCompile(`msg="agent started"`)
 // scripts/cluster-up.sh does: the same command line then restarts any of
 // them.
 func startProcCluster(t *testing.T, dir, bin, config string) []*proc {
+	t.Helper()
+	procs := newProcCluster(t, dir, bin, config)
+	for _, p := range procs {
+		startProc(t, p)
+	}
+	return procs
+}
+
+// newProcCluster is startProcCluster's three nodes, not started yet.
+func newProcCluster(t *testing.T, dir, bin, config string) []*proc {
 	t.Helper()
 	procs := make([]*proc, 3)
 	addrs := freeAddrs(t, 3*len(procs))
@@ -64,7 +91,6 @@ func startProcCluster(t *testing.T, dir, bin, config string) []*proc {
 				p.args = append(p.args, "-join", other.gossipAddr)
 			}
 		}
-		startProc(t, p)
 	}
 	return procs
 }
@@ -86,7 +112,7 @@ func startProc(t *testing.T, p *proc) {
 		bin = p.bin
 	}
 	p.cmd = exec.Command(bin, argv...)
-	p.cmd.Env = append(cleanEnv(), runMainEnv+"=1")
+	p.cmd.Env = append(append(cleanEnv(), runMainEnv+"=1"), p.env...)
 	p.cmd.Stdout, p.cmd.Stderr = log, log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", p.id, err)
