@@ -52,10 +52,10 @@ type soakBound struct {
 
 func soakBounds() []soakBound {
 	return []soakBound{
-		{"rss MiB", func(s soakSample) float64 { return s.rss }, 1 << 20, 1.5, 16},
+		{"rss MiB", func(s soakSample) float64 { return s.rss }, 1 << 20, 1.25, 8},
 		{"goroutines", func(s soakSample) float64 { return s.goroutines }, 1, 1.5, 25},
 		{"open fds", func(s soakSample) float64 { return s.fds }, 1, 1.5, 16},
-		{"data dir MiB", func(s soakSample) float64 { return s.dataBytes }, 1 << 20, 2, 4},
+		{"data dir MiB", func(s soakSample) float64 { return s.dataBytes }, 1 << 20, 1.5, 1},
 	}
 }
 
@@ -318,33 +318,62 @@ func (s *soak) run(t *testing.T, d time.Duration) string {
 // after a warm-up with the first third, prints the table and fails on
 // growth beyond the bound.
 func (s *soak) judge(t *testing.T, d time.Duration) {
+	var ids []string
+	for _, p := range s.procs {
+		ids = append(ids, p.id)
+	}
+	table, growing := soakVerdicts(s.samples, ids, d)
+	t.Log("\n" + table)
+	for _, g := range growing {
+		t.Error(g)
+	}
+}
+
+// soakVerdicts is judge's table and the figures that keep growing.
+func soakVerdicts(samples map[string][]soakSample, ids []string, d time.Duration) (string, []string) {
 	warm := min(time.Minute, d/5)
 	third := (d - warm) / 3
 	var b strings.Builder
+	var growing []string
 	fmt.Fprintf(&b, "warm-up %s; first third %s–%s; last third %s–%s; fail if last median > first max × factor + slack\n",
 		warm, warm, warm+third, d-third, d)
-	fmt.Fprintf(&b, "%-4s %-13s %10s %10s %10s %10s %10s  %s\n", "node", "figure", "first max", "last med", "last max", "end", "bound", "verdict")
-	for _, p := range s.procs {
+	fmt.Fprintf(&b, "%-4s %-13s %10s %10s %10s %10s %10s  %-8s %s\n", "node", "figure", "first max", "last med",
+		"last max", "end", "bound", "verdict", "max of each tenth of the run")
+	for _, id := range ids {
 		for _, bound := range soakBounds() {
-			first := soakWindow(s.samples[p.id], bound, warm, warm+third)
-			last := soakWindow(s.samples[p.id], bound, d-third, d+time.Hour)
+			first := soakWindow(samples[id], bound, warm, warm+third)
+			last := soakWindow(samples[id], bound, d-third, d+time.Hour)
 			if len(first) == 0 || len(last) == 0 {
-				t.Errorf("%s %s: too few samples to judge", p.id, bound.name)
+				growing = append(growing, fmt.Sprintf("%s %s: too few samples to judge", id, bound.name))
 				continue
 			}
-			firstMax, lastMax, lastMed := slices.Max(first), slices.Max(last), median(last)
+			firstMax, lastMed := slices.Max(first), median(last)
 			limit := firstMax*bound.factor + bound.slack
 			verdict := "ok"
 			if lastMed > limit {
 				verdict = "GROWING"
-				t.Errorf("%s %s keeps growing: last third's median %.1f > %.1f (first third's max %.1f × %g + %g)",
-					p.id, bound.name, lastMed, limit, firstMax, bound.factor, bound.slack)
+				growing = append(growing, fmt.Sprintf("%s %s keeps growing: last third's median %.1f > %.1f (first third's max %.1f × %g + %g)",
+					id, bound.name, lastMed, limit, firstMax, bound.factor, bound.slack))
 			}
-			fmt.Fprintf(&b, "%-4s %-13s %10.1f %10.1f %10.1f %10.1f %10.1f  %s\n", p.id, bound.name,
-				firstMax, lastMed, lastMax, last[len(last)-1], limit, verdict)
+			fmt.Fprintf(&b, "%-4s %-13s %10.1f %10.1f %10.1f %10.1f %10.1f  %-8s %s\n", id, bound.name,
+				firstMax, lastMed, slices.Max(last), last[len(last)-1], limit, verdict, tenths(samples[id], bound, d))
 		}
 	}
-	t.Log("\n" + b.String())
+	return b.String(), growing
+}
+
+// tenths is the maximum of a figure in each tenth of the run.
+func tenths(samples []soakSample, bound soakBound, d time.Duration) string {
+	var out []string
+	for i := range 10 {
+		w := soakWindow(samples, bound, d*time.Duration(i)/10, d*time.Duration(i+1)/10+time.Duration(i/9)*time.Hour)
+		if len(w) == 0 {
+			out = append(out, "-")
+			continue
+		}
+		out = append(out, strconv.FormatFloat(slices.Max(w), 'f', 1, 64))
+	}
+	return strings.Join(out, " ")
 }
 
 // soakWindow is one figure of the samples in [from, to), in shown units,
@@ -363,4 +392,32 @@ func median(v []float64) float64 {
 	s := slices.Clone(v)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// TestSoakVerdictsFailOnlyOnGrowth checks the soak's judge on made-up runs:
+// a figure that keeps rising fails, a flat one with a spike passes.
+func TestSoakVerdictsFailOnlyOnGrowth(t *testing.T) {
+	const d = 15 * time.Minute
+	run := func(rss func(at time.Duration) float64) map[string][]soakSample {
+		var out []soakSample
+		for at := time.Duration(0); at <= d; at += 10 * time.Second {
+			out = append(out, soakSample{at: at, rss: rss(at), goroutines: 60, fds: 30, dataBytes: 1 << 20})
+		}
+		return map[string][]soakSample{"n1": out}
+	}
+	flat := func(at time.Duration) float64 {
+		if at > 12*time.Minute && at < 12*time.Minute+20*time.Second {
+			return 200 << 20 // a passing spike
+		}
+		return 30 << 20
+	}
+	leak := func(at time.Duration) float64 { return 30<<20 + at.Seconds()*(64<<10) } // 64 KiB a second
+	if table, growing := soakVerdicts(run(flat), []string{"n1"}, d); len(growing) != 0 {
+		t.Errorf("a flat run with a spike fails: %v\n%s", growing, table)
+	}
+	table, growing := soakVerdicts(run(leak), []string{"n1"}, d)
+	if len(growing) != 1 || !strings.Contains(growing[0], "rss MiB keeps growing") {
+		t.Errorf("a leak of 64 KiB/s is not caught: %v\n%s", growing, table)
+	}
+	t.Log("\n" + table)
 }
