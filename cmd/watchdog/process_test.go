@@ -34,8 +34,10 @@ func TestMain(m *testing.M) {
 }
 
 // compactEnv, set for a node process, makes its Raft snapshot and compact
-// its log often (soak_test.go): every 1024 entries, checked every 5 s,
-// keeping 1024, where the defaults would need a long run to compact at all.
+// its log often (soak_test.go): every 128 entries, checked every 2 s,
+// keeping 128. The soak's load makes about 10 entries a second (heartbeats
+// are batched), so the defaults (8192, 2 min, 10240) would not compact at all
+// in a short run, and the data dir would still be filling its first log.
 const compactEnv = "WATCHDOG_TEST_COMPACT"
 
 func testTunes() []tune {
@@ -43,7 +45,7 @@ func testTunes() []tune {
 		return nil
 	}
 	return []tune{func(c *cluster.Config) {
-		c.SnapshotThreshold, c.TrailingLogs, c.SnapshotInterval = 1024, 1024, 5*time.Second
+		c.SnapshotThreshold, c.TrailingLogs, c.SnapshotInterval = 128, 128, 2*time.Second
 	}}
 }
 

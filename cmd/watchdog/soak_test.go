@@ -212,6 +212,19 @@ func procRSS(pid int) float64 {
 	return -1
 }
 
+// dirListing names every file under dir with the space it takes.
+func dirListing(dir string) string {
+	var out []string
+	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dir, path)
+			out = append(out, fmt.Sprintf("%s %.0f KiB", rel, dirBytes(path)/1024))
+		}
+		return nil
+	})
+	return strings.Join(out, ", ")
+}
+
 // dirBytes is the space the files under dir take on disk.
 func dirBytes(dir string) float64 {
 	var total int64
@@ -264,6 +277,9 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	t.Log(figures)
+	for _, p := range procs {
+		t.Logf("%s data dir at the end: %s", p.id, dirListing(p.dataDir))
+	}
 	s.judge(t, d)
 }
 
