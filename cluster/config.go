@@ -74,6 +74,10 @@ type Config struct {
 	ReconcileInterval time.Duration
 	SnapshotThreshold uint64
 	TrailingLogs      uint64
+	// SnapshotInterval is how often Raft checks whether SnapshotThreshold
+	// entries have gathered since the last snapshot; 0 keeps Raft's own
+	// default (2 minutes, jittered).
+	SnapshotInterval time.Duration
 	// MaxBatch bounds the heartbeats in one entry (or one forwarded batch);
 	// MaxInflight bounds the entries (or batches) in flight at once.
 	// BatchWindow, when set, holds a batch that already has company open

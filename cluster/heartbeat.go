@@ -51,8 +51,10 @@ func (n *Node) Heartbeat(ctx context.Context, ids ...string) error {
 }
 
 // leaderChanging reports whether err means only that the leader is changing.
+// A leader that cannot write its log steps down (Raft does), so a storage
+// error on the leader means a new leader is coming too.
 func leaderChanging(err error) bool {
-	return errors.Is(err, ErrNoLeader) || errors.Is(err, ErrNotLeader) ||
+	return errors.Is(err, ErrNoLeader) || errors.Is(err, ErrStorage) || errors.Is(err, ErrNotLeader) ||
 		errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress)
 }
 

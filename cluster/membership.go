@@ -183,12 +183,15 @@ func (n *Node) leaderCommit() uint64 {
 	return 0
 }
 
-// Ready reports why this node should not take traffic yet, or nil: it must
-// know a leader, have heard from it recently, and have applied nearly
+// Ready reports why this node should not take traffic yet, or nil: its
+// writes to the data dir must succeed (storage.go), it must know a leader, have heard from it recently, and have applied nearly
 // everything committed, by its own commit index and by the leader's (a node
 // cut off from the leader's entries does not learn of new commits, so its
 // own commit index alone would not show it falling behind).
 func (n *Node) Ready() error {
+	if err := n.storage.err(); err != nil {
+		return err
+	}
 	if id, _ := n.Leader(); id == "" {
 		return ErrNoLeader
 	}

@@ -62,6 +62,7 @@ type Node struct {
 	forwards  *batcher     // heartbeats sent on to the leader
 	client    *http.Client // signs every request (secret.go)
 	metrics   *metrics
+	storage   *storageHealth // storage.go
 
 	terms         terms         // the leader's time (clock.go)
 	secret        *secret       // the cluster secret (secret.go)
@@ -113,6 +114,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.client = newPeerHTTPClient(cfg.TLS)
 	n.client.Transport = signingTransport{n: n, base: n.client.Transport}
+	n.storage = newStorageHealth(n.log)
 	if err := n.openRaft(); err != nil {
 		n.closeStores()
 		return nil, err
@@ -159,6 +161,9 @@ func (n *Node) openRaft() error {
 	if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
 		return fmt.Errorf("cluster: data dir: %w", err)
 	}
+	if err := checkDataDir(c.DataDir); err != nil {
+		return err
+	}
 	store, err := raftboltdb.New(raftboltdb.Options{
 		Path: filepath.Join(c.DataDir, "raft.db"),
 		// Without a timeout a second process on the same data dir would
@@ -189,11 +194,24 @@ func (n *Node) openRaft() error {
 		return fmt.Errorf("cluster: read raft state: %w", err)
 	}
 	n.hasState.Store(existing)
-	n.raft, err = raft.NewRaft(n.raftConfig(), n.fsm, store, store, snaps, n.trans)
+	n.raft, err = n.newRaft(store, snaps)
+	return err
+}
+
+// newRaft starts Raft on the stores. Raft panics on an entry missing from
+// its log: that is a damaged raft.db, reported as such, not a crash.
+func (n *Node) newRaft(store raftStore, snaps raft.SnapshotStore) (r *raft.Raft, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r, err = nil, &damagedError{file: filepath.Join(n.cfg.DataDir, "raft.db"), problem: fmt.Sprintf("log unreadable: %v", p)}
+		}
+	}()
+	checked := checkedStore{raftStore: store, health: n.storage}
+	r, err = raft.NewRaft(n.raftConfig(), n.fsm, checked, checked, checkedSnapshots{SnapshotStore: snaps, health: n.storage}, n.trans)
 	if err != nil {
-		return fmt.Errorf("cluster: start raft: %w", err)
+		return nil, fmt.Errorf("cluster: start raft: %w", err)
 	}
-	return nil
+	return r, nil
 }
 
 // raftTransport is plain TCP, or mutual TLS when the node has TLS
@@ -221,6 +239,9 @@ func (n *Node) raftConfig() *raft.Config {
 	rc.LeaderLeaseTimeout = n.cfg.LeaderLease
 	rc.SnapshotThreshold = n.cfg.SnapshotThreshold
 	rc.TrailingLogs = n.cfg.TrailingLogs
+	if n.cfg.SnapshotInterval > 0 {
+		rc.SnapshotInterval = n.cfg.SnapshotInterval
+	}
 	rc.NotifyCh = n.notifyCh
 	rc.Logger = n.log.hclog("raft")
 	return rc

@@ -13,10 +13,14 @@ import (
 	"syscall"
 )
 
-func main() {
+func main() { runMain() }
+
+// runMain is main; tunes adjust an agent's cluster configuration, and only
+// tests that run this binary as a node pass any.
+func runMain(tunes ...tune) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := run(ctx, os.Args[1:], os.Stderr)
+	err := run(ctx, os.Args[1:], os.Stderr, tunes...)
 	if code := exitCode(err); code != exitOK {
 		// A usage error has been explained, with the usage, already.
 		if !errors.Is(err, errUsage) {
@@ -54,14 +58,14 @@ trying each in turn. Each takes -h. Exit status: 0 success, 1 failed or
 unhealthy, 2 usage error, 3 cluster unavailable.
 `
 
-func run(ctx context.Context, args []string, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stderr io.Writer, tunes ...tune) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errUsage
 	}
 	switch args[0] {
 	case "agent":
-		return runAgent(ctx, args[1:], stderr)
+		return runAgent(ctx, args[1:], stderr, tunes...)
 	case "bench":
 		return runBench(ctx, args[1:], os.Stdout, stderr)
 	case "version", "-version", "--version":
@@ -100,7 +104,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	return errUsage
 }
 
-func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
+func runAgent(ctx context.Context, args []string, stderr io.Writer, tunes ...tune) error {
 	cfg, err := ParseAgentFlags(args, os.Getenv, stderr)
 	if err != nil {
 		return err
@@ -110,7 +114,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("log level: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	a, err := StartAgent(cfg, log, testClock()...)
+	a, err := StartAgent(cfg, log, append(testClock(), tunes...)...)
 	if err != nil {
 		return err
 	}

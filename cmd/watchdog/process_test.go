@@ -27,10 +27,26 @@ const runMainEnv = "WATCHDOG_TEST_RUN_MAIN"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(runMainEnv) == "1" {
-		main()
+		runMain(testTunes()...)
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
+}
+
+// compactEnv, set for a node process, makes its Raft snapshot and compact
+// its log often (soak_test.go): every 128 entries, checked every 2 s,
+// keeping 128. The soak's load makes about 10 entries a second (heartbeats
+// are batched), so the defaults (8192, 2 min, 10240) would not compact at all
+// in a short run, and the data dir would still be filling its first log.
+const compactEnv = "WATCHDOG_TEST_COMPACT"
+
+func testTunes() []tune {
+	if os.Getenv(compactEnv) != "1" {
+		return nil
+	}
+	return []tune{func(c *cluster.Config) {
+		c.SnapshotThreshold, c.TrailingLogs, c.SnapshotInterval = 128, 128, 2*time.Second
+	}}
 }
 
 // proc is a node running as a process of its own.
@@ -38,6 +54,7 @@ type proc struct {
 	id, dataDir, logFile       string
 	bin                        string   // the binary to run; this test binary when empty
 	args                       []string // the flags besides id, data dir and addresses
+	env                        []string // added to its environment
 	httpAddr, raft, gossipAddr string
 	cmd                        *exec.Cmd
 	done                       chan struct{} // closed once the process has exited
@@ -51,6 +68,16 @@ var startedLine = regexp.MustCompile(`msg="agent started"`)
 // scripts/cluster-up.sh does: the same command line then restarts any of
 // them.
 func startProcCluster(t *testing.T, dir, bin, config string) []*proc {
+	t.Helper()
+	procs := newProcCluster(t, dir, bin, config)
+	for _, p := range procs {
+		startProc(t, p)
+	}
+	return procs
+}
+
+// newProcCluster is startProcCluster's three nodes, not started yet.
+func newProcCluster(t *testing.T, dir, bin, config string) []*proc {
 	t.Helper()
 	procs := make([]*proc, 3)
 	addrs := freeAddrs(t, 3*len(procs))
@@ -66,7 +93,6 @@ func startProcCluster(t *testing.T, dir, bin, config string) []*proc {
 				p.args = append(p.args, "-join", other.gossipAddr)
 			}
 		}
-		startProc(t, p)
 	}
 	return procs
 }
@@ -88,7 +114,7 @@ func startProc(t *testing.T, p *proc) {
 		bin = p.bin
 	}
 	p.cmd = exec.Command(bin, argv...)
-	p.cmd.Env = append(cleanEnv(), runMainEnv+"=1")
+	p.cmd.Env = append(append(cleanEnv(), runMainEnv+"=1"), p.env...)
 	p.cmd.Stdout, p.cmd.Stderr = log, log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", p.id, err)

@@ -1,0 +1,195 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/watchdog-ha/watchdog/fsm"
+)
+
+// usedDataDir is the data dir of a real one-node cluster that committed
+// entries, took a snapshot and committed more, then stopped: raft.db holds
+// a log and a term, snapshots/ one snapshot.
+func usedDataDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	n, err := New(Config{NodeID: "n1", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:1",
+		DataDir: dir, FSM: fsm.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := raft.Server{ID: "n1", Address: raft.ServerAddress(n.RaftAddr())}
+	if err := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{self}}).Error(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !n.IsLeader() {
+		if time.Now().After(deadline) {
+			t.Fatal("no leadership")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	apply := func(from, to int) {
+		for i := from; i < to; i++ {
+			ids := make([]string, 20)
+			for j := range ids {
+				ids[j] = fmt.Sprintf("service-%d-%d", i, j)
+			}
+			if _, err := n.Apply(context.Background(), fsm.Heartbeat{At: time.Now().UnixNano(), IDs: ids}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	apply(0, 100)
+	if err := n.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	apply(100, 200)
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func copyDir(t *testing.T, from string) string {
+	t.Helper()
+	to := t.TempDir()
+	err := filepath.WalkDir(from, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, path)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(to, rel), 0o750)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(to, rel), b, 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return to
+}
+
+// snapshotFile is the path of file in the data dir's only snapshot.
+func snapshotFile(t *testing.T, dir, file string) string {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(dir, "snapshots", "*", file))
+	if len(m) != 1 {
+		t.Fatalf("want one snapshot's %s in %s, found %v", file, dir, m)
+	}
+	return m[0]
+}
+
+func truncateHalf(t *testing.T, path string) {
+	t.Helper()
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, info.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// scribble overwrites n bytes at off with a pattern no page header has.
+func scribble(t *testing.T, path string, off int64, n int) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	junk := []byte(strings.Repeat("\xde\xad\xbe\xef", n/4))
+	if _, err := f.WriteAt(junk, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDamagedDataDirIsRefusedNamingTheFileAndWhatToDo(t *testing.T) {
+	pristine := usedDataDir(t)
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, dir string) (file string)
+	}{
+		{"raft.db truncated", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "raft.db")
+			truncateHalf(t, p)
+			return p
+		}},
+		{"raft.db pages overwritten", func(t *testing.T, dir string) string {
+			// Past bolt's two meta pages and its root: the data pages.
+			p := filepath.Join(dir, "raft.db")
+			scribble(t, p, 4*4096, 64<<10)
+			return p
+		}},
+		{"raft.db gone, snapshot kept", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "raft.db")
+			if err := os.Remove(p); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}},
+		{"snapshot truncated", func(t *testing.T, dir string) string {
+			p := snapshotFile(t, dir, "state.bin")
+			truncateHalf(t, p)
+			return p
+		}},
+		{"snapshot corrupted", func(t *testing.T, dir string) string {
+			p := snapshotFile(t, dir, "state.bin")
+			scribble(t, p, 16, 8)
+			return p
+		}},
+		{"snapshot meta unreadable", func(t *testing.T, dir string) string {
+			p := snapshotFile(t, dir, "meta.json")
+			if err := os.WriteFile(p, []byte("{\"ID\": "), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := copyDir(t, pristine)
+			file := tc.damage(t, dir)
+			n, err := New(Config{NodeID: "n1", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
+				HTTPAddr: "127.0.0.1:1", DataDir: dir, FSM: fsm.New()})
+			if err == nil {
+				n.Close()
+				t.Fatalf("a node started on a data dir whose %s is damaged", file)
+			}
+			if !errors.Is(err, ErrDamagedStore) {
+				t.Fatalf("error is not ErrDamagedStore: %v", err)
+			}
+			for _, want := range []string{file, "empty data dir", `"Replace a node whose disk was lost"`} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error does not say %q: %v", want, err)
+				}
+			}
+			t.Log(err)
+		})
+	}
+	// The check refuses only damage: the same data dir undamaged starts,
+	// with its state.
+	f := fsm.New()
+	n, err := New(Config{NodeID: "n1", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
+		HTTPAddr: "127.0.0.1:1", DataDir: copyDir(t, pristine), FSM: f})
+	if err != nil {
+		t.Fatalf("undamaged data dir refused: %v", err)
+	}
+	defer n.Close()
+	if _, ok := f.Service("service-0-0"); !ok {
+		t.Error("the undamaged data dir's snapshot was not restored")
+	}
+}
