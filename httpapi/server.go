@@ -100,6 +100,8 @@ func New(node Node, state State, log *slog.Logger, opts ...Option) *Server {
 	r.HandleFunc("/v1/heartbeat/{id}", s.handleHeartbeatPath).Methods(http.MethodPost)
 	r.HandleFunc("/v1/heartbeat/", s.handleHeartbeatPath).Methods(http.MethodPost)
 	r.HandleFunc(cluster.ForwardPath, s.internal(s.handleForwarded)).Methods(http.MethodPost)
+	// Alertmanager's webhook, as a dead man's switch (httpapi/alertmanager.go).
+	r.HandleFunc("/v1/alertmanager/{id}", s.handleAlertmanager).Methods(http.MethodPost)
 	s.pingRoutes(r) // the healthchecks.io-compatible /ping/{id}/... (httpapi/ping.go)
 	r.HandleFunc("/v1/services", s.handleServices).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/services/{id}", s.handleService).Methods(http.MethodGet, http.MethodHead)
