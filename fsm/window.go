@@ -28,9 +28,10 @@ const (
 	KindWindowEnd Kind = 17
 )
 
-// MaxWindowServices bounds the services one Window pauses or resumes: a
+// MaxWindowServices bounds the services one Window pauses or resumes (an
+// entry small enough not to hold up the heartbeats behind it): a
 // tag on more is refused whole rather than paused in part.
-const MaxWindowServices = 10000
+const MaxWindowServices = 2000
 
 // Window pauses (Paused) or resumes the Services at once, as the operator
 // asked for one service or for every service with a tag. Until, when set

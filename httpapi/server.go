@@ -107,6 +107,7 @@ func New(node Node, state State, log *slog.Logger, opts ...Option) *Server {
 	r.HandleFunc("/v1/services/{id}", s.handleService).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/services/{id}/pause", s.leaderWrite(s.handlePause)).Methods(http.MethodPost)
 	r.HandleFunc("/v1/services/{id}/resume", s.leaderWrite(s.handleResume)).Methods(http.MethodPost)
+	s.windowRoutes(r)  // pause and resume by tag (httpapi/windows.go)
 	s.serviceRoutes(r) // PUT and DELETE a service, and the event history (httpapi/services.go)
 	r.HandleFunc("/v1/cluster", s.handleCluster).Methods(http.MethodGet, http.MethodHead)
 	s.membershipRoutes(r) // leave, remove, status (httpapi/members.go)
