@@ -24,6 +24,9 @@ type serviceView struct {
 
 	// PausedUntil is when a paused service's maintenance window ends.
 	PausedUntil *time.Time `json:"paused_until,omitempty"`
+	// Timeline and Uptime: see uptime.go.
+	Timeline string      `json:"timeline,omitempty"`
+	Uptime   *uptimeView `json:"uptime,omitempty"`
 }
 
 type incidentView struct {

@@ -52,7 +52,9 @@ func TestPauseForAndUntil(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || strings.Contains(string(body), "paused_until") {
 		t.Fatalf("plain pause: %d %s", resp.StatusCode, body)
 	}
-	var events struct{ Events []struct{ Event, Until string } }
+	var events struct {
+		Events []struct{ Event, Until string }
+	}
 	getInto(t, srv.URL+"/v1/services/web/events", &events)
 	if n := len(events.Events); n == 0 || events.Events[n-1].Event != "paused" || events.Events[n-1].Until != until.Format(time.RFC3339) {
 		t.Fatalf("web's history: %+v", events)
