@@ -10,7 +10,6 @@ import (
 	"time"
 )
 
-
 // A window pauses until its end; WindowsDue finds it only once that end
 // has come, and the WindowEnd the leader commits then resumes the service
 // with a full timeout from the commit, once.
@@ -63,7 +62,7 @@ func TestWindowEndLeavesAChangedWindowAlone(t *testing.T) {
 	a.apply(Window{At: 2 * sec, Services: []string{"a", "b", "c"}, Paused: true, Until: 10 * sec})
 	stale := []WindowDue{{"a", 10 * sec}, {"b", 10 * sec}, {"c", 10 * sec}}
 	a.apply(Window{At: 3 * sec, Services: []string{"a"}, Paused: true, Until: 50 * sec}) // moved
-	a.apply(Pause{At: 4 * sec, Service: "b", Paused: true})                               // for good
+	a.apply(Pause{At: 4 * sec, Service: "b", Paused: true})                              // for good
 	if got := a.apply(Window{At: 5 * sec, Services: []string{"c", "a"}}); !reflect.DeepEqual(got, Windowed{"c", "a"}) {
 		t.Fatalf("resume changed %v", got)
 	}
