@@ -48,6 +48,22 @@ type Service struct {
 	Incident *Incident `json:"incident"`
 	// Incidents is the history, newest first; only Client.Service fills it.
 	Incidents []Incident `json:"incidents"`
+
+	// PausedUntil is when a paused service's maintenance window ends; nil
+	// when it is not paused, or paused until resumed.
+	PausedUntil *time.Time `json:"paused_until"`
+	// Uptime is the share of the last 24 hours, 7 days and 30 days the
+	// service was up, its paused time left out; only Client.Service fills
+	// it.
+	Uptime *Uptime `json:"uptime"`
+}
+
+// Uptime is a service's uptime over three periods, from 0 to 1; a period
+// in which it was never watched is nil.
+type Uptime struct {
+	Day   *float64 `json:"24h"`
+	Week  *float64 `json:"7d"`
+	Month *float64 `json:"30d"`
 }
 
 // Incident is one stretch of a service's silence.

@@ -58,6 +58,10 @@ func kindName(k fsm.Kind) string {
 		return "attempt"
 	case fsm.KindPing:
 		return "ping"
+	case fsm.KindWindow:
+		return "window"
+	case fsm.KindWindowEnd:
+		return "window_end"
 	}
 	return "other"
 }

@@ -35,7 +35,7 @@ func (n *Node) RestoreBackup(ctx context.Context, r io.Reader, check RestoreChec
 	if err != nil {
 		return BackupInfo{}, err
 	}
-	info, offset, err := inspectBackup(io.NewSectionReader(f, 0, 1<<62), check)
+	info, offset, err := inspectBackup(io.NewSectionReader(f, 0, 1<<62), windowGate{next: check, node: n})
 	if err != nil {
 		discard(f)
 		return info, err

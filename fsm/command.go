@@ -260,6 +260,9 @@ func Decode(b []byte) (Command, error) {
 	case KindPing:
 		return decodeJSON[Ping](body)
 	}
+	if c, known, err := decodeWindow(kind, body); known {
+		return c, err
+	}
 	if c, known, err := decodeNext(kind, body); known {
 		return c, err
 	}

@@ -50,6 +50,7 @@ func (f *FSM) applyDelete(c Delete) error {
 	delete(f.services, c.Service)
 	delete(f.owing, c.Service)
 	delete(f.timed, c.Service)
+	delete(f.windows, c.Service)
 	delete(f.events, c.Service)
 	return nil
 }

@@ -39,6 +39,9 @@ type FSM struct {
 	// brings (a repeat, or the end of flapping), so the leader finds them
 	// without scanning every service.
 	timed map[string]struct{}
+	// windows holds the ids of paused services with a window end, so the
+	// leader finds the windows that ended without scanning (window.go).
+	windows map[string]struct{}
 	// events is each service's recent history, kept apart from the
 	// service records so that a service without events costs nothing.
 	// Slices are only ever appended to (see appendRecord), so copies
@@ -61,6 +64,7 @@ func New() *FSM {
 		services:  make(map[string]*Service),
 		owing:     make(map[string]struct{}),
 		timed:     make(map[string]struct{}),
+		windows:   make(map[string]struct{}),
 		events:    make(map[string][]Record),
 		pendingCh: make(chan struct{}, 1),
 	}
@@ -112,6 +116,11 @@ func (f *FSM) Apply(l *raft.Log) any {
 		return nil
 	case Ping:
 		return f.applyPing(c, l.Index).orNil()
+	case Window:
+		return f.applyWindow(c)
+	case WindowEnd:
+		f.applyWindowEnd(c)
+		return nil
 	}
 	if resp, known := f.applyNext(cmd, l.Index); known {
 		return resp
@@ -212,6 +221,7 @@ func (f *FSM) replaceCurrent(s *Service, inc Incident) {
 // track keeps the owing and timed indexes in step with the service's
 // status, definition and incidents.
 func (f *FSM) track(s *Service) {
+	f.trackWindow(s)
 	if waits(s) {
 		f.timed[s.ID] = struct{}{}
 	} else {
@@ -369,24 +379,11 @@ func (f *FSM) applyPause(c Pause) error {
 	if !ok {
 		return fmt.Errorf("%w %q", ErrUnknownService, c.Service)
 	}
-	switch cur := s.Current(); {
-	case c.Paused && s.Status == StatusPaused:
-		return nil
-	case c.Paused:
-		s.Status = StatusPaused
-		f.record(s, Record{At: c.At, Event: EventPaused})
-	case s.Status != StatusPaused:
-		return nil
-	case cur != nil && cur.Resolved == 0 && !cur.Flapping:
-		s.Status = StatusDown
-		f.record(s, Record{At: c.At, Event: EventResumed, Incident: cur.ID})
-	default:
-		// Watching starts afresh: the time spent paused is not silence.
-		// A flapping service starts up, and its episode goes on.
-		s.Status, s.LastSeen = StatusUp, max(s.LastSeen, c.At)
-		f.record(s, Record{At: c.At, Event: EventResumed})
+	// A plain pause holds until resumed: it lifts a window's end.
+	if c.Paused {
+		f.pause(s, c.At, 0)
+	} else {
+		f.resume(s, c.At, 0)
 	}
-	f.watch(s)
-	f.track(s)
 	return nil
 }

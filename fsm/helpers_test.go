@@ -37,6 +37,8 @@ func randomHistory(t *testing.T, r *rand.Rand, n int) *applier {
 			repeats, stable, _ := a.f.Due(time.Unix(0, now))
 			a.apply(Repeats{At: now, Items: repeats})
 			a.apply(Stable{At: now, Items: stable})
+			ended, _ := a.f.WindowsDue(time.Unix(0, now))
+			a.apply(WindowEnd{At: now, Items: ended})
 		case 14:
 			if p := a.f.PendingActions(); len(p) > 0 {
 				x := p[r.IntN(len(p))]
@@ -56,7 +58,13 @@ func randomHistory(t *testing.T, r *rand.Rand, n int) *applier {
 				a.apply(ActionResult{At: now, Service: x.Service, Incident: x.Incident, Action: x.Run.Action, Event: x.Run.Event, Repeat: x.Run.Repeat, State: ActionDone, Attempts: 1})
 			}
 		case 4:
-			a.apply(Pause{At: now, Service: id(), Paused: r.IntN(2) == 0})
+			if r.IntN(2) == 0 {
+				a.apply(Pause{At: now, Service: id(), Paused: r.IntN(2) == 0})
+				break
+			}
+			// Maintenance windows: some end, some hold until resumed.
+			until := now + int64(r.IntN(3))*int64(time.Second)
+			a.apply(Window{At: now, Services: []string{id(), id()}, Paused: r.IntN(3) != 0, Until: until})
 		case 9:
 			// Pings: every signal, on services up, down, paused or new.
 			sig := []string{SignalStart, SignalSuccess, SignalFail}[r.IntN(3)]

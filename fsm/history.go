@@ -28,6 +28,9 @@ type Record struct {
 	Note       string `json:"note,omitempty"`
 	RunID      string `json:"rid,omitempty"`
 	ExitStatus int    `json:"exit_status,omitempty"` // 0 is success, shown by the event
+	// Until is a maintenance window's end: of a paused event, when it
+	// will end; of a resumed event, the end that resumed it.
+	Until int64 `json:"until,omitempty"`
 }
 
 // ServiceRecord is a Record with the service it belongs to.

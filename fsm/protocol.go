@@ -26,6 +26,8 @@ func MinProtocol(k Kind) int {
 	case KindHeartbeat, KindConfigure, KindIncidents, KindActionResult, KindPause,
 		KindRepeats, KindStable, KindDefine, KindDelete, KindAttempt, KindPing:
 		return BaseProtocol
+	case KindWindow, KindWindowEnd:
+		return WindowProtocol
 	}
 	if p := nextProtocol(k); p > 0 {
 		return p

@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-func TestNextBuildAppliesNotesAtProtocol2(t *testing.T) {
-	if MinProtocol(KindNote) != 2 || ProtocolVersion != 2 {
+func TestNextBuildAppliesNotesAtTheNextProtocol(t *testing.T) {
+	if MinProtocol(KindNote) != WindowProtocol+1 || ProtocolVersion != WindowProtocol+1 {
 		t.Fatalf("MinProtocol(KindNote) = %d, ProtocolVersion = %d", MinProtocol(KindNote), ProtocolVersion)
 	}
 	a := newApplier(t)

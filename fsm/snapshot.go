@@ -110,7 +110,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	f.defaults, f.services, f.owing, f.deadlines = next.defaults, next.services, next.owing, next.deadlines
 	f.timed, f.events, f.historyN, f.seq = next.timed, next.events, next.historyN, next.seq
-	f.config = next.config
+	f.config, f.windows = next.config, next.windows
 	f.mu.Unlock()
 	if len(next.owing) > 0 {
 		select {
@@ -177,6 +177,9 @@ func (f *FSM) admit(s Service, events []Record, seqs map[uint64]struct{}) error 
 	case StatusUp, StatusDown, StatusPaused:
 	default:
 		return fmt.Errorf("%w: service %q has status %q", ErrCorrupt, s.ID, s.Status)
+	}
+	if err := checkWindow(&s); err != nil {
+		return err
 	}
 	for i, r := range events {
 		if r.Seq > f.seq || (i > 0 && r.Seq <= events[i-1].Seq) {

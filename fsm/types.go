@@ -197,6 +197,9 @@ type Service struct {
 	New      bool   `json:"new,omitempty"`
 	Status   Status `json:"status"`
 	LastSeen int64  `json:"last_seen"`
+	// PausedUntil, on a paused service, is when its maintenance window
+	// ends and the leader resumes it (Unix ns); 0 pauses until resumed.
+	PausedUntil int64 `json:"paused_until,omitempty"`
 	// Incidents holds the most recent incidents, oldest first. The slice is
 	// never changed in place once stored, so copies handed to readers and
 	// snapshots may share it.

@@ -21,10 +21,18 @@ import (
 // singleNode serves the API of a real one-node cluster.
 func singleNode(t *testing.T, opts ...httpapi.Option) (*httptest.Server, *cluster.Node, *fsm.FSM) {
 	t.Helper()
+	return singleNodeTuned(t, func(*cluster.Config) {}, opts...)
+}
+
+// singleNodeTuned is singleNode with tune applied to the node's config.
+func singleNodeTuned(t *testing.T, tune func(*cluster.Config), opts ...httpapi.Option) (*httptest.Server, *cluster.Node, *fsm.FSM) {
+	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	f := fsm.New()
-	node, err := cluster.New(cluster.Config{NodeID: "solo", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
-		HTTPAddr: srv.Listener.Addr().String(), DataDir: t.TempDir(), BootstrapExpect: 1, FSM: f})
+	cfg := cluster.Config{NodeID: "solo", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
+		HTTPAddr: srv.Listener.Addr().String(), DataDir: t.TempDir(), BootstrapExpect: 1, FSM: f}
+	tune(&cfg)
+	node, err := cluster.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -153,6 +153,11 @@ type pageRow struct {
 	// due, or that it is paused. At is the time it counts from ("since")
 	// or to ("until"), as Count says.
 	Note, At, AtText, Count string
+	// Tags link to the search for them; Timeline is the last 24 hours
+	// (dashboard_timeline.go).
+	Tags          []string
+	Timeline      []timelineCell
+	TimelineLabel string
 }
 
 func (d *dashboard) pageData(now time.Time, query string, page int) pageData {
@@ -198,7 +203,7 @@ func (d *dashboard) pageData(now time.Time, query string, page int) pageData {
 		g := &data.Groups[len(data.Groups)-1]
 		g.N++
 		if i/pageSize == data.Page {
-			g.Rows = append(g.Rows, rowOf(svc, now))
+			g.Rows = append(g.Rows, d.rowWithTimeline(svc, now))
 		}
 	}
 	// A group with no row on this page is left out.
@@ -230,6 +235,10 @@ func rowOf(svc fsm.Service, now time.Time) pageRow {
 	case svc.Status == fsm.StatusUp && svc.LastSeen != 0:
 		due := time.Unix(0, svc.LastSeen).Add(svc.Def.Timeout)
 		r.Note, r.At, r.AtText = "due in", due.UTC().Format(time.RFC3339Nano), formatAge(due.Sub(now))
+		r.Count = "until"
+	case svc.Status == fsm.StatusPaused && svc.PausedUntil != 0:
+		end := time.Unix(0, svc.PausedUntil)
+		r.Note, r.At, r.AtText = "maintenance, resumes in", end.UTC().Format(time.RFC3339Nano), formatAge(end.Sub(now))
 		r.Count = "until"
 	case svc.Status == fsm.StatusPaused:
 		r.Note = "not watched"

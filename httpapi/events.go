@@ -35,12 +35,14 @@ type eventView struct {
 	Note       string `json:"note,omitempty"`
 	RunID      string `json:"rid,omitempty"`
 	ExitStatus int    `json:"exit_status,omitempty"`
+	// A maintenance window's end (paused, resumed).
+	Until *time.Time `json:"until,omitempty"`
 }
 
 func eventOf(service string, r fsm.Record) eventView {
 	return eventView{Service: service, Seq: r.Seq, Time: timeOf(r.At), Event: r.Event, Incident: r.Incident,
 		Action: r.Action, For: r.For, Repeat: r.Repeat, State: r.State, Attempts: r.Attempts, Error: r.Error,
-		Note: r.Note, RunID: r.RunID, ExitStatus: r.ExitStatus}
+		Note: r.Note, RunID: r.RunID, ExitStatus: r.ExitStatus, Until: timeOf(r.Until)}
 }
 
 // handleServiceEvents answers a service's history, oldest first, from this

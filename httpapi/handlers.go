@@ -130,8 +130,11 @@ func forwardedIDs(body []byte, maxIDs int) (ids []string, status int, msg string
 func (s *Server) handleServices(w http.ResponseWriter, r *http.Request) {
 	svcs := s.state.Services()
 	out := make([]serviceView, 0, len(svcs))
+	now := s.node.Now()
 	for _, svc := range svcs {
-		out = append(out, viewOf(svc, false))
+		v := viewOf(svc, false)
+		withTimeline(s.state, &v, now)
+		out = append(out, v)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"services": out})
 }
@@ -148,7 +151,10 @@ func (s *Server) handleService(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no service %q", id))
 		return
 	}
-	writeJSON(w, http.StatusOK, viewOf(svc, true))
+	v, now := viewOf(svc, true), s.node.Now()
+	withTimeline(s.state, &v, now)
+	withUptime(s.state, &v, now)
+	writeJSON(w, http.StatusOK, v)
 }
 
 func (s *Server) handleCluster(w http.ResponseWriter, r *http.Request) {

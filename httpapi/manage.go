@@ -19,6 +19,16 @@ func (s *Server) handleResume(r *http.Request) (int, any, error) { return s.setP
 
 func (s *Server) setPaused(r *http.Request, paused bool) (int, any, error) {
 	id := mux.Vars(r)["id"]
+	var end int64
+	var err error
+	if paused {
+		end, err = s.readWindow(r) // windows.go
+	} else {
+		err = refuseWindow(r)
+	}
+	if err != nil {
+		return 0, nil, err
+	}
 	// Checked before proposing so that an unknown id costs no log entry;
 	// the FSM checks again in case the service went away meanwhile.
 	svc, ok := s.state.Service(id)
@@ -33,9 +43,16 @@ func (s *Server) setPaused(r *http.Request, paused bool) (int, any, error) {
 	ctx, cancel := context.WithTimeout(r.Context(), commitTimeout)
 	defer cancel()
 	// The leader's clock stamps the change, as it does heartbeats: resuming
-	// restarts the timeout from this moment on every node alike.
-	cmd := fsm.Pause{At: s.node.Now().UnixNano(), Service: id, Paused: paused}
-	if _, err := s.node.Apply(ctx, cmd); err != nil {
+	// restarts the timeout from this moment on every node alike. A plain
+	// pause is the first release's command, which every server knows; a
+	// window needs protocol 2.
+	at := s.node.Now().UnixNano()
+	if end != 0 {
+		_, err = s.applyWindow(ctx, fsm.Window{At: at, Services: []string{id}, Paused: true, Until: end})
+	} else {
+		_, err = s.node.Apply(ctx, fsm.Pause{At: at, Service: id, Paused: paused})
+	}
+	if err != nil {
 		return 0, nil, err
 	}
 	// Apply returns once the entry is applied here, so this read sees it.

@@ -30,17 +30,20 @@ type metrics struct {
 	receivedQuery prometheus.Counter // GET/POST/HEAD /heartbeat?id=
 	receivedV1    prometheus.Counter // POST /v1/heartbeat/{id}
 	receivedPing  prometheus.Counter // /ping/{id}[/signal], healthchecks' form
+	// POST /v1/alertmanager/{id}, a firing notification
+	receivedAlertmanager prometheus.Counter
 }
 
 func newMetrics() *metrics {
 	m := &metrics{received: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "watchdog_heartbeats_received_total",
-		Help: "Heartbeats with a valid id received from clients by this node, by route form: query (/heartbeat?id=), v1 (/v1/heartbeat/{id}) or ping (/ping/{id}, any signal).",
+		Help: "Heartbeats with a valid id received from clients by this node, by route form: query (/heartbeat?id=), v1 (/v1/heartbeat/{id}), ping (/ping/{id}, any signal) or alertmanager (/v1/alertmanager/{id}, a firing notification).",
 	}, []string{"form"})}
 	// Resolved once: a heartbeat then costs one atomic add, no label lookup.
 	m.receivedQuery = m.received.WithLabelValues("query")
 	m.receivedV1 = m.received.WithLabelValues("v1")
 	m.receivedPing = m.received.WithLabelValues("ping")
+	m.receivedAlertmanager = m.received.WithLabelValues("alertmanager")
 	return m
 }
 

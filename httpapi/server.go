@@ -55,6 +55,8 @@ type State interface {
 	AllEvents(since int64, after uint64, limit int) ([]fsm.ServiceRecord, bool)
 	// ConfigInfo describes the committed configuration.
 	ConfigInfo() fsm.ConfigInfo
+	// Uptime and Timeline read a service's history (uptime.go).
+	glance
 }
 
 // Limits on what a request may carry.
@@ -100,11 +102,15 @@ func New(node Node, state State, log *slog.Logger, opts ...Option) *Server {
 	r.HandleFunc("/v1/heartbeat/{id}", s.handleHeartbeatPath).Methods(http.MethodPost)
 	r.HandleFunc("/v1/heartbeat/", s.handleHeartbeatPath).Methods(http.MethodPost)
 	r.HandleFunc(cluster.ForwardPath, s.internal(s.handleForwarded)).Methods(http.MethodPost)
+	// Alertmanager's webhook, as a dead man's switch (httpapi/alertmanager.go).
+	r.HandleFunc("/v1/alertmanager/{id}", s.handleAlertmanager).Methods(http.MethodPost)
 	s.pingRoutes(r) // the healthchecks.io-compatible /ping/{id}/... (httpapi/ping.go)
 	r.HandleFunc("/v1/services", s.handleServices).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/services/{id}", s.handleService).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/services/{id}/pause", s.leaderWrite(s.handlePause)).Methods(http.MethodPost)
 	r.HandleFunc("/v1/services/{id}/resume", s.leaderWrite(s.handleResume)).Methods(http.MethodPost)
+	s.windowRoutes(r)  // pause and resume by tag (httpapi/windows.go)
+	s.badgeRoutes(r)   // status badges by tag (httpapi/badges.go)
 	s.serviceRoutes(r) // PUT and DELETE a service, and the event history (httpapi/services.go)
 	r.HandleFunc("/v1/cluster", s.handleCluster).Methods(http.MethodGet, http.MethodHead)
 	s.membershipRoutes(r) // leave, remove, status (httpapi/members.go)

@@ -240,8 +240,11 @@ type serviceBody struct {
 func (d *dashboard) serviceJSON() ([]serviceBody, error) {
 	svcs := d.state.Services()
 	out := make([]serviceBody, 0, len(svcs))
+	now := d.node.Now()
 	for _, svc := range svcs {
-		b, err := json.Marshal(viewOf(svc, false))
+		v := viewOf(svc, false)
+		withTimeline(d.state, &v, now)
+		b, err := json.Marshal(v)
 		if err != nil {
 			return nil, err
 		}

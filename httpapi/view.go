@@ -21,6 +21,12 @@ type serviceView struct {
 	NextDeadline *time.Time     `json:"next_deadline,omitempty"`
 	Incident     *incidentView  `json:"incident"`
 	Incidents    []incidentView `json:"incidents,omitempty"`
+
+	// PausedUntil is when a paused service's maintenance window ends.
+	PausedUntil *time.Time `json:"paused_until,omitempty"`
+	// Timeline and Uptime: see uptime.go.
+	Timeline string      `json:"timeline,omitempty"`
+	Uptime   *uptimeView `json:"uptime,omitempty"`
 }
 
 type incidentView struct {
@@ -88,6 +94,9 @@ func viewOf(s fsm.Service, history bool) serviceView {
 	}
 	if s.Status == fsm.StatusUp {
 		v.NextDeadline = timeOf(s.LastSeen + int64(s.Def.Timeout+s.Def.Grace))
+	}
+	if s.Status == fsm.StatusPaused {
+		v.PausedUntil = timeOf(s.PausedUntil)
 	}
 	if cur := s.Current(); cur != nil {
 		iv := incidentOf(*cur)

@@ -16,6 +16,7 @@ import (
 type State interface {
 	Overdue(now, watchingSince time.Time) (due []fsm.Open, next time.Time)
 	Due(now time.Time) (repeats []fsm.RepeatDue, stable []fsm.StableDue, next time.Time)
+	WindowsDue(now time.Time) (due []fsm.WindowDue, next time.Time)
 	PendingActions() []fsm.PendingAction
 	PendingSignal() <-chan struct{}
 	Service(id string) (fsm.Service, bool)
@@ -157,7 +158,9 @@ func (w *Watcher) Run(ctx context.Context, since time.Time) {
 		case <-timer.C:
 		case <-w.state.PendingSignal():
 		}
-		next := earliest(w.expire(ctx, since), w.decide(ctx))
+		// Windows first: a service they resume is watched by expire.
+		ended := w.endWindows(ctx)
+		next := earliest(earliest(w.expire(ctx, since), w.decide(ctx)), ended)
 		w.startActions(ctx, &wg)
 		wait := w.cfg.CheckInterval
 		if !next.IsZero() {

@@ -109,17 +109,6 @@ func (a *apiClient) Heartbeat(ctx context.Context, id string) (string, error) {
 	return base, err
 }
 
-// SetPaused pauses or resumes a service and returns it as committed.
-func (a *apiClient) SetPaused(ctx context.Context, id string, paused bool) (client.Service, error) {
-	verb := "resume"
-	if paused {
-		verb = "pause"
-	}
-	var s client.Service
-	_, err := a.doJSON(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(id)+"/"+verb, &s)
-	return s, err
-}
-
 // Delete forgets a service.
 func (a *apiClient) Delete(ctx context.Context, id string) error {
 	if err := a.c.Delete(ctx, id); err != nil {

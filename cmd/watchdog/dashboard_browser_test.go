@@ -121,6 +121,11 @@ func (tb *tab) problems() []string {
 	return out
 }
 
+// timelineOf is a service row's timeline marks' classes, oldest first.
+func timelineOf(id string) string {
+	return `[...document.querySelectorAll('tr.svc[data-id="` + id + `"] .timeline i')].map(i => i.className)`
+}
+
 // rowOrder is the services on the page, top to bottom.
 const rowOrder = `[...document.querySelectorAll("#svc-table tr.svc")].map(r => r.dataset.id).join()`
 
@@ -130,7 +135,7 @@ const rowOrder = `[...document.querySelectorAll("#svc-table tr.svc")].map(r => r
 func TestDashboardInBrowser(t *testing.T) {
 	chrome := chromiumPath(t)
 	c := newTestCluster(t, 3, fileConfig(t, "check_interval: 100ms\ndefaults: {timeout: 1h}\n"+
-		"services:\n  zz-victim: {timeout: 2s}\n"))
+		"services:\n  zz-victim: {timeout: 2s, tags: [critical]}\n"))
 	c.leader(3)
 	agents := c.running()
 	for _, id := range []string{"aa-steady", "mm-paused", "zz-victim"} {
@@ -164,7 +169,19 @@ func TestDashboardInBrowser(t *testing.T) {
 		tb.waitJS(t, "zz-victim on top, down, on "+urls[i], rowOrder+` === "zz-victim,mm-paused,aa-steady" && `+
 			`document.querySelector("#svc-table tr.svc").classList.contains("s-down") && `+
 			`document.title === "(1 down) watchdog" && window.notReloaded === true`, 15*time.Second)
+		// Its timeline's current half-hour turned red, live; the others'
+		// 48 marks are all there.
+		tb.waitJS(t, "zz-victim's timeline down, on "+urls[i], timelineOf("zz-victim")+`.length === 48 && `+
+			timelineOf("zz-victim")+`.at(-1) === "tl-d" && `+timelineOf("aa-steady")+`.every(c => c === "tl-u") && `+
+			`/last 24 h in half-hours: .*1 down/.test(document.querySelector('tr.svc[data-id="zz-victim"] .timeline').getAttribute("aria-label")) && `+
+			`window.notReloaded === true`, 10*time.Second)
 	}
+	// A tag filters the list, as the search box does.
+	if err := chromedp.Do(tabs[1].ctx, chromedp.Click(`tr.svc[data-id="zz-victim"] a.tag`, chromedp.NodeVisible)); err != nil {
+		t.Fatal(err)
+	}
+	tabs[1].waitJS(t, "the list filtered by the tag", rowOrder+` === "zz-victim" && document.getElementById("q").value === "critical" && `+
+		`location.search === "?q=critical" && window.notReloaded === true`, 5*time.Second)
 	// The history comes from GET /v1/services/{id} when asked for.
 	if err := chromedp.Do(tabs[0].ctx, chromedp.Click(`tr.svc[data-id="zz-victim"] a.hist-link`, chromedp.NodeVisible)); err != nil {
 		t.Fatal(err)
@@ -196,7 +213,10 @@ func checkNoJSPage(t *testing.T, url string) {
 	body, _ := io.ReadAll(resp.Body)
 	page := string(body)
 	if resp.StatusCode != 200 || !strings.Contains(page, `<table id="svc-table">`) ||
-		!strings.Contains(page, `data-id="zz-victim"`) || !strings.Contains(page, `data-id="mm-paused"`) {
+		!strings.Contains(page, `data-id="zz-victim"`) || !strings.Contains(page, `data-id="mm-paused"`) ||
+		// The timeline and the tags read without the script too.
+		strings.Count(page, `<span class="timeline" role="img" aria-label="last 24 h in half-hours: `) != 3 ||
+		!strings.Contains(page, `<a class="tag" href="/?q=critical">critical</a>`) {
 		t.Fatalf("GET %s: %d\n%s", url, resp.StatusCode, page)
 	}
 }

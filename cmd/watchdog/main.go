@@ -41,8 +41,8 @@ commands:
   status   the cluster's health: leader, and each node alive, voter, ready
   services every service: status, last seen, timeout, next deadline
   service  one service with its recent incidents: watchdog service ID
-  pause    stop watching a service (maintenance): watchdog pause ID
-  resume   watch a paused service again: watchdog resume ID
+  pause    stop watching a service (maintenance): watchdog pause ID [-for 2h | -until T], or -tag T
+  resume   watch a paused service again: watchdog resume ID, or -tag T
   delete   forget a service: watchdog delete ID, or -prefix P / -tag T for many
   members  the cluster's nodes and their state; members remove NODE removes a dead one
   leave    retire the node at -addr from the cluster for good, then stop it

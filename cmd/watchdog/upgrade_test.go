@@ -11,10 +11,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/watchdog-ha/watchdog/fsm"
 )
 
 // buildWatchdog builds the agent into dir, with the given build tags, and
@@ -56,6 +59,10 @@ func waitForStatusOK(t *testing.T, p *proc) {
 	})
 	t.Logf("%s back; watchdog status:\n%s%s", p.id, out, errOut)
 }
+
+// nextProto is the protocol of the watchdog_nextproto build: one above
+// this build's (fsm/protocol_next.go).
+const nextProto = fsm.ProtocolVersion + 1
 
 // postNote asks a node for the watchdog_nextproto build's Note command.
 func postNote(p *proc, service, text string) (int, string) {
@@ -169,7 +176,7 @@ func upgradeAllButOne(t *testing.T, procs []*proc, leader *proc, oldBin, nextBin
 	// Gossip takes a moment to carry a restarted node's new protocol: until
 	// it has, the leader refuses on that node's account, rightly but not
 	// for the reason under test.
-	waitForProtocols(t, newLeader, map[string]int{first.id: 2, second.id: 2, old.id: 1})
+	waitForProtocols(t, newLeader, map[string]int{first.id: nextProto, second.id: nextProto, old.id: fsm.ProtocolVersion})
 	return old, newLeader
 }
 
@@ -180,7 +187,7 @@ func refusedWhileOld(t *testing.T, procs []*proc, leader, old *proc) {
 	// Through the leader, and through the other new node by forwarding.
 	for _, via := range []*proc{leader, otherThan(procs, leader, old)} {
 		code, body := postNote(via, "noted", "too soon")
-		if code != http.StatusConflict || !strings.Contains(body, "server "+old.id+" advertises protocol 1") {
+		if code != http.StatusConflict || !strings.Contains(body, "server "+old.id+" advertises protocol "+strconv.Itoa(fsm.ProtocolVersion)) {
 			t.Fatalf("note via %s with %s on the old build: %d %s", via.id, old.id, code, body)
 		}
 		t.Logf("note via %s refused: %d %s", via.id, code, body)
@@ -217,7 +224,7 @@ func acceptedEverywhere(t *testing.T, procs []*proc, leader *proc) {
 		t.Fatalf("watchdog members after the upgrade:\n%s", out)
 	}
 	for _, line := range lines[1:4] {
-		if f := strings.Fields(line); len(f) <= proto || f[proto] != "2" || f[3] != "voter" {
+		if f := strings.Fields(line); len(f) <= proto || f[proto] != strconv.Itoa(nextProto) || f[3] != "voter" {
 			t.Fatalf("watchdog members after the upgrade:\n%s", out)
 		}
 	}

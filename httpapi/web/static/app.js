@@ -7,7 +7,7 @@
 const RANK = { down: 0, paused: 2, new: 3, up: 3 };
 // An unknown status sorts right after down, where someone will notice it.
 const rank = (s) => (Object.hasOwn(RANK, s) ? RANK[s] : 1);
-const COLUMNS = 6;
+const COLUMNS = 7;
 const PAGE_SIZE = 100; // as the server's pageSize
 
 const table = document.getElementById("svc-table");
@@ -60,7 +60,7 @@ function timeEl(className, iso) {
 function newRow(id) {
   const tr = el("tr", "svc");
   tr.dataset.id = id;
-  const cells = ["Service", "Status", "Last heartbeat", "Timeout", "Details", "Incidents"].map((label) => {
+  const cells = ["Service", "Status", "Last 24 h", "Last heartbeat", "Timeout", "Details", "Incidents"].map((label) => {
     const td = el("td");
     td.dataset.label = label;
     tr.append(td);
@@ -70,7 +70,7 @@ function newRow(id) {
   cells[0].textContent = id;
   const link = el("a", "hist-link", "history");
   link.href = `/v1/services/${encodeURIComponent(id)}`;
-  cells[5].append(link);
+  cells[6].append(link);
   return adopt(tr);
 }
 
@@ -85,16 +85,64 @@ function adopt(tr) {
   return entry;
 }
 
+// The timeline's letters, as the server writes them (fsm/uptime.go).
+const MARKS = { u: ["tl-u", "up"], d: ["tl-d", "down"], p: ["tl-p", "paused"], "-": ["tl-n", "no data"] };
+const HALF_HOUR = 30 * 60 * 1000;
+
+// fillTimeline draws a service's last 24 hours, one mark per half-hour
+// ending with the current one, as the server renders it.
+function fillTimeline(cell, strip) {
+  if (!strip) {
+    cell.replaceChildren();
+    return;
+  }
+  const end = Math.floor((Date.now() + offset) / HALF_HOUR) * HALF_HOUR + HALF_HOUR;
+  const start = end - strip.length * HALF_HOUR;
+  const counts = {};
+  const span = el("span", "timeline");
+  span.setAttribute("role", "img");
+  [...strip].forEach((c, i) => {
+    const [cls, word] = MARKS[c] || MARKS["-"];
+    const from = new Date(start + i * HALF_HOUR);
+    const to = new Date(start + (i + 1) * HALF_HOUR);
+    const mark = el("i", cls);
+    mark.title = `${from.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}–${to.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}: ${word}`;
+    span.append(mark);
+    counts[word] = (counts[word] || 0) + 1;
+  });
+  const parts = ["up", "down", "paused", "no data"].filter((w) => counts[w]).map((w) => `${counts[w]} ${w}`);
+  span.setAttribute("aria-label", `last 24 h in half-hours: ${parts.join(", ")}`);
+  cell.replaceChildren(span);
+}
+
+// fillTags shows a service's tags after its id, each a link to the
+// search for it.
+function fillTags(cell, id, tags) {
+  cell.replaceChildren(id);
+  for (const tag of tags || []) {
+    const a = el("a", "tag", tag);
+    a.href = `/?q=${encodeURIComponent(tag)}`;
+    cell.append(" ", a);
+  }
+}
+
 function fillRow(entry, s) {
-  const [, status, seen, timeout, details] = entry.tr.cells;
+  const [idCell, status, timeline, seen, timeout, details] = entry.tr.cells;
   entry.tr.className = `svc s-${s.status}`;
+  fillTags(idCell, s.id, s.tags);
   status.replaceChildren(el("span", "badge", s.status));
+  if (timeline.dataset.strip !== (s.timeline || "")) {
+    fillTimeline(timeline, s.timeline);
+    timeline.dataset.strip = s.timeline || "";
+  }
   seen.replaceChildren(s.last_seen ? timeEl("ago", s.last_seen) : el("span", "", "never"));
   timeout.textContent = s.timeout;
   if (s.status === "down" && s.incident && !s.incident.resolved) {
     details.replaceChildren("down for ", timeEl("since", s.incident.opened));
   } else if ((s.status === "up" || s.status === "new") && s.next_deadline) {
     details.replaceChildren("due in ", timeEl("until", s.next_deadline));
+  } else if (s.status === "paused" && s.paused_until) {
+    details.replaceChildren("maintenance, resumes in ", timeEl("until", s.paused_until));
   } else if (s.status === "paused") {
     details.replaceChildren("not watched");
   } else {
@@ -375,6 +423,17 @@ function failover() {
 
 for (const tr of table.querySelectorAll("tr.svc")) adopt(tr);
 table.addEventListener("click", (e) => {
+  const tag = e.target.closest("a.tag");
+  if (tag && live.started) {
+    // A tag filters the list, as typing it in the search box does.
+    e.preventDefault();
+    document.getElementById("q").value = tag.textContent;
+    view.query = tag.textContent;
+    view.page = 0;
+    remember();
+    render();
+    return;
+  }
   const link = e.target.closest("a.hist-link");
   const entry = link && rows.get(link.closest("tr").dataset.id);
   if (!entry) return;
