@@ -16,11 +16,14 @@ import (
 var ErrProtocolNotAgreed = errors.New("cluster: not every server understands this command yet")
 
 // checkProtocol refuses kind k unless every server of the Raft configuration
-// (voters and non-voters: both apply the log) is alive in gossip and
-// advertises a protocol that knows k. A server gossip does not show alive
-// counts as unknown, the lowest: it may come back on the old build. The base
-// protocol's kinds are never checked, as every build knows them, so the
-// common commands cost nothing here.
+// (voters and non-voters: both apply the log) advertises, or last advertised
+// before it died, a protocol that knows k. A server gossip never saw counts
+// as unknown, the lowest. A dead server counts at its last protocol rather
+// than as unknown: the leader's own work (ending maintenance windows) must
+// go on while a node is down, and a server that dies after the cluster
+// agreed on a protocol would, were it to come back on an older build, stop at
+// entries already committed anyway. The base protocol's kinds are never
+// checked, as every build knows them, so the common commands cost nothing.
 //
 // Internal commands (the watcher's) go through the same check and, when it
 // refuses, are retried on the watcher's next tick: there is no older form
@@ -43,7 +46,7 @@ func protocolShortfall(k fsm.Kind, need int, servers []raft.Server, advertised f
 	for _, s := range servers {
 		switch p := advertised(s); {
 		case p == 0:
-			return fmt.Errorf("%w: command kind %d needs protocol %d; server %s is not alive in gossip, so its protocol is unknown (upgrade or remove it first)",
+			return fmt.Errorf("%w: command kind %d needs protocol %d; gossip never saw server %s at its address, so its protocol is unknown (upgrade or remove it first)",
 				ErrProtocolNotAgreed, k, need, s.ID)
 		case p < need:
 			return fmt.Errorf("%w: command kind %d needs protocol %d; server %s advertises protocol %d (upgrade it first)",
@@ -53,14 +56,15 @@ func protocolShortfall(k fsm.Kind, need int, servers []raft.Server, advertised f
 	return nil
 }
 
-// advertisedProtocol is the protocol s advertises in gossip, or 0 when
-// gossip does not show it alive at the address the configuration has.
+// advertisedProtocol is the protocol s advertises in gossip, or advertised
+// last if it is dead, or 0 when gossip never saw it at the address the
+// configuration has.
 func (n *Node) advertisedProtocol(s raft.Server) int {
 	if string(s.ID) == n.cfg.NodeID {
 		return fsm.ProtocolVersion
 	}
 	m, ok := n.gossipMember(string(s.ID))
-	if !ok || !m.Alive || raft.ServerAddress(m.RaftAddr) != s.Address {
+	if !ok || raft.ServerAddress(m.RaftAddr) != s.Address {
 		return 0
 	}
 	return m.Proto
@@ -73,7 +77,12 @@ func (n *Node) advertisedProtocol(s raft.Server) int {
 // let them through), so the reconciler adds no node on that build: it
 // would stop at the first such entry it replayed.
 func (n *Node) protocolFloor(servers []raft.Server, except raft.ServerID) int {
-	return lowestProtocol(servers, except, n.advertisedProtocol)
+	return lowestProtocol(servers, except, func(s raft.Server) int {
+		if m, ok := n.gossipMember(string(s.ID)); ok && !m.Alive {
+			return 0
+		}
+		return n.advertisedProtocol(s)
+	})
 }
 
 // lowestProtocol is protocolFloor on its inputs: advertised gives a

@@ -22,7 +22,7 @@ func TestProtocolShortfallRefusesWhileAnyServerIsBehindOrUnknown(t *testing.T) {
 		{"all upgraded", map[raft.ServerID]int{"n1": 2, "n2": 2, "n3": 3}, ""},
 		{"a non-voter behind", map[raft.ServerID]int{"n1": 2, "n2": 2, "n3": 1}, "server n3 advertises protocol 1"},
 		{"a voter behind", map[raft.ServerID]int{"n1": 2, "n2": 1, "n3": 2}, "server n2 advertises protocol 1"},
-		{"a voter unknown", map[raft.ServerID]int{"n1": 2, "n3": 2}, "server n2 is not alive in gossip"},
+		{"a voter unknown", map[raft.ServerID]int{"n1": 2, "n3": 2}, "gossip never saw server n2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := protocolShortfall(12, 2, servers, func(s raft.Server) int { return tc.advertised[s.ID] })
