@@ -15,18 +15,20 @@ import (
 // (or removed), so retrying soon does not help: the API answers 409.
 var ErrProtocolNotAgreed = errors.New("cluster: not every server understands this command yet")
 
-// checkProtocol refuses kind k unless every server of the Raft configuration
+// checkProtocol refuses c unless every server of the Raft configuration
 // (voters and non-voters: both apply the log) is alive in gossip and
-// advertises a protocol that knows k. A server gossip does not show alive
-// counts as unknown, the lowest: it may come back on the old build. The base
-// protocol's kinds are never checked, as every build knows them, so the
+// advertises a protocol that can apply it: one that knows its kind and the
+// format it is written in (fsm.CommandProtocol: a Define with a schedule
+// needs more than one without). A server gossip does not show alive
+// counts as unknown, the lowest: it may come back on the old build. What
+// the base protocol can apply is never checked, as every build can, so the
 // common commands cost nothing here.
 //
 // Internal commands (the watcher's) go through the same check and, when it
 // refuses, are retried on the watcher's next tick: there is no older form
 // to fall back to, and the base kinds it proposes today always pass.
-func (n *Node) checkProtocol(k fsm.Kind) error {
-	need := fsm.MinProtocol(k)
+func (n *Node) checkProtocol(c fsm.Command) error {
+	need := fsm.CommandProtocol(c)
 	if need <= fsm.BaseProtocol {
 		return nil
 	}
@@ -34,7 +36,7 @@ func (n *Node) checkProtocol(k fsm.Kind) error {
 	if err != nil {
 		return err
 	}
-	return protocolShortfall(k, need, servers, n.advertisedProtocol)
+	return protocolShortfall(c.Kind(), need, servers, n.advertisedProtocol)
 }
 
 // protocolShortfall is the decision of checkProtocol on its inputs:

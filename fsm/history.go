@@ -28,6 +28,8 @@ type Record struct {
 	Note       string `json:"note,omitempty"`
 	RunID      string `json:"rid,omitempty"`
 	ExitStatus int    `json:"exit_status,omitempty"` // 0 is success, shown by the event
+	// SuppressedBy is, on a suppressed event, the dependency it waits for.
+	SuppressedBy string `json:"suppressed_by,omitempty"`
 }
 
 // ServiceRecord is a Record with the service it belongs to.

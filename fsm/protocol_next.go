@@ -10,8 +10,9 @@ import "fmt"
 // is added: a number never used before, an entry in MinProtocol (here
 // nextProtocol), its decoding and its application.
 
-// ProtocolVersion is the protocol this build speaks: the base kinds and Note.
-const ProtocolVersion = 2
+// ProtocolVersion is the protocol this build speaks: the base kinds, the
+// schedules' format and Note.
+const ProtocolVersion = ProtocolSchedules + 1
 
 // KindNote is a Note. It is deliberately not Ignorable: a node that does not
 // know it must never be handed one, which is what the leader's protocol gate
@@ -33,7 +34,7 @@ func (Note) Kind() Kind { return KindNote }
 
 func nextProtocol(k Kind) int {
 	if k == KindNote {
-		return 2
+		return ProtocolVersion
 	}
 	return 0
 }

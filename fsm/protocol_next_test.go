@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-func TestNextBuildAppliesNotesAtProtocol2(t *testing.T) {
-	if MinProtocol(KindNote) != 2 || ProtocolVersion != 2 {
+func TestNextBuildAppliesNotesAtItsProtocol(t *testing.T) {
+	if MinProtocol(KindNote) != ProtocolSchedules+1 || ProtocolVersion != ProtocolSchedules+1 {
 		t.Fatalf("MinProtocol(KindNote) = %d, ProtocolVersion = %d", MinProtocol(KindNote), ProtocolVersion)
 	}
 	a := newApplier(t)

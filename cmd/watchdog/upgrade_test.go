@@ -11,10 +11,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/watchdog-ha/watchdog/fsm"
 )
 
 // buildWatchdog builds the agent into dir, with the given build tags, and
@@ -140,6 +143,10 @@ func TestRollingUpgradeToANewProtocolOneNodeAtATime(t *testing.T) {
 	}
 }
 
+// nextProto is the protocol of the watchdog_nextproto build: one above this
+// build's.
+const nextProto = fsm.ProtocolVersion + 1
+
 // upgradeAllButOne upgrades a follower, then the leader, and returns the
 // node left on the old build and the leader, which it makes a new node.
 func upgradeAllButOne(t *testing.T, procs []*proc, leader *proc, oldBin, nextBin string) (old, newLeader *proc) {
@@ -169,7 +176,7 @@ func upgradeAllButOne(t *testing.T, procs []*proc, leader *proc, oldBin, nextBin
 	// Gossip takes a moment to carry a restarted node's new protocol: until
 	// it has, the leader refuses on that node's account, rightly but not
 	// for the reason under test.
-	waitForProtocols(t, newLeader, map[string]int{first.id: 2, second.id: 2, old.id: 1})
+	waitForProtocols(t, newLeader, map[string]int{first.id: nextProto, second.id: nextProto, old.id: fsm.ProtocolVersion})
 	return old, newLeader
 }
 
@@ -180,7 +187,7 @@ func refusedWhileOld(t *testing.T, procs []*proc, leader, old *proc) {
 	// Through the leader, and through the other new node by forwarding.
 	for _, via := range []*proc{leader, otherThan(procs, leader, old)} {
 		code, body := postNote(via, "noted", "too soon")
-		if code != http.StatusConflict || !strings.Contains(body, "server "+old.id+" advertises protocol 1") {
+		if code != http.StatusConflict || !strings.Contains(body, fmt.Sprintf("server %s advertises protocol %d", old.id, fsm.ProtocolVersion)) {
 			t.Fatalf("note via %s with %s on the old build: %d %s", via.id, old.id, code, body)
 		}
 		t.Logf("note via %s refused: %d %s", via.id, code, body)
@@ -212,7 +219,7 @@ func acceptedEverywhere(t *testing.T, procs []*proc, leader *proc) {
 	out := mustCLI(t, exitOK, runMembers, "-addr", leader.httpAddr)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	for _, line := range lines[1:] {
-		if f := strings.Fields(line); len(lines) != 4 || f[len(f)-1] != "2" || f[3] != "voter" {
+		if f := strings.Fields(line); len(lines) != 4 || f[len(f)-1] != strconv.Itoa(nextProto) || f[3] != "voter" {
 			t.Fatalf("watchdog members after the upgrade:\n%s", out)
 		}
 	}
