@@ -141,19 +141,3 @@ func DependencyCycle(start string, deps func(id string) []string) []string {
 
 // CycleString writes a cycle as "a -> b -> a".
 func CycleString(cycle []string) string { return strings.Join(cycle, " -> ") }
-
-// DependsOnOf returns a function giving each service's dependencies as
-// committed, with def standing for id's: the graph a Define of id would
-// make, for DependencyCycle.
-func (f *FSM) DependsOnOf(id string, def *Definition) func(string) []string {
-	f.mu.RLock()
-	graph := make(map[string][]string, len(f.services))
-	for sid, s := range f.services {
-		if len(s.Def.DependsOn) > 0 {
-			graph[sid] = s.Def.DependsOn
-		}
-	}
-	f.mu.RUnlock()
-	graph[id] = def.DependsOn
-	return func(s string) []string { return graph[s] }
-}

@@ -67,6 +67,9 @@ func loadZone(tz string) (*time.Location, error) {
 	if tz == "" {
 		tz = DefaultTZ
 	}
+	if len(tz) > MaxSchedule {
+		return nil, fmt.Errorf("%w: at most %d characters, got %d", ErrBadZone, MaxSchedule, len(tz))
+	}
 	// "Local" is the node's own zone, which replicas need not share.
 	if tz == "Local" || strings.ContainsAny(tz, " \t") {
 		return nil, fmt.Errorf("%w: unknown time zone %q: want an IANA name such as \"Europe/Berlin\"", ErrBadZone, tz)
