@@ -35,12 +35,14 @@ type eventView struct {
 	Note       string `json:"note,omitempty"`
 	RunID      string `json:"rid,omitempty"`
 	ExitStatus int    `json:"exit_status,omitempty"`
+	// The dependency a suppressed event waits for.
+	SuppressedBy string `json:"suppressed_by,omitempty"`
 }
 
 func eventOf(service string, r fsm.Record) eventView {
 	return eventView{Service: service, Seq: r.Seq, Time: timeOf(r.At), Event: r.Event, Incident: r.Incident,
 		Action: r.Action, For: r.For, Repeat: r.Repeat, State: r.State, Attempts: r.Attempts, Error: r.Error,
-		Note: r.Note, RunID: r.RunID, ExitStatus: r.ExitStatus}
+		Note: r.Note, RunID: r.RunID, ExitStatus: r.ExitStatus, SuppressedBy: r.SuppressedBy}
 }
 
 // handleServiceEvents answers a service's history, oldest first, from this

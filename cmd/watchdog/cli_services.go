@@ -115,6 +115,8 @@ type apiEvent struct {
 	Attempts int        `json:"attempts"`
 	Error    string     `json:"error"`
 	Note     string     `json:"note"`
+	// SuppressedBy, on a suppressed event: the dependency it waits for.
+	SuppressedBy string `json:"suppressed_by"`
 }
 
 // printRecentEvents shows the service's last events, oldest first.
@@ -129,7 +131,7 @@ func printRecentEvents(ctx context.Context, w io.Writer, c *apiClient, id string
 	fmt.Fprintf(w, "recent events (%d of %d):\n", len(evs), len(page.Events))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, e := range evs {
-		detail := strings.TrimSpace(strings.Join([]string{e.Incident, e.Action, e.For, e.State, e.Error, firstLine(e.Note)}, " "))
+		detail := strings.TrimSpace(strings.Join([]string{e.Incident, e.Action, e.For, e.State, e.Error, firstLine(e.Note), e.SuppressedBy}, " "))
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", stamp(e.Time, now), e.Event, strings.Join(strings.Fields(detail), " "))
 	}
 	return tw.Flush()
