@@ -53,8 +53,8 @@ type Event struct {
 	// Schedule is a scheduled service's schedule, zone and grace, as
 	// notifications say it ("30 2 * * * (Europe/Berlin), grace 30m0s").
 	Schedule string
-	Node     string        // the leader delivering it
-	Time     time.Time     // when it happened: the incident opened, or was resolved
+	Node     string    // the leader delivering it
+	Time     time.Time // when it happened: the incident opened, or was resolved
 	// Why it went down: fsm.ReasonTimeout, ReasonFail or ReasonExitStatus
 	// (with ExitStatus); empty for an incident an older build opened.
 	Reason     string
