@@ -376,9 +376,7 @@ func (p *parser) resolveServices(cfg *FileConfig) {
 			p.addf(p.keyLine("services", id), "services", "invalid service id %q: %s", id, idRule)
 		}
 		inherited := time.Duration(cfg.Defaults.Timeout)
-		if p.scheduled(s, "services", id) {
-			s.Timeout = 0 // on its schedule instead (checkSchedules)
-		} else {
+		if !p.unschedule(&s, id) { // a scheduled service has no timeout (config_schedule.go)
 			p.duration(&s.Timeout, inherited, minServiceTimeout, maxServiceTimeout, "services", id, "timeout")
 		}
 		if s.Actions == nil {

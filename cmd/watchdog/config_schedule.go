@@ -13,18 +13,28 @@ import (
 // in a zone instead of a timeout (with a grace, how long after a tick its
 // ping may come), and the services of this file it depends on.
 
-// scheduled reports whether the service at keys sets a schedule; its
-// timeout is then not inherited from the defaults.
-func (p *parser) scheduled(s ServiceConfig, keys ...string) bool {
-	return s.Schedule != "" || p.set(append(slices.Clone(keys), "schedule")...)
+// unschedule makes a scheduled service's timeout 0 (it is not inherited
+// from the defaults), refusing one written with a timeout. It reports
+// whether the service is scheduled.
+func (p *parser) unschedule(s *ServiceConfig, id string) bool {
+	if s.Schedule == "" {
+		return false
+	}
+	if s.Timeout != 0 {
+		p.addf(p.line("services", id, "timeout"), "services."+id+".timeout",
+			"timeout and schedule exclude each other: a service is expected either within a timeout of its last heartbeat or once per tick of its schedule")
+	}
+	s.Timeout = 0
+	return true
 }
 
 // checkSchedules checks the schedules, zones and dependencies of every
 // service, after the policies (grace) were resolved. The defaults take
 // none of them: they are what a service first seen by a heartbeat gets.
 func (p *parser) checkSchedules(cfg *FileConfig) {
-	for _, key := range []string{"schedule", "tz", "depends_on"} {
-		if p.set("defaults", key) {
+	d := cfg.Defaults
+	for key, set := range map[string]bool{"schedule": d.Schedule != "", "tz": d.TZ != "", "depends_on": len(d.DependsOn) > 0} {
+		if set {
 			p.addf(p.line("defaults", key), "defaults."+key, "is set per service, not in the defaults")
 		}
 	}
@@ -32,7 +42,7 @@ func (p *parser) checkSchedules(cfg *FileConfig) {
 		s := cfg.Services[id]
 		at := func(key string) (int, string) { return p.line("services", id, key), "services." + id + "." + key }
 		if s.Schedule == "" {
-			if p.set("services", id, "tz") {
+			if s.TZ != "" {
 				line, path := at("tz")
 				p.addf(line, path, "needs a schedule (a timeout has no time zone)")
 			}
@@ -46,10 +56,6 @@ func (p *parser) checkSchedules(cfg *FileConfig) {
 
 func (p *parser) checkSchedule(s ServiceConfig, id string) {
 	line, path := p.line("services", id, "schedule"), "services."+id+".schedule"
-	if p.set("services", id, "timeout") {
-		p.addf(p.line("services", id, "timeout"), "services."+id+".timeout",
-			"timeout and schedule exclude each other: a service is expected either within a timeout of its last heartbeat or once per tick of its schedule")
-	}
 	if s.Grace <= 0 {
 		p.addf(line, path, "a scheduled service needs a grace, how long after a tick its ping may come, such as \"5m\"")
 	}

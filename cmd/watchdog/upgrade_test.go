@@ -218,10 +218,20 @@ func acceptedEverywhere(t *testing.T, procs []*proc, leader *proc) {
 	}
 	out := mustCLI(t, exitOK, runMembers, "-addr", leader.httpAddr)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
+	// The PROTO column by its header (CONFIG follows it), and the node
+	// rows only (a line on the committed configuration follows them).
+	proto, rows := slices.Index(strings.Fields(lines[0]), "PROTO"), 0
 	for _, line := range lines[1:] {
-		if f := strings.Fields(line); len(lines) != 4 || f[len(f)-1] != strconv.Itoa(nextProto) || f[3] != "voter" {
+		f := strings.Fields(line)
+		if strings.HasPrefix(line, "committed configuration") {
+			continue
+		}
+		if rows++; proto < 0 || len(f) <= proto || f[proto] != strconv.Itoa(nextProto) || f[3] != "voter" {
 			t.Fatalf("watchdog members after the upgrade:\n%s", out)
 		}
+	}
+	if rows != 3 {
+		t.Fatalf("watchdog members after the upgrade shows %d nodes:\n%s", rows, out)
 	}
 	t.Logf("watchdog members after the upgrade:\n%s", out)
 }
