@@ -87,3 +87,32 @@ func TestPutRefusesBadSchedulesAndDependencies(t *testing.T) {
 		})
 	}
 }
+
+// The dashboard, without JavaScript, shows a scheduled service's schedule
+// and a suppressed service's "waits for".
+func TestDashboardShowsSchedulesAndWhatASuppressedServiceWaitsFor(t *testing.T) {
+	srv, node, f := singleNode(t, knownActions)
+	for id, body := range map[string]string{
+		"db":  `{"timeout": "1m"}`,
+		"job": `{"schedule": "*/5 * * * *", "tz": "Asia/Tokyo", "grace": "1m"}`,
+	} {
+		if resp, got := do(t, "PUT", srv.URL+"/v1/services/"+id, body); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("PUT %s: %d %s", id, resp.StatusCode, got)
+		}
+	}
+	if resp, got := do(t, "PUT", srv.URL+"/v1/services/app", `{"timeout": "1m", "depends_on": ["db"]}`); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT app: %d %s", resp.StatusCode, got)
+	}
+	goDown(t, node, f, "db")
+	goDown(t, node, f, "app")
+	_, body := do(t, "GET", srv.URL+"/", "")
+	page := string(body)
+	for _, s := range []string{"*/5 * * * * (Asia/Tokyo)", "waits for db"} {
+		if !strings.Contains(page, s) {
+			t.Errorf("page lacks %q", s)
+		}
+	}
+	if _, body := do(t, "GET", srv.URL+"/v1/services/app", ""); !strings.Contains(string(body), `"waits_for":"db"`) {
+		t.Errorf("GET app: %s", body)
+	}
+}
