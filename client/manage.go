@@ -18,6 +18,10 @@ type Definition struct {
 	MaxRepeats, FlapThreshold          int
 	Actions, OnRecovered, Tags         []string
 	Description                        string
+	// Schedule (a cron expression) and TZ replace Timeout; DependsOn
+	// names the services this one depends on.
+	Schedule, TZ string
+	DependsOn    []string
 }
 
 // MarshalJSON writes the API's body: duration strings, and only the fields
@@ -34,13 +38,15 @@ func (d Definition) MarshalJSON() ([]byte, error) {
 			m[name] = v
 		}
 	}
-	for name, v := range map[string][]string{"actions": d.Actions, "on_recovered": d.OnRecovered, "tags": d.Tags} {
+	for name, v := range map[string][]string{"actions": d.Actions, "on_recovered": d.OnRecovered, "tags": d.Tags, "depends_on": d.DependsOn} {
 		if v != nil {
 			m[name] = v
 		}
 	}
-	if d.Description != "" {
-		m["description"] = d.Description
+	for name, v := range map[string]string{"description": d.Description, "schedule": d.Schedule, "tz": d.TZ} {
+		if v != "" {
+			m[name] = v
+		}
 	}
 	return json.Marshal(m)
 }

@@ -40,6 +40,14 @@ type Service struct {
 	FlapWindow    time.Duration
 	Tags          []string `json:"tags"`
 	Description   string   `json:"description"`
+	// Schedule and TZ are set on a service expected once per tick of a
+	// cron schedule instead of within a Timeout (which is then zero).
+	Schedule  string   `json:"schedule"`
+	TZ        string   `json:"tz"`
+	DependsOn []string `json:"depends_on"`
+	// WaitsFor is the dependency the open incident waits for, while its
+	// actions are suppressed; "" otherwise.
+	WaitsFor string `json:"waits_for"`
 
 	// NextDeadline is when the service goes down without a heartbeat; nil
 	// unless it is up.
@@ -79,8 +87,12 @@ type Incident struct {
 	// Note is what the ping that took it down said (for a timeout, its
 	// last ping, if that was its last contact); RecoveryNote what the ping
 	// that resolved it said.
-	Note         string      `json:"note"`
-	RecoveryNote string      `json:"recovery_note"`
+	Note         string `json:"note"`
+	RecoveryNote string `json:"recovery_note"`
+	// SuppressedBy is the dependency that was down when it opened: its
+	// actions waited until Released (nil while they still wait).
+	SuppressedBy string      `json:"suppressed_by"`
+	Released     *time.Time  `json:"released"`
 	Actions      []ActionRun `json:"actions"`
 }
 

@@ -311,10 +311,11 @@ func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }
 // works only on the leader. After an error other than ErrNotLeader the outcome
 // is unknown (the entry may still commit), so commands must be idempotent.
 //
-// A kind introduced by a newer protocol than some server advertises is
-// refused with ErrProtocolNotAgreed, before anything is proposed.
+// A command that needs a newer protocol than some server advertises (its
+// kind, or fields of a newer format: fsm.CommandProtocol) is refused with
+// ErrProtocolNotAgreed, before anything is proposed.
 func (n *Node) Apply(ctx context.Context, c fsm.Command) (any, error) {
-	if err := n.checkProtocol(c.Kind()); err != nil {
+	if err := n.checkProtocol(c); err != nil {
 		return nil, err
 	}
 	b, err := fsm.Encode(c)

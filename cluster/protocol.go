@@ -15,21 +15,23 @@ import (
 // (or removed), so retrying soon does not help: the API answers 409.
 var ErrProtocolNotAgreed = errors.New("cluster: not every server understands this command yet")
 
-// checkProtocol refuses kind k unless every server of the Raft configuration
+// checkProtocol refuses c unless every server of the Raft configuration
 // (voters and non-voters: both apply the log) advertises, or last advertised
-// before it died, a protocol that knows k. A server gossip never saw counts
-// as unknown, the lowest. A dead server counts at its last protocol rather
+// before it died, a protocol that can apply it: one that knows its kind and
+// the format it is written in (fsm.CommandProtocol: a Define with a schedule
+// needs more than one without). A server gossip never saw counts as
+// unknown, the lowest. A dead server counts at its last protocol rather
 // than as unknown: the leader's own work (ending maintenance windows) must
 // go on while a node is down, and a server that dies after the cluster
-// agreed on a protocol would, were it to come back on an older build, stop at
-// entries already committed anyway. The base protocol's kinds are never
-// checked, as every build knows them, so the common commands cost nothing.
+// agreed on a protocol would, were it to come back on an older build, stop
+// at entries already committed anyway. What the base protocol can apply is
+// never checked, as every build can, so the common commands cost nothing.
 //
 // Internal commands (the watcher's) go through the same check and, when it
 // refuses, are retried on the watcher's next tick: there is no older form
 // to fall back to, and the base kinds it proposes today always pass.
-func (n *Node) checkProtocol(k fsm.Kind) error {
-	need := fsm.MinProtocol(k)
+func (n *Node) checkProtocol(c fsm.Command) error {
+	need := fsm.CommandProtocol(c)
 	if need <= fsm.BaseProtocol {
 		return nil
 	}
@@ -37,7 +39,7 @@ func (n *Node) checkProtocol(k fsm.Kind) error {
 	if err != nil {
 		return err
 	}
-	return protocolShortfall(k, need, servers, n.advertisedProtocol)
+	return protocolShortfall(c.Kind(), need, servers, n.advertisedProtocol)
 }
 
 // protocolShortfall is the decision of checkProtocol on its inputs:

@@ -4,8 +4,11 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/watchdog-ha/watchdog/fsm"
 )
 
 func TestProtocolShortfallRefusesWhileAnyServerIsBehindOrUnknown(t *testing.T) {
@@ -57,5 +60,27 @@ func TestLowestProtocolCountsTheOthersGossipShowsAlive(t *testing.T) {
 				t.Fatalf("lowest protocol %d, want %d", got, tc.want)
 			}
 		})
+	}
+}
+
+// A Define carrying a schedule needs the schedules' protocol: while a
+// server advertises the first protocol, which would drop the schedule, it
+// is refused; the same Define without one is not.
+func TestAScheduleWaitsForEveryServerToKnowIt(t *testing.T) {
+	servers := []raft.Server{{ID: "n1"}, {ID: "n2"}, {ID: "n3"}}
+	mixed := map[raft.ServerID]int{"n1": fsm.ProtocolSchedules, "n2": fsm.BaseProtocol, "n3": fsm.ProtocolSchedules}
+	advertised := func(s raft.Server) int { return mixed[s.ID] }
+	scheduled := fsm.Define{Service: "job", Def: fsm.Definition{Schedule: "@daily", Grace: time.Minute}}
+	need := fsm.CommandProtocol(scheduled)
+	if err := protocolShortfall(scheduled.Kind(), need, servers, advertised); !errors.Is(err, ErrProtocolNotAgreed) ||
+		!strings.Contains(err.Error(), "server n2 advertises protocol 1") {
+		t.Fatalf("a schedule with n2 on protocol 1: %v", err)
+	}
+	if plain := (fsm.Define{Service: "job", Def: fsm.Definition{Timeout: time.Minute}}); fsm.CommandProtocol(plain) != fsm.BaseProtocol {
+		t.Fatalf("a plain Define needs protocol %d", fsm.CommandProtocol(plain))
+	}
+	mixed["n2"] = fsm.ProtocolSchedules
+	if err := protocolShortfall(scheduled.Kind(), need, servers, advertised); err != nil {
+		t.Fatalf("all upgraded: %v", err)
 	}
 }

@@ -202,7 +202,7 @@ func (Ping) Kind() Kind { return KindPing }
 
 // Encode turns a command into the bytes of a log entry.
 func Encode(c Command) ([]byte, error) {
-	out := []byte{byte(c.Kind()), commandVersion}
+	out := []byte{byte(c.Kind()), formatVersion(c)}
 	if hb, ok := c.(Heartbeat); ok {
 		return appendHeartbeat(out, hb), nil
 	}
@@ -233,7 +233,7 @@ func Decode(b []byte) (Command, error) {
 		return nil, fmt.Errorf("%w: entry of %d bytes", ErrCorrupt, len(b))
 	}
 	kind, version, body := Kind(b[0]), b[1], b[2:]
-	if version != commandVersion {
+	if version < commandVersion || version > maxFormatVersion(kind) {
 		return nil, fmt.Errorf("%w: kind %d version %d", ErrUnknownKind, kind, version)
 	}
 	switch kind {

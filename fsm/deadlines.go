@@ -36,14 +36,19 @@ func (d *deadlines) Pop() any {
 // copy returns the record as readers see it, without its heap position.
 func (s *Service) copy() Service {
 	c := *s
-	c.heapIdx = -1
+	c.heapIdx, c.due = -1, 0
 	return c
 }
 
-func (s *Service) naturalDeadline() int64 { return s.LastSeen + int64(s.Def.Timeout+s.Def.Grace) }
+// naturalDeadline is computeDue as of the service's last move in the heap,
+// kept so that ordering the heap does not evaluate cron schedules.
+func (s *Service) naturalDeadline() int64 { return s.due }
 
 // watch keeps s in the heap exactly while it is up, at its current deadline.
 func (f *FSM) watch(s *Service) {
+	if s.Status == StatusUp {
+		s.due = s.computeDue()
+	}
 	switch {
 	case s.Status != StatusUp && s.heapIdx >= 0:
 		heap.Remove(&f.deadlines, s.heapIdx)

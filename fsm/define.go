@@ -14,7 +14,11 @@ func (f *FSM) applyDefine(c Define) error {
 	if err := c.Def.Check(); err != nil {
 		return err
 	}
+	if slices.Contains(c.Def.DependsOn, c.Service) {
+		return fmt.Errorf("%w: %q depends on itself", ErrBadDefinition, c.Service)
+	}
 	def := c.Def
+	def.compile()
 	s, ok := f.services[c.Service]
 	switch {
 	case !ok:
@@ -30,6 +34,7 @@ func (f *FSM) applyDefine(c Define) error {
 	}
 	f.track(s)
 	f.record(s, Record{At: c.At, Event: EventDefined})
+	f.reviewSuppressed(c.At) // its dependencies may have changed
 	return nil
 }
 
@@ -52,6 +57,8 @@ func (f *FSM) applyDelete(c Delete) error {
 	delete(f.timed, c.Service)
 	delete(f.windows, c.Service)
 	delete(f.events, c.Service)
+	delete(f.suppressed, c.Service)
+	f.reviewSuppressed(c.At) // a dependency gone is no longer down
 	return nil
 }
 

@@ -42,6 +42,9 @@ type FSM struct {
 	// windows holds the ids of paused services with a window end, so the
 	// leader finds the windows that ended without scanning (window.go).
 	windows map[string]struct{}
+	// suppressed holds the ids of services whose open incident waits for
+	// a dependency (depends.go).
+	suppressed map[string]struct{}
 	// events is each service's recent history, kept apart from the
 	// service records so that a service without events costs nothing.
 	// Slices are only ever appended to (see appendRecord), so copies
@@ -60,13 +63,14 @@ var _ raft.FSM = (*FSM)(nil)
 // New returns an empty state machine.
 func New() *FSM {
 	return &FSM{
-		defaults:  DefaultDefinition(),
-		services:  make(map[string]*Service),
-		owing:     make(map[string]struct{}),
-		timed:     make(map[string]struct{}),
-		windows:   make(map[string]struct{}),
-		events:    make(map[string][]Record),
-		pendingCh: make(chan struct{}, 1),
+		defaults:   DefaultDefinition(),
+		services:   make(map[string]*Service),
+		owing:      make(map[string]struct{}),
+		timed:      make(map[string]struct{}),
+		suppressed: make(map[string]struct{}),
+		events:     make(map[string][]Record),
+		windows:    make(map[string]struct{}),
+		pendingCh:  make(chan struct{}, 1),
 	}
 }
 
@@ -158,7 +162,7 @@ func (f *FSM) applyHeartbeat(hb Heartbeat) (up Recoveries) {
 		// Timestamps only move forward: a retried or reordered heartbeat
 		// must not make a service look older than it is.
 		s.LastSeen = max(s.LastSeen, hb.At)
-		s.New = false
+		s.New, s.Started = false, 0
 		if s.Status == StatusDown {
 			s.Status = StatusUp
 			r := Recovery{Service: id}
@@ -169,6 +173,9 @@ func (f *FSM) applyHeartbeat(hb Heartbeat) (up Recoveries) {
 			f.cameUp(s, hb.At)
 		}
 		f.watch(s)
+	}
+	if len(up) > 0 {
+		f.reviewSuppressed(hb.At)
 	}
 	return up
 }
@@ -196,7 +203,10 @@ func (f *FSM) cameUp(s *Service, at int64) {
 	default:
 		inc := *cur
 		inc.Resolved = at
-		inc.Actions = appendRuns(slices.Clone(inc.Actions), s.Def.OnRecovered, EventRecovered, 0, at)
+		if !inc.Suppressed() {
+			// A recovery is told only where the down was.
+			inc.Actions = appendRuns(slices.Clone(inc.Actions), s.Def.OnRecovered, EventRecovered, 0, at)
+		}
 		f.replaceCurrent(s, inc)
 		f.record(s, Record{At: at, Event: EventRecovered, Incident: inc.ID})
 	}
@@ -222,6 +232,11 @@ func (f *FSM) replaceCurrent(s *Service, inc Incident) {
 // status, definition and incidents.
 func (f *FSM) track(s *Service) {
 	f.trackWindow(s)
+	if cur := s.Current(); cur != nil && cur.Resolved == 0 && cur.Suppressed() {
+		f.suppressed[s.ID] = struct{}{}
+	} else {
+		delete(f.suppressed, s.ID)
+	}
 	if waits(s) {
 		f.timed[s.ID] = struct{}{}
 	} else {
@@ -257,11 +272,13 @@ func owes(s *Service) bool {
 // it was defined through the API, which it keeps.
 func (f *FSM) applyConfigure(c Configure) {
 	def := c.Defaults
+	def.compile()
 	f.defaults = &def
 	f.noteConfig(c)
 	f.setHistoryN(c.HistoryPerService)
 	for id, s := range f.services {
 		if d, ok := c.Services[id]; ok {
+			d.compile()
 			s.Def, s.Source = &d, SourceConfig
 		} else if s.Source != SourceAPI {
 			s.Def, s.Source = f.defaults, SourceHeartbeat
@@ -269,14 +286,19 @@ func (f *FSM) applyConfigure(c Configure) {
 		f.track(s)
 	}
 	// Timeouts may have changed for any number of services: reorder once.
+	for _, s := range f.deadlines {
+		s.due = s.computeDue()
+	}
 	heap.Init(&f.deadlines)
 	for id, d := range c.Services {
 		if _, ok := f.services[id]; !ok {
+			d.compile()
 			// Watched from the moment the cluster learns of it: a configured
 			// service that never beats is an incident, not a silent gap.
 			f.add(&Service{ID: id, Def: &d, Source: SourceConfig, Status: StatusUp, LastSeen: c.At, New: true})
 		}
 	}
+	f.reviewSuppressed(c.At) // dependencies may have changed
 }
 
 // Opened is the response to an Incidents command: the ids of the incidents
@@ -285,12 +307,24 @@ type Opened []string
 
 func (f *FSM) applyIncidents(c Incidents, index uint64) Opened {
 	opened := make(Opened, len(c.Opens))
+	going := make([]*Service, len(c.Opens))
 	for k, o := range c.Opens {
-		s, ok := f.services[o.Service]
-		if !ok || s.Status != StatusUp || s.LastSeen != o.LastSeen {
-			continue
+		if s, ok := f.services[o.Service]; ok && s.Status == StatusUp && s.LastSeen == o.LastSeen {
+			going[k] = s
 		}
-		opened[k] = f.goDown(s, c.At, strconv.FormatUint(index, 10)+"-"+strconv.Itoa(k), f.timeoutCause(s))
+	}
+	// Services that go down together are all down before any incident
+	// opens: one whose dependency is among them is suppressed, whichever
+	// order the leader listed them in.
+	for _, s := range going {
+		if s != nil {
+			s.Status = StatusDown
+		}
+	}
+	for k, s := range going {
+		if s != nil {
+			opened[k] = f.goDown(s, c.At, strconv.FormatUint(index, 10)+"-"+strconv.Itoa(k), f.timeoutCause(s))
+		}
 	}
 	return opened
 }
@@ -314,16 +348,25 @@ func (f *FSM) goDown(s *Service, at int64, id string, why cause) string {
 	inc := Incident{ID: id, Opened: at, LastSeen: s.LastSeen, Notified: at,
 		Reason: why.reason, ExitStatus: why.exit, Note: why.note}
 	ev := EventDown
-	if flaps(s, at) {
+	switch by := f.blockedBy(s); {
+	case by != "":
+		// Its actions wait for the dependency (depends.go).
+		inc.SuppressedBy = by
+	case flaps(s, at):
 		// One notification says so; the rest wait until it is stable.
 		inc.Flapping, inc.Changed, ev = true, at, EventFlapping
 	}
-	inc.Actions = appendRuns(nil, s.Def.Actions, ev, 0, at)
+	if !inc.Suppressed() {
+		inc.Actions = appendRuns(nil, s.Def.Actions, ev, 0, at)
+	}
 	s.Incidents = appendIncident(s.Incidents, inc)
 	f.track(s)
 	f.record(s, Record{At: at, Event: EventDown, Incident: inc.ID})
-	if inc.Flapping {
+	switch {
+	case inc.Flapping:
 		f.record(s, Record{At: at, Event: EventFlapping, Incident: inc.ID})
+	case inc.Suppressed():
+		f.record(s, Record{At: at, Event: EventSuppressed, Incident: inc.ID, SuppressedBy: inc.SuppressedBy})
 	}
 	return inc.ID
 }

@@ -26,6 +26,14 @@ func randomHistory(t *testing.T, r *rand.Rand, n int) *applier {
 				Services:          map[string]Definition{id(): {Timeout: time.Second, Actions: []string{"page", "log"}}},
 				HistoryPerService: 3 + r.IntN(10)})
 		case 10:
+			if r.IntN(3) == 0 {
+				// Scheduled, and depending on another: cycles included,
+				// which Apply must survive though the API refuses them.
+				a.apply(Define{At: now, Service: id(), Def: Definition{Schedule: []string{"*/2 * * * *", "30 2 * * *", "@hourly"}[r.IntN(3)],
+					TZ: "Europe/Berlin", Grace: time.Duration(1+r.IntN(3)) * time.Second, Actions: []string{"page"},
+					OnRecovered: []string{"log"}, DependsOn: []string{id()}}})
+				continue
+			}
 			a.apply(Define{At: now, Service: id(), Def: Definition{Timeout: time.Second, Actions: []string{"page"}, OnRecovered: []string{"log"},
 				Grace: time.Duration(r.IntN(2)) * time.Second, Repeat: time.Duration(r.IntN(3)) * time.Second, MaxRepeats: r.IntN(3),
 				FlapThreshold: r.IntN(3), FlapWindow: 20 * time.Second}})

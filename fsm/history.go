@@ -31,6 +31,8 @@ type Record struct {
 	// Until is a maintenance window's end: of a paused event, when it
 	// will end; of a resumed event, the end that resumed it.
 	Until int64 `json:"until,omitempty"`
+	// SuppressedBy is, on a suppressed event, the dependency it waits for.
+	SuppressedBy string `json:"suppressed_by,omitempty"`
 }
 
 // ServiceRecord is a Record with the service it belongs to.

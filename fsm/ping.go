@@ -28,7 +28,8 @@ type Ping struct {
 
 // applyPing records the ping in the service's history, then:
 //   - start: a sign of life (the timeout restarts, so a run that neither
-//     succeeds nor fails nor starts again within it is an incident);
+//     succeeds nor fails nor starts again within it is an incident); for a
+//     scheduled service, the start of a run that must end within its grace;
 //   - success: a heartbeat;
 //   - fail: the service goes down now, with incident "<index>-0".
 //
@@ -63,12 +64,17 @@ func (f *FSM) applyPing(p Ping, index uint64) Recoveries {
 		}
 		return up
 	case EventStart:
-		if s.Status == StatusUp {
+		switch {
+		case s.Def.scheduled():
+			// A run must end within the grace; it is not a success.
+			s.Started = p.At
+			f.watch(s)
+		case s.Status == StatusUp:
 			s.LastSeen = max(s.LastSeen, p.At)
 			f.watch(s)
 		}
 	case EventFail:
-		s.LastSeen = max(s.LastSeen, p.At)
+		s.LastSeen, s.Started = max(s.LastSeen, p.At), 0
 		if s.Status == StatusUp {
 			f.goDown(s, p.At, strconv.FormatUint(index, 10)+"-0", pingCause(p))
 		}

@@ -36,14 +36,14 @@ func flaps(s *Service, at int64) bool {
 // its flapping, or a repeat. A paused service owes neither.
 func waits(s *Service) bool {
 	cur := s.Current()
-	if cur == nil || cur.Resolved != 0 || s.Status == StatusPaused {
+	if cur == nil || cur.Resolved != 0 || s.Status == StatusPaused || cur.Suppressed() {
 		return false
 	}
 	return cur.Flapping || repeatsLeft(s, cur)
 }
 
 func repeatsLeft(s *Service, cur *Incident) bool {
-	return s.Status == StatusDown && s.Def.Repeat > 0 &&
+	return s.Status == StatusDown && s.Def.Repeat > 0 && !cur.Suppressed() &&
 		(s.Def.MaxRepeats == 0 || cur.Repeats < s.Def.MaxRepeats)
 }
 

@@ -34,3 +34,15 @@ func MinProtocol(k Kind) int {
 	}
 	return ProtocolVersion + 1
 }
+
+// CommandProtocol is the protocol every server must advertise before the
+// leader proposes c: its kind's (MinProtocol), or more when c is written in
+// a newer format of its kind because it carries fields that an older build
+// would silently drop (see formatVersion). The leader's gate asks this.
+func CommandProtocol(c Command) int {
+	p := MinProtocol(c.Kind())
+	if formatVersion(c) >= scheduleFormat {
+		p = max(p, ProtocolSchedules)
+	}
+	return p
+}

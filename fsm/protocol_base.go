@@ -4,7 +4,7 @@ package fsm
 
 // ProtocolVersion is the protocol this build speaks: it knows every kind
 // MinProtocol puts at or below it.
-const ProtocolVersion = WindowProtocol
+const ProtocolVersion = max(WindowProtocol, ProtocolSchedules)
 
 // The hooks of the watchdog_nextproto build (protocol_next.go): this build
 // has no kind beyond the base protocol.

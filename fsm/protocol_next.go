@@ -11,8 +11,8 @@ import "fmt"
 // nextProtocol), its decoding and its application.
 
 // ProtocolVersion is the protocol this build speaks: the release's kinds
-// and Note, one protocol above the release.
-const ProtocolVersion = WindowProtocol + 1
+// and formats, and Note, one protocol above the release.
+const ProtocolVersion = max(WindowProtocol, ProtocolSchedules) + 1
 
 // KindNote is a Note. It is deliberately not Ignorable: a node that does not
 // know it must never be handed one, which is what the leader's protocol gate

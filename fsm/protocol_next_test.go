@@ -8,7 +8,7 @@ import (
 )
 
 func TestNextBuildAppliesNotesAtTheNextProtocol(t *testing.T) {
-	if MinProtocol(KindNote) != WindowProtocol+1 || ProtocolVersion != WindowProtocol+1 {
+	if release := max(WindowProtocol, ProtocolSchedules); MinProtocol(KindNote) != release+1 || ProtocolVersion != release+1 {
 		t.Fatalf("MinProtocol(KindNote) = %d, ProtocolVersion = %d", MinProtocol(KindNote), ProtocolVersion)
 	}
 	a := newApplier(t)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"math"
+	"slices"
 
 	"github.com/hashicorp/raft"
 )
@@ -16,6 +17,12 @@ import (
 // Version 2 added the event histories, the sources of definitions and the
 // restart policy; version 1 snapshots are still restored.
 const snapshotVersion = 2
+
+// snapshotScheduleVersion is the version of a snapshot that holds what
+// ProtocolSchedules introduced (schedules, dependencies, runs, suppressed
+// incidents): a build that does not know them refuses it rather than
+// dropping them. A snapshot without them is still written as version 2.
+const snapshotScheduleVersion = 3
 
 // The snapshot is a header line followed by one JSON line per service.
 // Streaming it keeps memory flat however many services there are, and lines
@@ -78,7 +85,7 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 func (s *snapshot) write(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	enc := json.NewEncoder(bw)
-	h := snapshotHeader{Version: snapshotVersion, Defaults: *s.defaults, Count: len(s.services),
+	h := snapshotHeader{Version: s.version(), Defaults: *s.defaults, Count: len(s.services),
 		HistoryPerService: s.historyN, Seq: s.seq, ConfigGeneration: s.config.Generation,
 		ActionsHash: s.config.ActionsHash}
 	if err := enc.Encode(h); err != nil {
@@ -96,6 +103,20 @@ func (s *snapshot) write(w io.Writer) error {
 	return bw.Flush()
 }
 
+// version is the oldest snapshot version that can hold s.
+func (s *snapshot) version() int {
+	if s.defaults.needsSchedules() {
+		return snapshotScheduleVersion
+	}
+	for _, svc := range s.services {
+		if svc.Def.needsSchedules() || svc.Started != 0 ||
+			slices.ContainsFunc(svc.Incidents, func(inc Incident) bool { return inc.SuppressedBy != "" }) {
+			return snapshotScheduleVersion
+		}
+	}
+	return snapshotVersion
+}
+
 // Release implements raft.FSMSnapshot.
 func (s *snapshot) Release() {}
 
@@ -110,7 +131,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	f.defaults, f.services, f.owing, f.deadlines = next.defaults, next.services, next.owing, next.deadlines
 	f.timed, f.events, f.historyN, f.seq = next.timed, next.events, next.historyN, next.seq
-	f.config, f.windows = next.config, next.windows
+	f.config, f.windows, f.suppressed = next.config, next.windows, next.suppressed
 	f.mu.Unlock()
 	if len(next.owing) > 0 {
 		select {
@@ -127,7 +148,7 @@ func (f *FSM) read(r io.Reader) error {
 	if err := dec.Decode(&h); err != nil {
 		return fmt.Errorf("%w: header: %w", ErrCorrupt, err)
 	}
-	if h.Version != 1 && h.Version != snapshotVersion {
+	if h.Version < 1 || h.Version > snapshotScheduleVersion {
 		return fmt.Errorf("%w: snapshot version %d not supported", ErrCorrupt, h.Version)
 	}
 	if h.HistoryPerService < 0 {
@@ -139,6 +160,7 @@ func (f *FSM) read(r io.Reader) error {
 	if h.Seq > math.MaxInt64 {
 		return fmt.Errorf("%w: seq %d is beyond any number of events", ErrCorrupt, h.Seq)
 	}
+	h.Defaults.compile()
 	f.defaults, f.historyN, f.seq = &h.Defaults, h.HistoryPerService, h.Seq
 	seqs := make(map[uint64]struct{}) // event numbers are unique across services
 	for i := range h.Count {
@@ -172,6 +194,8 @@ func (f *FSM) admit(s Service, events []Record, seqs map[uint64]struct{}) error 
 	}
 	if s.Source == SourceHeartbeat {
 		s.Def = f.defaults
+	} else {
+		s.Def.compile()
 	}
 	switch s.Status {
 	case StatusUp, StatusDown, StatusPaused:

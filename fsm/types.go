@@ -123,6 +123,15 @@ type Definition struct {
 	FlapWindow    time.Duration `json:"flap_window,omitempty"`
 	Tags          []string      `json:"tags,omitempty"`
 	Description   string        `json:"description,omitempty"`
+	// Schedule, when set, is a cron expression the service is expected on
+	// instead of a Timeout, in zone TZ ("" is UTC): see schedule.go.
+	// DependsOn names the services it depends on: see depends.go. These
+	// need ProtocolSchedules (see Define.formatVersion).
+	Schedule  string   `json:"schedule,omitempty"`
+	TZ        string   `json:"tz,omitempty"`
+	DependsOn []string `json:"depends_on,omitempty"`
+
+	sched *Schedule // Schedule compiled (compile); nil without one
 }
 
 // Equal reports whether two definitions say the same thing.
@@ -131,7 +140,8 @@ func (d *Definition) Equal(o *Definition) bool {
 		slices.Equal(d.OnRecovered, o.OnRecovered) && d.Grace == o.Grace &&
 		d.Repeat == o.Repeat && d.MaxRepeats == o.MaxRepeats &&
 		d.FlapThreshold == o.FlapThreshold && d.FlapWindow == o.FlapWindow &&
-		slices.Equal(d.Tags, o.Tags) && d.Description == o.Description
+		slices.Equal(d.Tags, o.Tags) && d.Description == o.Description &&
+		d.Schedule == o.Schedule && d.TZ == o.TZ && slices.Equal(d.DependsOn, o.DependsOn)
 }
 
 // Bounds of a definition that the state machine relies on.
@@ -163,8 +173,11 @@ var ErrBadDefinition = errors.New("fsm: bad definition")
 // Operator-facing limits (minimum timeouts, known actions) are checked
 // where the definition is written: the config file and the API.
 func (d *Definition) Check() error {
+	if err := d.checkSchedule(); err != nil {
+		return err
+	}
 	switch {
-	case d.Timeout <= 0:
+	case d.Timeout <= 0 && !d.scheduled():
 		return fmt.Errorf("%w: timeout must be positive", ErrBadDefinition)
 	case d.Grace < 0 || d.Repeat < 0 || d.FlapWindow < 0:
 		return fmt.Errorf("%w: grace, repeat and flap_window must not be negative", ErrBadDefinition)
@@ -204,8 +217,12 @@ type Service struct {
 	// never changed in place once stored, so copies handed to readers and
 	// snapshots may share it.
 	Incidents []Incident `json:"incidents,omitempty"`
+	// Started is when a start ping opened a run of a scheduled service,
+	// 0 when none is open: the run must end within its grace.
+	Started int64 `json:"started,omitempty"`
 
-	heapIdx int // position in the deadline heap, -1 when not in it
+	heapIdx int   // position in the deadline heap, -1 when not in it
+	due     int64 // computeDue, as of its last move in the heap
 }
 
 // Incident is one period a service spent down, and what was done about it.
@@ -235,6 +252,11 @@ type Incident struct {
 	// that resolved it. Both are cleaned and bounded (MaxIncidentNote).
 	Note         string `json:"note,omitempty"`
 	RecoveryNote string `json:"recovery_note,omitempty"`
+	// SuppressedBy is the service this one depends on that was down when
+	// the incident opened (or, later, the one it still waits for): its
+	// actions wait until Released, when no dependency is down any more.
+	SuppressedBy string `json:"suppressed_by,omitempty"`
+	Released     int64  `json:"released,omitempty"`
 }
 
 // ActionRun is one action owed or done for an incident's event.
@@ -280,6 +302,11 @@ func (s *Service) Current() *Incident {
 // was no leader, no heartbeat could be committed, so a stale timestamp then
 // is nobody's fault.
 func (s *Service) Deadline(watchingSince time.Time) time.Time {
+	if s.Def.scheduled() {
+		// A tick is an instant, not a silence: the floor is a full
+		// grace to be heard from once this leader can commit it.
+		return time.Unix(0, max(s.computeDue(), watchingSince.Add(s.Def.Grace).UnixNano()))
+	}
 	last := time.Unix(0, s.LastSeen)
 	if last.Before(watchingSince) {
 		last = watchingSince

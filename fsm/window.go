@@ -123,6 +123,7 @@ func (f *FSM) pause(s *Service, at, until int64) bool {
 	f.record(s, Record{At: at, Event: EventPaused, Until: until})
 	f.watch(s)
 	f.track(s)
+	f.reviewSuppressed(at) // a dependency paused no longer counts as down
 	return true
 }
 
@@ -147,6 +148,7 @@ func (f *FSM) resume(s *Service, at, ended int64) bool {
 	}
 	f.watch(s)
 	f.track(s)
+	f.reviewSuppressed(at) // s may be a dependency, or a suppressed service back
 	return true
 }
 

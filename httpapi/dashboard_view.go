@@ -158,6 +158,8 @@ type pageRow struct {
 	Tags          []string
 	Timeline      []timelineCell
 	TimelineLabel string
+	// WaitsFor is the dependency a suppressed incident waits for.
+	WaitsFor string
 }
 
 func (d *dashboard) pageData(now time.Time, query string, page int) pageData {
@@ -221,7 +223,10 @@ func (d *dashboard) pageData(now time.Time, query string, page int) pageData {
 }
 
 func rowOf(svc fsm.Service, now time.Time) pageRow {
-	r := pageRow{ID: svc.ID, Status: svc.Shown(), Timeout: svc.Def.Timeout.String()}
+	r := pageRow{ID: svc.ID, Status: svc.Shown(), Timeout: svc.Def.Timeout.String(), WaitsFor: svc.WaitsFor()}
+	if svc.Def.Schedule != "" {
+		r.Timeout = svc.Def.Schedule + " (" + cmp.Or(svc.Def.TZ, fsm.DefaultTZ) + ")"
+	}
 	if svc.LastSeen != 0 && !svc.New {
 		seen := time.Unix(0, svc.LastSeen)
 		r.LastSeen = seen.UTC().Format(time.RFC3339Nano)
@@ -232,8 +237,8 @@ func rowOf(svc fsm.Service, now time.Time) pageRow {
 		opened := time.Unix(0, cur.Opened)
 		r.Note, r.At, r.AtText = "down for", opened.UTC().Format(time.RFC3339Nano), formatAge(now.Sub(opened))
 		r.Count = "since"
-	case svc.Status == fsm.StatusUp && svc.LastSeen != 0:
-		due := time.Unix(0, svc.LastSeen).Add(svc.Def.Timeout)
+	case svc.Status == fsm.StatusUp && !svc.NextDeadline().IsZero():
+		due := svc.NextDeadline()
 		r.Note, r.At, r.AtText = "due in", due.UTC().Format(time.RFC3339Nano), formatAge(due.Sub(now))
 		r.Count = "until"
 	case svc.Status == fsm.StatusPaused && svc.PausedUntil != 0:

@@ -37,12 +37,14 @@ type eventView struct {
 	ExitStatus int    `json:"exit_status,omitempty"`
 	// A maintenance window's end (paused, resumed).
 	Until *time.Time `json:"until,omitempty"`
+	// The dependency a suppressed event waits for.
+	SuppressedBy string `json:"suppressed_by,omitempty"`
 }
 
 func eventOf(service string, r fsm.Record) eventView {
 	return eventView{Service: service, Seq: r.Seq, Time: timeOf(r.At), Event: r.Event, Incident: r.Incident,
 		Action: r.Action, For: r.For, Repeat: r.Repeat, State: r.State, Attempts: r.Attempts, Error: r.Error,
-		Note: r.Note, RunID: r.RunID, ExitStatus: r.ExitStatus, Until: timeOf(r.Until)}
+		Note: r.Note, RunID: r.RunID, ExitStatus: r.ExitStatus, Until: timeOf(r.Until), SuppressedBy: r.SuppressedBy}
 }
 
 // handleServiceEvents answers a service's history, oldest first, from this

@@ -52,9 +52,13 @@ type serviceSpec struct {
 	FlapWindow    *string   `json:"flap_window"`
 	Tags          *[]string `json:"tags"`
 	Description   *string   `json:"description"`
+	// Schedule and TZ replace Timeout; DependsOn (schedule.go).
+	Schedule  *string   `json:"schedule"`
+	TZ        *string   `json:"tz"`
+	DependsOn *[]string `json:"depends_on"`
 }
 
-const specFields = "timeout, grace, actions, on_recovered, repeat, max_repeats, flap_threshold, flap_window, tags, description"
+const specFields = "timeout, grace, actions, on_recovered, repeat, max_repeats, flap_threshold, flap_window, tags, description, schedule, tz, depends_on"
 
 // handlePut defines a service through the API, or changes one the API or a
 // heartbeat created. The config file wins: a service it defines is a 409.
@@ -66,6 +70,9 @@ func (s *Server) handlePut(r *http.Request) (int, any, error) {
 		return 0, nil, &badRequest{err.Error()}
 	}
 	def, err := s.definition(spec)
+	if err == nil {
+		err = s.checkDependencies(id, def)
+	}
 	if err != nil {
 		return 0, nil, &badRequest{err.Error()}
 	}
@@ -188,7 +195,7 @@ func jsonKind(field string) string {
 		return `a duration string such as "30s"`
 	case "max_repeats", "flap_threshold":
 		return "a whole number"
-	case "description":
+	case "description", "schedule", "tz":
 		return "a string"
 	}
 	return "a list of strings"
@@ -230,6 +237,11 @@ func (s *Server) definition(spec serviceSpec) (fsm.Definition, error) {
 		def.Description = *spec.Description
 		errs = append(errs, checkDescription(def.Description))
 	}
+	errs = append(errs, scheduleFields(spec, &def))
+	if spec.DependsOn != nil {
+		def.DependsOn = *spec.DependsOn
+		errs = append(errs, checkDependsIDs(def.DependsOn))
+	}
 	return def, definitionError(def, errs)
 }
 
@@ -250,12 +262,14 @@ func definitionError(def fsm.Definition, errs []error) error {
 // where the configuration's actions are not known.
 func checkDefinition(def fsm.Definition, checkActions func(field string, names []string) error) error {
 	errs := []error{
-		checkPeriod("timeout", def.Timeout, false),
+		checkPeriod("timeout", def.Timeout, def.Schedule != ""),
 		checkPeriod("grace", def.Grace, true),
 		checkPeriod("repeat", def.Repeat, true),
 		checkPeriod("flap_window", def.FlapWindow, true),
 		checkTags(def.Tags),
 		checkDescription(def.Description),
+		checkSchedule(def),
+		checkDependsIDs(def.DependsOn),
 	}
 	if checkActions != nil {
 		errs = append(errs, checkActions("actions", def.Actions), checkActions("on_recovered", def.OnRecovered))

@@ -100,7 +100,7 @@ func TestBadBackupsAreRefusedAndChangeNothing(t *testing.T) {
 			return bytes.Replace(b, []byte(`"id":"a"`), []byte(`"id":"a/../b"`), 1)
 		}), false, 400},
 		{"sealed, a newer snapshot format", reseal(t, good, func(b []byte) []byte {
-			return bytes.Replace(b, []byte(`{"v":2,`), []byte(`{"v":3,`), 1)
+			return bytes.Replace(b, []byte(`{"v":2,`), []byte(`{"v":9,`), 1)
 		}), false, 400},
 		{"sealed, garbage for a snapshot", reseal(t, good, func([]byte) []byte { return []byte("{}{}") }), false, 400},
 		{"over the cap", bytes.Repeat([]byte("x"), limit+1), false, 413},

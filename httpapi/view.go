@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"time"
 
 	"github.com/watchdog-ha/watchdog/fsm"
@@ -14,10 +15,16 @@ type serviceView struct {
 	Status      fsm.Status `json:"status"`
 	Flapping    bool       `json:"flapping"`
 	LastSeen    *time.Time `json:"last_seen"`
-	Timeout     string     `json:"timeout"`
+	Timeout     string     `json:"timeout,omitempty"` // absent for a scheduled service
 	Actions     []string   `json:"actions"`
 	OnRecovered []string   `json:"on_recovered"`
 	policyView
+	// Schedule and TZ instead of Timeout; DependsOn; WaitsFor is the
+	// dependency an open suppressed incident waits for.
+	Schedule     string         `json:"schedule,omitempty"`
+	TZ           string         `json:"tz,omitempty"`
+	DependsOn    []string       `json:"depends_on,omitempty"`
+	WaitsFor     string         `json:"waits_for,omitempty"`
 	NextDeadline *time.Time     `json:"next_deadline,omitempty"`
 	Incident     *incidentView  `json:"incident"`
 	Incidents    []incidentView `json:"incidents,omitempty"`
@@ -40,6 +47,8 @@ type incidentView struct {
 	ExitStatus   int             `json:"exit_status,omitempty"`
 	Note         string          `json:"note,omitempty"`
 	RecoveryNote string          `json:"recovery_note,omitempty"`
+	SuppressedBy string          `json:"suppressed_by,omitempty"`
+	Released     *time.Time      `json:"released,omitempty"`
 	Actions      []actionRunView `json:"actions"`
 }
 
@@ -82,18 +91,24 @@ func viewOf(s fsm.Service, history bool) serviceView {
 		Status:      s.Shown(),
 		Flapping:    s.Flapping(),
 		LastSeen:    timeOf(s.LastSeen),
-		Timeout:     s.Def.Timeout.String(),
+		Timeout:     durationOf(s.Def.Timeout),
 		Actions:     nonNil(s.Def.Actions),
 		OnRecovered: nonNil(s.Def.OnRecovered),
 		policyView:  policyOf(s.Def),
+		Schedule:    s.Def.Schedule,
+		DependsOn:   s.Def.DependsOn,
+		WaitsFor:    s.WaitsFor(),
+	}
+	if s.Def.Schedule != "" {
+		v.TZ = cmp.Or(s.Def.TZ, fsm.DefaultTZ)
 	}
 	if s.New {
 		// Never heard from: the time it is watched from is its
 		// definition's, not a heartbeat's.
 		v.LastSeen = nil
 	}
-	if s.Status == fsm.StatusUp {
-		v.NextDeadline = timeOf(s.LastSeen + int64(s.Def.Timeout+s.Def.Grace))
+	if d := s.NextDeadline(); !d.IsZero() {
+		v.NextDeadline = timeOf(d.UnixNano())
 	}
 	if s.Status == fsm.StatusPaused {
 		v.PausedUntil = timeOf(s.PausedUntil)
@@ -114,7 +129,8 @@ func viewOf(s fsm.Service, history bool) serviceView {
 func incidentOf(inc fsm.Incident) incidentView {
 	iv := incidentView{ID: inc.ID, Opened: timeOf(inc.Opened), LastSeen: timeOf(inc.LastSeen),
 		Resolved: timeOf(inc.Resolved), Reason: inc.Reason, ExitStatus: inc.ExitStatus, Note: inc.Note,
-		RecoveryNote: inc.RecoveryNote, Actions: make([]actionRunView, 0, len(inc.Actions))}
+		RecoveryNote: inc.RecoveryNote, SuppressedBy: inc.SuppressedBy, Released: timeOf(inc.Released),
+		Actions: make([]actionRunView, 0, len(inc.Actions))}
 	for _, r := range inc.Actions {
 		iv.Actions = append(iv.Actions, actionRunView{Action: r.Action, Event: r.Event, State: r.State,
 			Attempts: r.Attempts, Error: r.Error, Finished: timeOf(r.Finished)})

@@ -248,8 +248,8 @@ func emailBody(ev Event, now time.Time) string {
 	case ev.Reason == fsm.ReasonFail || ev.Reason == fsm.ReasonExitStatus:
 		fmt.Fprintf(&b, "%s is DOWN: %s (%s ago).\n\n", ev.Service, why(ev), since(now, ev.LastSeen))
 	default:
-		fmt.Fprintf(&b, "%s is DOWN: no heartbeat since %s (%s ago); its timeout is %s.\n\n",
-			ev.Service, stamp(ev.LastSeen), since(now, ev.LastSeen), ev.Timeout)
+		fmt.Fprintf(&b, "%s is DOWN: no heartbeat since %s (%s ago); its %s.\n\n",
+			ev.Service, stamp(ev.LastSeen), since(now, ev.LastSeen), strings.Replace(limit(ev), " ", " is ", 1))
 	}
 	if ev.Kind == fsm.EventFlapping {
 		b.WriteString("It has gone down too often lately: it is flapping. Further notifications are held\n" +

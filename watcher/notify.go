@@ -138,6 +138,9 @@ func reasonLabel(ev Event) string {
 func why(ev Event) string {
 	switch ev.Reason {
 	case fsm.ReasonTimeout:
+		if ev.Schedule != "" {
+			return fmt.Sprintf("no success within the grace after a tick of its schedule %s, the last at %s", ev.Schedule, stamp(ev.LastSeen))
+		}
 		return fmt.Sprintf("no heartbeat within its timeout of %s, the last at %s", ev.Timeout, stamp(ev.LastSeen))
 	case fsm.ReasonFail:
 		return fmt.Sprintf("it reported a failure at %s", stamp(ev.LastSeen))
@@ -145,6 +148,14 @@ func why(ev Event) string {
 		return fmt.Sprintf("it reported exit status %d at %s", ev.ExitStatus, stamp(ev.LastSeen))
 	}
 	return ""
+}
+
+// limit says what the service is held to: "timeout 10s", or its schedule.
+func limit(ev Event) string {
+	if ev.Schedule != "" {
+		return "schedule " + ev.Schedule
+	}
+	return "timeout " + ev.Timeout.String()
 }
 
 // since formats how long ago t was at now, to the second.

@@ -61,7 +61,7 @@ func pagerDutyEvent(key string, ev Event) PagerDutyEvent {
 		return out
 	}
 	out.EventAction = "trigger"
-	summary := fmt.Sprintf("%s is DOWN: no heartbeat since %s (timeout %s)", ev.Service, stamp(ev.LastSeen), ev.Timeout)
+	summary := fmt.Sprintf("%s is DOWN: no heartbeat since %s (%s)", ev.Service, stamp(ev.LastSeen), limit(ev))
 	if ev.Reason == fsm.ReasonFail || ev.Reason == fsm.ReasonExitStatus {
 		summary = fmt.Sprintf("%s is DOWN: %s", ev.Service, why(ev))
 	}
@@ -69,7 +69,7 @@ func pagerDutyEvent(key string, ev Event) PagerDutyEvent {
 	case fsm.EventRepeat:
 		summary = strings.Replace(summary, " is DOWN", " is still DOWN", 1)
 	case fsm.EventFlapping:
-		summary = fmt.Sprintf("%s is FLAPPING: down again at %s (timeout %s); held until stable", ev.Service, stamp(ev.Time), ev.Timeout)
+		summary = fmt.Sprintf("%s is FLAPPING: down again at %s (%s); held until stable", ev.Service, stamp(ev.Time), limit(ev))
 	}
 	details := map[string]string{
 		"service":     ev.Service,

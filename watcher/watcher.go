@@ -1,6 +1,7 @@
 package watcher
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -49,9 +50,12 @@ type Event struct {
 	Kind     fsm.Event
 	Repeat   int           // for a repeat, which one (1, 2, ...)
 	LastSeen time.Time     // the heartbeat the service went silent after
-	Timeout  time.Duration // the service's timeout
-	Node     string        // the leader delivering it
-	Time     time.Time     // when it happened: the incident opened, or was resolved
+	Timeout  time.Duration // the service's timeout; 0 for a scheduled service
+	// Schedule is a scheduled service's schedule, zone and grace, as
+	// notifications say it ("30 2 * * * (Europe/Berlin), grace 30m0s").
+	Schedule string
+	Node     string    // the leader delivering it
+	Time     time.Time // when it happened: the incident opened, or was resolved
 	// Why it went down: fsm.ReasonTimeout, ReasonFail or ReasonExitStatus
 	// (with ExitStatus); empty for an incident an older build opened.
 	Reason     string
@@ -348,6 +352,9 @@ func (w *Watcher) event(p fsm.PendingAction) Event {
 	}
 	if s.Def != nil {
 		ev.Timeout = s.Def.Timeout
+		if s.Def.Schedule != "" {
+			ev.Schedule = fmt.Sprintf("%s (%s), grace %s", s.Def.Schedule, cmp.Or(s.Def.TZ, fsm.DefaultTZ), s.Def.Grace)
+		}
 	}
 	i := slices.IndexFunc(s.Incidents, func(inc fsm.Incident) bool { return inc.ID == p.Incident })
 	if i < 0 {

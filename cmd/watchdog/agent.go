@@ -228,7 +228,9 @@ func desiredConfig(f *FileConfig) *fsm.Configure {
 }
 
 func definition(s ServiceConfig) fsm.Definition {
-	return fsm.Definition{Timeout: time.Duration(s.Timeout), Actions: s.Actions, OnRecovered: s.OnRecovered,
+	def := fsm.Definition{Timeout: time.Duration(s.Timeout), Actions: s.Actions, OnRecovered: s.OnRecovered,
 		Grace: time.Duration(s.Grace), Repeat: time.Duration(s.Repeat), MaxRepeats: s.MaxRepeats,
 		FlapThreshold: s.FlapThreshold, FlapWindow: time.Duration(s.FlapWindow), Tags: s.Tags, Description: s.Description}
+	scheduleOf(s, &def)
+	return def
 }

@@ -50,9 +50,22 @@ func printServices(w io.Writer, svcs []client.Service, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATUS\tLAST SEEN\tTIMEOUT\tNEXT DEADLINE")
 	for _, s := range svcs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.Status, ago(s.LastSeen, now), s.Timeout, dueIn(s.NextDeadline, now))
+		due := dueIn(s.NextDeadline, now)
+		if s.WaitsFor != "" {
+			due = "waits for " + s.WaitsFor
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.Status, ago(s.LastSeen, now), expected(s), due)
 	}
 	return tw.Flush()
+}
+
+// expected says when a service is expected: its timeout, or its schedule
+// and zone.
+func expected(s client.Service) string {
+	if s.Schedule != "" {
+		return fmt.Sprintf("%s (%s, grace %s)", s.Schedule, s.TZ, s.Grace)
+	}
+	return s.Timeout.String()
 }
 
 // runService prints one service and its recent incidents.
@@ -102,6 +115,8 @@ type apiEvent struct {
 	Attempts int        `json:"attempts"`
 	Error    string     `json:"error"`
 	Note     string     `json:"note"`
+	// SuppressedBy, on a suppressed event: the dependency it waits for.
+	SuppressedBy string `json:"suppressed_by"`
 }
 
 // printRecentEvents shows the service's last events, oldest first.
@@ -116,7 +131,7 @@ func printRecentEvents(ctx context.Context, w io.Writer, c *apiClient, id string
 	fmt.Fprintf(w, "recent events (%d of %d):\n", len(evs), len(page.Events))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, e := range evs {
-		detail := strings.TrimSpace(strings.Join([]string{e.Incident, e.Action, e.For, e.State, e.Error, firstLine(e.Note)}, " "))
+		detail := strings.TrimSpace(strings.Join([]string{e.Incident, e.Action, e.For, e.State, e.Error, firstLine(e.Note), e.SuppressedBy}, " "))
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", stamp(e.Time, now), e.Event, strings.Join(strings.Fields(detail), " "))
 	}
 	return tw.Flush()
@@ -132,7 +147,17 @@ func printService(w io.Writer, s client.Service, now time.Time) error {
 	fmt.Fprintf(tw, "id:\t%s\n", s.ID)
 	fmt.Fprintf(tw, "status:\t%s\n", s.Status)
 	fmt.Fprintf(tw, "last seen:\t%s\n", stamp(s.LastSeen, now))
-	fmt.Fprintf(tw, "timeout:\t%s\n", s.Timeout)
+	if s.Schedule != "" {
+		fmt.Fprintf(tw, "schedule:\t%s\n", expected(s))
+	} else {
+		fmt.Fprintf(tw, "timeout:\t%s\n", s.Timeout)
+	}
+	if len(s.DependsOn) > 0 {
+		fmt.Fprintf(tw, "depends on:\t%s\n", strings.Join(s.DependsOn, ", "))
+	}
+	if s.WaitsFor != "" {
+		fmt.Fprintf(tw, "waits for:\t%s (its actions are suppressed until it is up)\n", s.WaitsFor)
+	}
 	fmt.Fprintf(tw, "next deadline:\t%s\n", dueIn(s.NextDeadline, now))
 	fmt.Fprintf(tw, "actions:\t%s\n", joinOrDash(s.Actions))
 	fmt.Fprintf(tw, "on recovered:\t%s\n", joinOrDash(s.OnRecovered))
@@ -154,6 +179,13 @@ func printIncident(w io.Writer, inc client.Incident, now time.Time) error {
 		end = "resolved " + stamp(inc.Resolved, now)
 	}
 	fmt.Fprintf(w, "\nincident %s: opened %s, %s\n", inc.ID, stamp(inc.Opened, now), end)
+	if inc.SuppressedBy != "" {
+		released := "its actions wait"
+		if inc.Released != nil {
+			released = "its actions ran from " + stamp(inc.Released, now)
+		}
+		fmt.Fprintf(w, "  suppressed: %s was down; %s\n", inc.SuppressedBy, released)
+	}
 	if len(inc.Actions) == 0 {
 		_, err := fmt.Fprintln(w, "  no actions")
 		return err

@@ -156,6 +156,11 @@ type ServiceConfig struct {
 	FlapWindow    Duration `yaml:"flap_window"`
 	Tags          []string `yaml:"tags"`
 	Description   string   `yaml:"description"`
+	// A cron schedule instead of a timeout, and dependencies
+	// (config_schedule.go).
+	Schedule  string   `yaml:"schedule"`
+	TZ        string   `yaml:"tz"`
+	DependsOn []string `yaml:"depends_on"`
 }
 
 // LoadConfig reads the file and calls ParseConfig.
@@ -205,6 +210,7 @@ func parseConfig(p *parser, data []byte) (*FileConfig, error) {
 	}
 	p.resolveServices(cfg)
 	p.resolvePolicies(cfg)
+	p.checkSchedules(cfg)
 	p.checkBatching(cfg)
 	p.checkLimits(cfg)
 	if err := p.err(); err != nil {
@@ -370,7 +376,9 @@ func (p *parser) resolveServices(cfg *FileConfig) {
 			p.addf(p.keyLine("services", id), "services", "invalid service id %q: %s", id, idRule)
 		}
 		inherited := time.Duration(cfg.Defaults.Timeout)
-		p.duration(&s.Timeout, inherited, minServiceTimeout, maxServiceTimeout, "services", id, "timeout")
+		if !p.unschedule(&s, id) { // a scheduled service has no timeout (config_schedule.go)
+			p.duration(&s.Timeout, inherited, minServiceTimeout, maxServiceTimeout, "services", id, "timeout")
+		}
 		if s.Actions == nil {
 			s.Actions = slices.Clone(cfg.Defaults.Actions)
 		} else {

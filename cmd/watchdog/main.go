@@ -11,6 +11,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	// Zone data for the tz of scheduled services, in the binary: the image
+	// is FROM scratch, with no /usr/share/zoneinfo to load it from.
+	_ "time/tzdata"
 )
 
 func main() { runMain() }

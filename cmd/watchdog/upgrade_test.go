@@ -187,7 +187,7 @@ func refusedWhileOld(t *testing.T, procs []*proc, leader, old *proc) {
 	// Through the leader, and through the other new node by forwarding.
 	for _, via := range []*proc{leader, otherThan(procs, leader, old)} {
 		code, body := postNote(via, "noted", "too soon")
-		if code != http.StatusConflict || !strings.Contains(body, "server "+old.id+" advertises protocol "+strconv.Itoa(fsm.ProtocolVersion)) {
+		if code != http.StatusConflict || !strings.Contains(body, fmt.Sprintf("server %s advertises protocol %d", old.id, fsm.ProtocolVersion)) {
 			t.Fatalf("note via %s with %s on the old build: %d %s", via.id, old.id, code, body)
 		}
 		t.Logf("note via %s refused: %d %s", via.id, code, body)
@@ -219,14 +219,20 @@ func acceptedEverywhere(t *testing.T, procs []*proc, leader *proc) {
 	out := mustCLI(t, exitOK, runMembers, "-addr", leader.httpAddr)
 	// A header, a line a node, and the committed configuration's line.
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	proto := slices.Index(strings.Fields(lines[0]), "PROTO")
-	if len(lines) != 5 || proto < 0 || !strings.HasPrefix(lines[4], "committed configuration") {
-		t.Fatalf("watchdog members after the upgrade:\n%s", out)
-	}
-	for _, line := range lines[1:4] {
-		if f := strings.Fields(line); len(f) <= proto || f[proto] != strconv.Itoa(nextProto) || f[3] != "voter" {
+	// The PROTO column by its header (CONFIG follows it), and the node
+	// rows only (a line on the committed configuration follows them).
+	proto, rows := slices.Index(strings.Fields(lines[0]), "PROTO"), 0
+	for _, line := range lines[1:] {
+		f := strings.Fields(line)
+		if strings.HasPrefix(line, "committed configuration") {
+			continue
+		}
+		if rows++; proto < 0 || len(f) <= proto || f[proto] != strconv.Itoa(nextProto) || f[3] != "voter" {
 			t.Fatalf("watchdog members after the upgrade:\n%s", out)
 		}
+	}
+	if rows != 3 {
+		t.Fatalf("watchdog members after the upgrade shows %d nodes:\n%s", rows, out)
 	}
 	t.Logf("watchdog members after the upgrade:\n%s", out)
 }

@@ -136,7 +136,7 @@ function fillRow(entry, s) {
     timeline.dataset.strip = s.timeline || "";
   }
   seen.replaceChildren(s.last_seen ? timeEl("ago", s.last_seen) : el("span", "", "never"));
-  timeout.textContent = s.timeout;
+  timeout.textContent = s.schedule ? `${s.schedule} (${s.tz})` : s.timeout;
   if (s.status === "down" && s.incident && !s.incident.resolved) {
     details.replaceChildren("down for ", timeEl("since", s.incident.opened));
   } else if ((s.status === "up" || s.status === "new") && s.next_deadline) {
@@ -148,6 +148,7 @@ function fillRow(entry, s) {
   } else {
     details.replaceChildren();
   }
+  if (s.waits_for) details.append(el("span", "waits", `, waits for ${s.waits_for}`));
   const sig = `${s.status}|${JSON.stringify(s.incident)}`;
   if (entry.hist && !entry.hist.hidden && sig !== entry.sig) loadHistory(entry);
   entry.sig = sig;
