@@ -138,7 +138,7 @@ func clusterConfig(cfg *AgentConfig, f *fsm.FSM, log *slog.Logger, dataDir, http
 	file := cfg.File
 	return cluster.Config{
 		NodeID: cfg.NodeID, RaftAddr: cfg.RaftAddr, GossipAddr: cfg.GossipAddr, HTTPAddr: httpAddr,
-		DataDir: dataDir, Join: cfg.Join, BootstrapExpect: expect, FSM: f, Logger: log,
+		DataDir: dataDir, LogStore: cfg.LogStore, Join: cfg.Join, BootstrapExpect: expect, FSM: f, Logger: log,
 		ReapAfter: time.Duration(file.DeadServerReapAfter),
 		MaxBatch:  file.BatchSize, BatchWindow: time.Duration(file.BatchWindow),
 		// Forwarded heartbeats carry the ping token: the leader wants it too.

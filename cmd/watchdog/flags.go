@@ -65,6 +65,11 @@ type AgentConfig struct {
 	// set, as -dev does; otherwise the agent guards them with the token the
 	// cluster generates. Only -dev and in-process tests set it.
 	OpenManagement bool
+	// LogStore is the Raft log store a new data dir gets; "" keeps what the
+	// data dir holds, else cluster.DefaultLogStore (flags_node.go).
+	LogStore string
+	// EnableDebug serves /debug/pprof/ behind the API token.
+	EnableDebug bool
 }
 
 // ParseAgentFlags parses args (without the "agent" word) with env lookup injected for testability.
@@ -120,6 +125,7 @@ func newAgentFlagSet(stderr io.Writer) *flag.FlagSet {
 		"data dir unless -data-dir is given; join and bootstrap_expect in the config file are ignored")
 	fs.String("log-level", "", "`level`: debug, info, warn or error (default "+defaultLogLevel+")")
 	addSecurityFlags(fs)
+	addNodeFlags(fs) // flags_node.go
 	fs.Usage = func() { printAgentUsage(fs) }
 	return fs
 }
@@ -242,6 +248,8 @@ func (r *resolver) resolve(cfg *AgentConfig, hostname func() (string, error)) {
 	cfg.TLS = r.tls(f)
 	cfg.GossipKey = r.gossipKey(f)
 	cfg.ClusterSecret = r.clusterSecret(f)
+	cfg.LogStore = r.logStore(f)
+	cfg.EnableDebug = r.enableDebug(f)
 	switch {
 	case cfg.Dev:
 		cfg.OpenManagement = true
@@ -383,6 +391,7 @@ func (p *parser) checkNode(cfg *FileConfig) {
 	if cfg.LogLevel != "" && !validLogLevel(cfg.LogLevel) {
 		p.addf(p.line("log_level"), "log_level", "invalid log level %q: %s", cfg.LogLevel, logLevelRule)
 	}
+	p.checkNodeRuntime(cfg) // flags_node.go
 	if cfg.BootstrapExpect < 0 {
 		p.addf(p.line("bootstrap_expect"), "bootstrap_expect", "must be 0 or more, got %d", cfg.BootstrapExpect)
 	}
