@@ -55,6 +55,14 @@ func peerTLS(t *cluster.TLS) httpapi.Option {
 	return httpapi.WithPeerTLS(t.ClientConfig())
 }
 
+// debugRoutes serves Go's profiler when enable_debug is set.
+func debugRoutes(on bool) httpapi.Option {
+	if !on {
+		return func(*httpapi.Server) {}
+	}
+	return httpapi.WithDebug()
+}
+
 // tune adjusts the cluster configuration before the node starts; tests use
 // it for shorter timeouts.
 type tune func(*cluster.Config)
@@ -119,7 +127,7 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 		httpapi.WithActions(slices.Collect(maps.Keys(cfg.File.Actions))),
 		apiToken, httpapi.WithPingToken(string(cfg.File.PingToken)),
 		httpapi.WithTimeouts(time.Duration(cfg.File.ReadTimeout), time.Duration(cfg.File.WriteTimeout)),
-		httpapi.WithConfigParser(parseAppliedConfig), peerTLS(a.tls))
+		httpapi.WithConfigParser(parseAppliedConfig), peerTLS(a.tls), debugRoutes(cfg.EnableDebug))
 	metrics.MustRegister(a.Node.Collector(), w.Collector(), api.Collector(), newConfigCollector(a.Node))
 	a.Node.Start(w.Run)
 	a.HTTP = httpServer(cfg.File, api, log)
