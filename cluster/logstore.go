@@ -178,3 +178,21 @@ func (l *lockedWAL) Close() error {
 	defer l.unlock()
 	return errors.Join(l.WAL.Close(), l.meta.Close())
 }
+
+// GetLog refuses entries below the first index, as BoltDB does. raft-wal
+// truncates the head of its open segment only logically and still serves
+// the entries below from it: a leader would then send a follower that is
+// far behind the whole log instead of a snapshot, and TrailingLogs would
+// bound nothing until the segment is sealed. An entry truncated between
+// the two reads is served, which is harmless: it was in the log a moment
+// ago and entries never change.
+func (l *lockedWAL) GetLog(index uint64, log *raft.Log) error {
+	first, err := l.WAL.FirstIndex()
+	if err != nil {
+		return err
+	}
+	if index < first {
+		return raft.ErrLogNotFound
+	}
+	return l.WAL.GetLog(index, log)
+}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 )
 
 // TestChooseLogStore: a data dir keeps the store it holds; a new one gets
@@ -95,4 +96,42 @@ func TestWALRefusesSecondOpener(t *testing.T) {
 		t.Fatalf("open after close: %v", err)
 	}
 	again.Close()
+}
+
+// TestTruncatedEntriesAreGone: after Raft compacts the head of the log,
+// both stores answer ErrLogNotFound below the new first index, so a leader
+// sends a follower that far behind a snapshot (raft-wal alone would still
+// serve them from its open segment).
+func TestTruncatedEntriesAreGone(t *testing.T) {
+	for _, kind := range []string{LogStoreWAL, LogStoreBoltDB} {
+		t.Run(kind, func(t *testing.T) {
+			s, err := openLogStore(t.TempDir(), kind, hclog.NewNullLogger())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			var logs []*raft.Log
+			for i := uint64(1); i <= 10; i++ {
+				logs = append(logs, &raft.Log{Index: i, Term: 1, Type: raft.LogCommand, Data: []byte{byte(i)}})
+			}
+			if err := s.StoreLogs(logs); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.DeleteRange(1, 6); err != nil {
+				t.Fatal(err)
+			}
+			if first, err := s.FirstIndex(); err != nil || first != 7 {
+				t.Fatalf("first index %d, %v; want 7", first, err)
+			}
+			var l raft.Log
+			for i := uint64(1); i <= 6; i++ {
+				if err := s.GetLog(i, &l); !errors.Is(err, raft.ErrLogNotFound) {
+					t.Errorf("GetLog(%d) after truncating 1-6: %v (index %d); want ErrLogNotFound", i, err, l.Index)
+				}
+			}
+			if err := s.GetLog(7, &l); err != nil || l.Index != 7 || l.Data[0] != 7 {
+				t.Errorf("GetLog(7): %v, %+v", err, l)
+			}
+		})
+	}
 }
