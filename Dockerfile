@@ -16,7 +16,7 @@
 FROM scratch
 COPY bin/watchdog-static /watchdog
 COPY bin/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
-# raft.db and snapshots/: mount a volume here.
+# The Raft log (wal/, or raft.db) and snapshots/: mount a volume here.
 VOLUME ["/data"]
 ENV WATCHDOG_DATA_DIR=/data
 # HTTP API, Raft (TCP), gossip (TCP and UDP).

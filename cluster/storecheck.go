@@ -45,29 +45,32 @@ func (e *damagedError) Error() string {
 func (e *damagedError) Is(target error) bool { return target == ErrDamagedStore }
 
 // checkDataDir reads every file Raft will start from, before Raft does:
-// raft.db page by page and every snapshot whole against its checksum. A
+// every snapshot whole against its checksum and, for a BoltDB log, raft.db
+// page by page (raft-wal checks its own segments as it opens them). A
 // truncated or corrupted file is reported as a damagedError instead of the
 // panic or fault (bolt maps the file into memory) Raft or bolt would stop
 // the process with.
-func checkDataDir(dir string) error {
+func checkDataDir(dir, kind string) error {
 	snaps, err := checkSnapshots(filepath.Join(dir, "snapshots"))
 	if err != nil {
 		return err
 	}
-	db := filepath.Join(dir, "raft.db")
-	info, err := os.Stat(db)
+	log := storePath(dir, kind)
+	info, err := os.Stat(log)
 	switch {
-	case errors.Is(err, fs.ErrNotExist) || (err == nil && info.Size() == 0):
+	case errors.Is(err, fs.ErrNotExist) || (err == nil && kind == LogStoreBoltDB && info.Size() == 0):
 		// A new node; or one whose snapshots remain but whose log, term
 		// and vote are gone: starting would let it vote twice in a term.
 		if snaps > 0 {
-			return &damagedError{file: db, problem: fmt.Sprintf("missing or empty while %d snapshots remain", snaps)}
+			return &damagedError{file: log, problem: fmt.Sprintf("missing or empty while %d snapshots remain", snaps)}
 		}
 		return nil
 	case err != nil:
 		return fmt.Errorf("cluster: %w", err)
+	case kind == LogStoreWAL:
+		return nil
 	}
-	return checkBolt(db, info.Size())
+	return checkBolt(log, info.Size())
 }
 
 // checkBolt opens raft.db read-only and reads every page of it. Bolt maps

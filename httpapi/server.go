@@ -120,6 +120,7 @@ func New(node Node, state State, log *slog.Logger, opts ...Option) *Server {
 	s.dashboardRoutes(r)
 	r.HandleFunc("/healthz", s.handleHealth).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.handleReady).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc(LeaderHealthPath, s.handleLeaderHealth).Methods(http.MethodGet, http.MethodHead) // leader_health.go
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route: "+r.URL.Path)
 	})

@@ -11,7 +11,8 @@ ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 DATA=${WATCHDOG_DATA:-$ROOT/.cluster}
 case $DATA in /*) ;; *) DATA=$PWD/$DATA ;; esac
 BIN=$ROOT/bin/watchdog
-HAPROXY_TEMPLATE=$ROOT/deploy/haproxy.cfg
+# WATCHDOG_HAPROXY_CFG picks another template, such as deploy/haproxy-leader.cfg.
+HAPROXY_TEMPLATE=${WATCHDOG_HAPROXY_CFG:-$ROOT/deploy/haproxy.cfg}
 HAPROXY_CFG=$DATA/haproxy.cfg # the template with this cluster's ports
 HAPROXY_PID=$DATA/haproxy.pid
 HAPROXY_LOG=$DATA/haproxy.log

@@ -55,6 +55,14 @@ func peerTLS(t *cluster.TLS) httpapi.Option {
 	return httpapi.WithPeerTLS(t.ClientConfig())
 }
 
+// debugRoutes serves Go's profiler when enable_debug is set.
+func debugRoutes(on bool) httpapi.Option {
+	if !on {
+		return func(*httpapi.Server) {}
+	}
+	return httpapi.WithDebug()
+}
+
 // tune adjusts the cluster configuration before the node starts; tests use
 // it for shorter timeouts.
 type tune func(*cluster.Config)
@@ -121,7 +129,7 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 		httpapi.WithActions(slices.Collect(maps.Keys(cfg.File.Actions))),
 		apiToken, httpapi.WithPingToken(string(cfg.File.PingToken)),
 		httpapi.WithTimeouts(time.Duration(cfg.File.ReadTimeout), time.Duration(cfg.File.WriteTimeout)),
-		httpapi.WithConfigParser(parseAppliedConfig), peerTLS(a.tls))
+		httpapi.WithConfigParser(parseAppliedConfig), peerTLS(a.tls), debugRoutes(cfg.EnableDebug))
 	metrics.MustRegister(a.Node.Collector(), w.Collector(), api.Collector(), newConfigCollector(a.Node))
 	a.Node.Start(w.Run)
 	a.HTTP = httpServer(cfg.File, api, log)
@@ -141,7 +149,7 @@ func clusterConfig(cfg *AgentConfig, f *fsm.FSM, log *slog.Logger, dataDir, http
 	file := cfg.File
 	return cluster.Config{
 		NodeID: cfg.NodeID, RaftAddr: cfg.RaftAddr, GossipAddr: cfg.GossipAddr, HTTPAddr: httpAddr,
-		DataDir: dataDir, Join: cfg.Join, BootstrapExpect: expect, FSM: f, Logger: log,
+		DataDir: dataDir, LogStore: cfg.LogStore, Join: cfg.Join, BootstrapExpect: expect, FSM: f, Logger: log,
 		ReapAfter: time.Duration(file.DeadServerReapAfter),
 		MaxBatch:  file.BatchSize, BatchWindow: time.Duration(file.BatchWindow),
 		// Forwarded heartbeats carry the ping token: the leader wants it too.

@@ -140,6 +140,9 @@ type FileConfig struct {
 	// ClusterSecret authenticates the nodes to each other (config_secret.go).
 	ClusterSecret     watcher.Secret `yaml:"cluster_secret"`
 	ClusterSecretFile string         `yaml:"cluster_secret_file"`
+	// RaftLogStore and EnableDebug: how this node runs (flags_node.go).
+	RaftLogStore string `yaml:"raft_log_store"`
+	EnableDebug  bool   `yaml:"enable_debug"`
 }
 
 // ServiceConfig is how long a service may stay silent and what to run when

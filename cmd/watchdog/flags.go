@@ -65,6 +65,11 @@ type AgentConfig struct {
 	// set, as -dev does; otherwise the agent guards them with the token the
 	// cluster generates. Only -dev and in-process tests set it.
 	OpenManagement bool
+	// LogStore is the Raft log store a new data dir gets; "" keeps what the
+	// data dir holds, else cluster.DefaultLogStore (flags_node.go).
+	LogStore string
+	// EnableDebug serves /debug/pprof/ behind the API token.
+	EnableDebug bool
 }
 
 // ParseAgentFlags parses args (without the "agent" word) with env lookup injected for testability.
@@ -122,6 +127,7 @@ func newAgentFlagSet(stderr io.Writer) *flag.FlagSet {
 	fs.Int("max-connections", 0, "most HTTP `connections` this node holds open; the idle are closed first\n"+
 		"to make room (default 1024; 0: no limit)")
 	addSecurityFlags(fs)
+	addNodeFlags(fs) // flags_node.go
 	fs.Usage = func() { printAgentUsage(fs) }
 	return fs
 }
@@ -245,6 +251,8 @@ func (r *resolver) resolve(cfg *AgentConfig, hostname func() (string, error)) {
 	cfg.TLS = r.tls(f)
 	cfg.GossipKey = r.gossipKey(f)
 	cfg.ClusterSecret = r.clusterSecret(f)
+	cfg.LogStore = r.logStore(f)
+	cfg.EnableDebug = r.enableDebug(f)
 	switch {
 	case cfg.Dev:
 		cfg.OpenManagement = true
@@ -405,6 +413,7 @@ func (p *parser) checkNode(cfg *FileConfig) {
 	if cfg.LogLevel != "" && !validLogLevel(cfg.LogLevel) {
 		p.addf(p.line("log_level"), "log_level", "invalid log level %q: %s", cfg.LogLevel, logLevelRule)
 	}
+	p.checkNodeRuntime(cfg) // flags_node.go
 	if cfg.BootstrapExpect < 0 {
 		p.addf(p.line("bootstrap_expect"), "bootstrap_expect", "must be 0 or more, got %d", cfg.BootstrapExpect)
 	}
