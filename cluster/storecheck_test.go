@@ -17,13 +17,13 @@ import (
 )
 
 // usedDataDir is the data dir of a real one-node cluster that committed
-// entries, took a snapshot and committed more, then stopped: raft.db holds
-// a log and a term, snapshots/ one snapshot.
-func usedDataDir(t *testing.T) string {
+// entries, took a snapshot and committed more, then stopped: its log store
+// (store) holds a log and a term, snapshots/ one snapshot.
+func usedDataDir(t *testing.T, store string) string {
 	t.Helper()
 	dir := t.TempDir()
 	n, err := New(Config{NodeID: "n1", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:1",
-		DataDir: dir, FSM: fsm.New()})
+		DataDir: dir, FSM: fsm.New(), LogStore: store})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,9 @@ func scribble(t *testing.T, path string, off int64, n int) {
 }
 
 func TestDamagedDataDirIsRefusedNamingTheFileAndWhatToDo(t *testing.T) {
-	pristine := usedDataDir(t)
+	// BoltDB's raft.db is read page by page; raft-wal checks its own
+	// segments, so of its log only a missing one is this check's to find.
+	pristine := usedDataDir(t, LogStoreBoltDB)
 	for _, tc := range []struct {
 		name   string
 		damage func(t *testing.T, dir string) (file string)
@@ -164,7 +166,7 @@ func TestDamagedDataDirIsRefusedNamingTheFileAndWhatToDo(t *testing.T) {
 			dir := copyDir(t, pristine)
 			file := tc.damage(t, dir)
 			n, err := New(Config{NodeID: "n1", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
-				HTTPAddr: "127.0.0.1:1", DataDir: dir, FSM: fsm.New()})
+				HTTPAddr: "127.0.0.1:1", DataDir: dir, FSM: fsm.New(), LogStore: LogStoreBoltDB})
 			if err == nil {
 				n.Close()
 				t.Fatalf("a node started on a data dir whose %s is damaged", file)
@@ -191,5 +193,23 @@ func TestDamagedDataDirIsRefusedNamingTheFileAndWhatToDo(t *testing.T) {
 	defer n.Close()
 	if _, ok := f.Service("service-0-0"); !ok {
 		t.Error("the undamaged data dir's snapshot was not restored")
+	}
+}
+
+// A WAL data dir whose log is gone while its snapshot remains is refused as
+// raft.db's is: starting would forget the node's term and vote.
+func TestWALDataDirWithoutItsLogIsRefused(t *testing.T) {
+	dir := usedDataDir(t, LogStoreWAL)
+	if err := os.RemoveAll(filepath.Join(dir, walDir)); err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(Config{NodeID: "n1", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
+		HTTPAddr: "127.0.0.1:1", DataDir: dir, FSM: fsm.New(), LogStore: LogStoreWAL})
+	if err == nil {
+		n.Close()
+		t.Fatal("a node started on a WAL data dir whose log is gone but whose snapshot remains")
+	}
+	if !errors.Is(err, ErrDamagedStore) || !strings.Contains(err.Error(), filepath.Join(dir, walDir)) {
+		t.Fatalf("error does not name the missing wal/ as damage: %v", err)
 	}
 }

@@ -267,7 +267,8 @@ func TestNodeWithADamagedLogRefusesToStartAndIsReplaced(t *testing.T) {
 	}
 	dir := t.TempDir()
 	config := filepath.Join(dir, "watchdog.yaml")
-	if err := os.WriteFile(config, []byte("defaults: {timeout: 1h}\n"), 0o644); err != nil {
+	// BoltDB's raft.db, which the start-up check reads page by page.
+	if err := os.WriteFile(config, []byte("raft_log_store: boltdb\ndefaults: {timeout: 1h}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	procs := startProcCluster(t, dir, "", config)

@@ -15,7 +15,7 @@ import (
 
 // TestLogStoreSurvivesRestart: a cluster created on BoltDB is restarted
 // node by node without naming a store (as after an upgrade whose default is
-// the WAL): each node finds raft.db, keeps using it, keeps its state and
+// another store): each node finds raft.db, keeps using it, keeps its state and
 // catches up; no wal/ appears beside it. Naming the WAL for that data dir
 // is refused, naming raft.db, and leaves the data dir as it was.
 func TestLogStoreSurvivesRestart(t *testing.T) {
@@ -68,11 +68,17 @@ func TestLogStoreSurvivesRestart(t *testing.T) {
 	}
 }
 
-// TestNewDataDirGetsTheWAL: a node without a store named creates the
-// default, the WAL, keeps it across a restart with its state, and refuses
-// to open the data dir as BoltDB.
-func TestNewDataDirGetsTheWAL(t *testing.T) {
-	c := newTestCluster(t, 1, fileConfig(t, "defaults: {timeout: 1h}\n"))
+// TestNewDataDirGetsTheDefaultAndAWALDataDirKeepsIt: a node without a
+// store named creates the default, BoltDB; one asked for the WAL keeps it
+// across a restart that names no store, with its state, and refuses to open
+// the data dir as BoltDB.
+func TestNewDataDirGetsTheDefaultAndAWALDataDirKeepsIt(t *testing.T) {
+	plain := newTestCluster(t, 1, fileConfig(t, "defaults: {timeout: 1h}\n"))
+	if got := plain.leader(1).Node.LogStore(); got != cluster.LogStoreBoltDB {
+		t.Fatalf("a new data dir got %q, want the default %q", got, cluster.LogStoreBoltDB)
+	}
+	wal := func(cc *cluster.Config) { cc.LogStore = cluster.LogStoreWAL }
+	c := newTestCluster(t, 1, fileConfig(t, "defaults: {timeout: 1h}\n"), wal)
 	a := c.leader(1)
 	if got := a.Node.LogStore(); got != cluster.LogStoreWAL {
 		t.Fatalf("a new data dir got %q, want %q", got, cluster.LogStoreWAL)
