@@ -23,7 +23,8 @@ const (
 	RuleDuplicate       = "duplicate without a leader change"
 	RuleReplicasDiffer  = "replicas differ"
 	RuleNotRecovered    = "cluster not recovered"
-	termSlop            = time.Second // a takeover is seen up to a poll late, its term starts once caught up
+	termSlop            = time.Second     // a takeover is seen up to a poll late
+	takeoverLate        = 2 * time.Second // and its leadership's time taken once caught up
 	staleGrace          = 500 * time.Millisecond
 	leadershipSeenAfter = time.Second
 )
@@ -91,15 +92,19 @@ func floorAt(terms []StampTerm, from, to time.Time) time.Duration {
 // stamps its leadership's time: its wall clock when it took over, or just
 // after the latest time committed if that is later, advanced by its
 // monotonic clock. So its stamps lead this machine's clock by at least its
-// clock's offset then, and by at least what the latest stamp before led by,
-// less the time from that heartbeat's sending to the takeover. The offset
-// counted is the lowest the node had since its previous takeover (a claim
-// seen again after a pause is the same leadership), from two seconds before.
+// clock's offset then, and by at least what a heartbeat committed before
+// led by, less the time from that heartbeat's sending to the takeover. The
+// offset counted is the lowest the node had since its previous takeover (a
+// claim seen again after a pause is the same leadership), from two seconds
+// before. The heartbeat is the latest acknowledged a second before the
+// takeover was seen (one acknowledged later may be the new leader's own),
+// and the leadership's time taken when it has caught up, up to takeoverLate
+// after it was seen.
 func stampTerms(takeovers []Takeover, clocks []clockChange, acks []Ack) []StampTerm {
 	ks := slices.Clone(takeovers)
 	slices.SortFunc(ks, func(a, b Takeover) int { return a.At.Compare(b.At) })
-	bySent := slices.Clone(acks)
-	slices.SortFunc(bySent, func(a, b Ack) int { return a.Sent.Compare(b.Sent) })
+	byAcked := slices.Clone(acks)
+	slices.SortFunc(byAcked, func(a, b Ack) int { return a.Acked.Compare(b.Acked) })
 	var terms []StampTerm
 	prev := map[string]time.Time{}
 	for _, k := range ks {
@@ -109,12 +114,17 @@ func stampTerms(takeovers []Takeover, clocks []clockChange, acks []Ack) []StampT
 		}
 		prev[k.Node] = k.At
 		floor := minOffset(clocks, k.Node, from, k.At.Add(termSlop))
-		// The latest heartbeat sent before the takeover.
-		i, _ := slices.BinarySearchFunc(bySent, k.At, func(a Ack, t time.Time) int { return a.Sent.Compare(t) })
+		i, _ := slices.BinarySearchFunc(byAcked, k.At.Add(-termSlop), func(a Ack, t time.Time) int { return a.Acked.Compare(t) })
 		if i > 0 && len(terms) > 0 {
-			last := bySent[i-1]
+			// The latest sent of those acknowledged by then.
+			last := byAcked[0]
+			for _, a := range byAcked[:i] {
+				if a.Sent.After(last.Sent) {
+					last = a
+				}
+			}
 			before := floorAt(terms, last.Sent.Add(-termSlop), last.Acked.Add(termSlop))
-			floor = max(floor, before-k.At.Add(termSlop).Sub(last.Sent))
+			floor = max(floor, before-k.At.Add(takeoverLate).Sub(last.Sent))
 		}
 		terms = append(terms, StampTerm{Node: k.Node, From: k.At, Floor: floor})
 	}
