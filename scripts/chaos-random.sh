@@ -17,14 +17,14 @@ fi
 case "$SEED$SCHEDULES$SKIP" in
 *[!0-9]*) echo "chaos-random: SEED, SCHEDULES and SKIP must be whole numbers" >&2; exit 2 ;;
 esac
-echo "chaos-random: seed $SEED, $SCHEDULES schedules from $SKIP"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/watchdog-chaos-random-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 summary="$work/summary"
-echo "chaos-random: 0 schedules, 0 violations, seed $SEED (did not start)" >"$summary"
+echo "chaos-random: 0 schedules, 0 violations, seed $SEED" >"$summary" # until the test writes it
 if ! $GO test -c -o "$work/chaos.test" ./chaos/; then
-	echo "chaos-random: 0 schedules, 1 violations, seed $SEED (the test did not build)"
+	echo "chaos-random: the test did not build" >&2
+	echo "chaos-random: 0 schedules, 1 violations, seed $SEED"
 	exit 1
 fi
 # About 25 s a schedule; the timeout is for a run that hangs.
