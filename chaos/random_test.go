@@ -96,7 +96,7 @@ func TestChaosRandom(t *testing.T) {
 		}
 	}
 	r.wl.stopAll()
-	if t.Failed() {
+	if t.Failed() || os.Getenv("WATCHDOG_CHAOS_KEEP") != "" {
 		r.dump(t, filepath.Join(r.dir, "history.json"))
 	}
 }
