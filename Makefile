@@ -1,6 +1,6 @@
 GO ?= go
 
-.PHONY: build test vet chaos fuzz cluster cluster-down bench tidy-check compose soak
+.PHONY: build test vet chaos chaos-random fuzz cluster cluster-down bench tidy-check compose soak
 
 build:
 	$(GO) build -o bin/watchdog ./cmd/watchdog
@@ -24,6 +24,18 @@ chaos:
 SOAK ?= 15m
 soak:
 	WATCHDOG_SOAK=$(SOAK) $(GO) test -count=1 -timeout 6h -run '^TestSoak$$' -v ./cmd/watchdog/
+
+# Random fault schedules on the same lab (chaos/random_test.go): SCHEDULES
+# (default 10) schedules of about 25 s each, drawn from SEED (default random,
+# printed); a failing one prints the command that replays it (SEED, SKIP,
+# SCHEDULES=1). Ends with `chaos-random: N schedules, V violations, seed S`.
+# Needs root.
+SCHEDULES ?= 10
+SEED ?=
+SKIP ?= 0
+V ?=
+chaos-random:
+	GO=$(GO) SCHEDULES=$(SCHEDULES) SEED=$(SEED) SKIP=$(SKIP) V=$(V) scripts/chaos-random.sh
 
 # Every fuzz target for a bounded time (FUZZTIME, default 20s each), one
 # after the other; stops at the first crasher and names its file, which

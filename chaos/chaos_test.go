@@ -17,6 +17,7 @@ package chaos
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -65,6 +66,32 @@ func TestChaos(t *testing.T) {
 	if os.Getenv("WATCHDOG_CHAOS") == "" {
 		t.Skip("fault-injection suite on real processes: run it with `make chaos` (WATCHDOG_CHAOS=1, as root)")
 	}
+	services := map[string]time.Duration{}
+	for _, sc := range scenarios {
+		for i := range silentPerRun {
+			services[silentName(sc.name, i)] = silentTimeout
+		}
+	}
+	r := newRun(t, services, 10*time.Second)
+	c := r.c
+	for _, sc := range scenarios {
+		if !t.Run(sc.name, func(t *testing.T) { r.scenario(t, sc) }) {
+			if err := c.healthyWithin(30 * time.Second); err != nil {
+				t.Fatalf("after %s: %v: not running the rest", sc.name, err)
+			}
+		}
+	}
+	r.wl.stopAll()
+	r.final(t)
+	r.dump(t, filepath.Join(r.dir, "history.json"))
+}
+
+// newRun builds the binary, makes the lab and starts three nodes whose
+// config defines the steady services and extra (each beaten from the
+// start), and services first seen through a heartbeat with timeout
+// defaults; it returns once the cluster is whole and stable under the
+// workload. t.Cleanup undoes all of it.
+func newRun(t *testing.T, extra map[string]time.Duration, defaults time.Duration) *runner {
 	if err := labPrerequisites(); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("the chaos suite cannot run here: %v", err)
@@ -85,21 +112,16 @@ func TestChaos(t *testing.T) {
 	bin := buildBinary(t, dir)
 
 	services := map[string]time.Duration{}
-	var steady []string
 	for i := range steadyCount {
-		id := fmt.Sprintf("steady-%d", i+1)
-		services[id] = steadyTimeout
-		steady = append(steady, id)
+		services[fmt.Sprintf("steady-%d", i+1)] = steadyTimeout
 	}
-	for _, sc := range scenarios {
-		for i := range silentPerRun {
-			services[silentName(sc.name, i)] = silentTimeout
-		}
+	for id, d := range extra {
+		services[id] = d
 	}
 
 	lab := newLab(t, 3)
-	c := newCluster(t, lab, bin, dir, services)
-	r := &runner{t: t, c: c, services: services, start: time.Now(), seen: map[string]bool{}}
+	c := newCluster(t, lab, bin, dir, services, defaults)
+	r := &runner{t: t, c: c, dir: dir, services: services, start: time.Now(), seen: map[string]bool{}}
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, n := range c.nodes {
@@ -125,17 +147,7 @@ func TestChaos(t *testing.T) {
 	// Whole, and staying so: the leader's reconciliation (every 5 s) must
 	// not take a voter away from a cluster that has just formed.
 	c.waitStable(30*time.Second, 6*time.Second)
-
-	for _, sc := range scenarios {
-		if !t.Run(sc.name, func(t *testing.T) { r.scenario(t, sc) }) {
-			if err := c.healthyWithin(30 * time.Second); err != nil {
-				t.Fatalf("after %s: %v: not running the rest", sc.name, err)
-			}
-		}
-	}
-	r.wl.stopAll()
-	r.final(t)
-	r.dump(t, filepath.Join(dir, "history.json"))
+	return r
 }
 
 // dump writes the whole history as JSON, for a look after a failure.
@@ -181,6 +193,7 @@ func buildBinary(t *testing.T, dir string) string {
 type runner struct {
 	t        *testing.T
 	c        *cluster
+	dir      string
 	wl       *workload
 	services map[string]time.Duration
 	start    time.Time
@@ -188,10 +201,21 @@ type runner struct {
 	mu        sync.Mutex
 	faults    []Fault
 	takeovers []Takeover
-	slack     map[string]time.Duration
-	seen      map[string]bool // violations reported already
-	rows      []row
-	stampLag  time.Duration // History.StampLag
+	// leaderships: a new leader named by a majority of the nodes
+	// (watchTakeovers).
+	leaderships []Takeover
+	slack       map[string]time.Duration
+	seen        map[string]bool // violations reported already
+	rows        []row
+	stampLag    time.Duration // History.StampLag
+	// clocks are the wall clock offsets set, in order (setClock); with
+	// floors set, history() gives the checker each leadership's stamp
+	// floor from them (History.Terms) instead of one StampLag.
+	clocks []clockChange
+	floors bool
+	// extra checks the history further after the rules every run checks
+	// (the random schedules' leadership rules), nil for none.
+	extra func(h *History, now time.Time) []Violation
 }
 
 // row is one scenario's line of the summary.
@@ -243,19 +267,27 @@ func (r *runner) history() (*History, error) {
 	for k, v := range r.slack {
 		slack[k] = v
 	}
-	return &History{Start: r.start, Timeout: r.services, Acks: acks, Execs: execs,
+	timeout := maps.Clone(r.services)
+	h := &History{Start: r.start, Timeout: timeout, Acks: acks, Execs: execs,
 		Silenced: silenced, Slack: slack, Faults: faults, Takeovers: slices.Clone(r.takeovers),
-		Failed: r.wl.failures(), StampLag: r.stampLag}, nil
+		Leaderships: slices.Clone(r.leaderships), Failed: r.wl.failures(), StampLag: r.stampLag}
+	if r.floors {
+		h.Terms = stampTerms(h.Takeovers, r.clocks, acks)
+	}
+	return h, nil
 }
 
 // watchTakeovers polls every running node every 100 ms and notes each
-// time one starts claiming leadership, until stop is closed.
+// time one starts claiming leadership, and each time a majority of the
+// nodes starts naming a new leader that claims it too (a leadership), until
+// stop is closed.
 func (r *runner) watchTakeovers(stop <-chan struct{}) {
 	client := &http.Client{Timeout: 300 * time.Millisecond, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
 	leading := map[string]bool{}
+	confirmed := ""
 	for {
 		began := time.Now()
-		claims := make([]bool, len(r.c.nodes))
+		named := make([]string, len(r.c.nodes))
 		var wg sync.WaitGroup
 		for i, n := range r.c.nodes {
 			if !n.running() {
@@ -268,16 +300,29 @@ func (r *runner) watchTakeovers(stop <-chan struct{}) {
 				}
 				defer resp.Body.Close()
 				var v clusterView
-				claims[i] = json.NewDecoder(resp.Body).Decode(&v) == nil && v.Leader == n.id
+				if json.NewDecoder(resp.Body).Decode(&v) == nil {
+					named[i] = v.Leader
+				}
 			})
 		}
 		wg.Wait()
+		votes := map[string]int{}
+		for _, l := range named {
+			if l != "" {
+				votes[l]++
+			}
+		}
 		r.mu.Lock()
 		for i, n := range r.c.nodes {
-			if claims[i] && !leading[n.id] {
+			claims := named[i] == n.id
+			if claims && !leading[n.id] {
 				r.takeovers = append(r.takeovers, Takeover{Node: n.id, At: began})
 			}
-			leading[n.id] = claims[i]
+			leading[n.id] = claims
+			if claims && votes[n.id] > len(r.c.nodes)/2 && confirmed != n.id {
+				confirmed = n.id
+				r.leaderships = append(r.leaderships, Takeover{Node: n.id, At: began})
+			}
 		}
 		r.mu.Unlock()
 		select {

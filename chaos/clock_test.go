@@ -24,6 +24,9 @@ const clockSlack = time.Second
 func (s *step) setClock(n *node, offset time.Duration) {
 	s.t.Helper()
 	before := logSize(n.logFile)
+	s.r.mu.Lock()
+	s.r.clocks = append(s.r.clocks, clockChange{Node: n.id, At: time.Now(), Offset: offset})
+	s.r.mu.Unlock()
 	tmp := n.clockFile + ".tmp"
 	if err := os.WriteFile(tmp, []byte(offset.String()+"\n"), 0o644); err != nil {
 		s.t.Fatal(err)

@@ -77,8 +77,9 @@ echo "$WATCHDOG_EVENT $WATCHDOG_SERVICE_ID $WATCHDOG_INCIDENT_ID %s $(date +%%s%
 
 // writeNodeFiles writes node n's action script and config. Only the
 // action's path differs between nodes; the replicated part (defaults and
-// services) is the same everywhere.
-func writeNodeFiles(n *node, services map[string]time.Duration) error {
+// services) is the same everywhere. defaults is the timeout of services
+// first seen through a heartbeat (the random schedules' silent ones).
+func writeNodeFiles(n *node, services map[string]time.Duration, defaults time.Duration) error {
 	if err := os.MkdirAll(n.dir, 0o755); err != nil {
 		return err
 	}
@@ -91,7 +92,7 @@ func writeNodeFiles(n *node, services map[string]time.Duration) error {
 	}
 	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
 	var b strings.Builder
-	fmt.Fprintf(&b, "check_interval: 250ms\ndefaults:\n  timeout: 10s\n  actions: [record]\n")
+	fmt.Fprintf(&b, "check_interval: 250ms\ndefaults:\n  timeout: %s\n  actions: [record]\n  on_recovered: [record]\n", defaults)
 	fmt.Fprintf(&b, "actions:\n  record:\n    exec: [%s]\n    timeout: 10s\nservices:\n", q(script))
 	for _, id := range sortedKeys(services) {
 		fmt.Fprintf(&b, "  %s:\n    timeout: %s\n    actions: [record]\n    on_recovered: [record]\n", id, services[id])
@@ -101,7 +102,7 @@ func writeNodeFiles(n *node, services map[string]time.Duration) error {
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-func newCluster(t *testing.T, lab *netLab, bin, dir string, services map[string]time.Duration) *cluster {
+func newCluster(t *testing.T, lab *netLab, bin, dir string, services map[string]time.Duration, defaults time.Duration) *cluster {
 	c := &cluster{t: t, lab: lab, bin: bin, dir: dir}
 	for i, ln := range lab.nodes {
 		id := fmt.Sprintf("n%d", i+1)
@@ -110,7 +111,7 @@ func newCluster(t *testing.T, lab *netLab, bin, dir string, services map[string]
 			dataDir: filepath.Join(nd, "data"), logFile: filepath.Join(nd, "watchdog.log"),
 			actionLog: filepath.Join(nd, "actions.log"), config: filepath.Join(nd, "watchdog.yaml"),
 			clockFile: filepath.Join(nd, "clock-offset"), state: "dead"}
-		if err := writeNodeFiles(n, services); err != nil {
+		if err := writeNodeFiles(n, services, defaults); err != nil {
 			t.Fatal(err)
 		}
 		c.nodes = append(c.nodes, n)
@@ -160,6 +161,12 @@ func newCluster(t *testing.T, lab *netLab, bin, dir string, services map[string]
 func (c *cluster) setDelay(d time.Duration) {
 	for _, p := range c.proxies {
 		p.setDelay(d)
+	}
+}
+
+func (c *cluster) setJitter(d time.Duration) {
+	for _, p := range c.proxies {
+		p.setJitter(d)
 	}
 }
 

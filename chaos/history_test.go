@@ -88,7 +88,11 @@ type History struct {
 	// Takeovers are the leaderships seen by polling every node. One can
 	// be missed (a flip between polls); seen ones are late by a poll.
 	Takeovers []Takeover
-	Failed    []Attempt // for the record only
+	// Leaderships are the new leaders a majority of the nodes named, by
+	// polling (a stale leader's claim is not one); a flip between polls
+	// can be missed.
+	Leaderships []Takeover
+	Failed      []Attempt // for the record only
 	// StampLag is how far last_seen may trail the sending time of a
 	// heartbeat: zero, unless a scenario handed leadership to a node whose
 	// wall clock is behind. Such a leader goes on from the latest time
@@ -96,6 +100,10 @@ type History struct {
 	// by as long as the failover took; they still order after every
 	// earlier one.
 	StampLag time.Duration
+	// Terms, when set, replace StampLag: how far each leadership's stamps
+	// may trail (a negative Floor) or must lead (a positive one) the time
+	// this machine's clock said (stampTerms).
+	Terms []StampTerm
 }
 
 // Rules are the allowances of the checker.
@@ -170,10 +178,10 @@ func CheckReplicas(h *History, lastSeen map[string]map[string]time.Time, asOf ti
 			case !ok:
 				out = append(out, Violation{RuleLostHeartbeat, svc,
 					fmt.Sprintf("%s does not know the service; heartbeat sent %s was acknowledged by %s", node, ms(a.Sent), a.Node)})
-			case seen.Before(a.Sent.Add(-h.StampLag)):
+			case seen.Before(a.Sent.Add(h.stampFloor(a))):
 				out = append(out, Violation{RuleLostHeartbeat, svc,
-					fmt.Sprintf("%s has last_seen %s, older than the heartbeat sent %s and acknowledged by %s at %s",
-						node, ms(seen), ms(a.Sent), a.Node, ms(a.Acked))})
+					fmt.Sprintf("%s has last_seen %s, older than the heartbeat sent %s and acknowledged by %s at %s (its stamp at least %v from the sending)",
+						node, ms(seen), ms(a.Sent), a.Node, ms(a.Acked), h.stampFloor(a))})
 			}
 		}
 	}

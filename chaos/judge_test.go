@@ -68,6 +68,9 @@ func (r *runner) judge(t *testing.T, s *step, began time.Time, acks0, failed0 in
 	}
 	now := time.Now()
 	vs := append(lost, Check(h, now, DefaultRules)...)
+	if r.extra != nil {
+		vs = append(vs, r.extra(h, now)...)
+	}
 
 	row := s.row
 	row.took = now.Sub(began)

@@ -12,7 +12,9 @@ package chaos
 // X is picked so that 10.199.X.0/24 is used by nothing else here; the nodes
 // only ever hear of these addresses, so no traffic leaves the lab. Faults are
 // iptables rules in the nodes' namespaces, in two chains of our own
-// (WDC-IN, WDC-OUT, jumped to from INPUT and OUTPUT) that heal() flushes.
+// (WDC-IN, WDC-OUT, jumped to from INPUT and OUTPUT; WDC-DUP in the mangle
+// table, jumped to from POSTROUTING, for duplicated packets) that heal()
+// flushes.
 // Deleting the namespaces at the end removes every interface and rule.
 
 import (
@@ -189,6 +191,7 @@ func newLab(t *testing.T, n int) *netLab {
 		for _, c := range [][]string{
 			{"-N", "WDC-IN"}, {"-N", "WDC-OUT"},
 			{"-A", "INPUT", "-j", "WDC-IN"}, {"-A", "OUTPUT", "-j", "WDC-OUT"},
+			{"-t", "mangle", "-N", "WDC-DUP"}, {"-t", "mangle", "-A", "POSTROUTING", "-j", "WDC-DUP"},
 		} {
 			must(l.iptables(node.ns, c...))
 		}
@@ -272,7 +275,8 @@ func (l *netLab) lossy(p float64) error {
 func (l *netLab) heal() error {
 	var errs []error
 	for _, n := range l.nodes {
-		errs = append(errs, l.iptables(n.ns, "-F", "WDC-IN"), l.iptables(n.ns, "-F", "WDC-OUT"))
+		errs = append(errs, l.iptables(n.ns, "-F", "WDC-IN"), l.iptables(n.ns, "-F", "WDC-OUT"),
+			l.iptables(n.ns, "-t", "mangle", "-F", "WDC-DUP"))
 	}
 	return errors.Join(errs...)
 }

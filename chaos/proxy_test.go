@@ -15,6 +15,7 @@ package chaos
 
 import (
 	"errors"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,11 @@ type delayProxy struct {
 	ln     net.Listener
 	target string
 	delay  atomic.Int64 // each way, in nanoseconds
+	// jitter adds up to this much more to each read, at random; a read is
+	// never sent before the one before it on its connection, so the bytes
+	// of one connection stay in order while the messages of different
+	// connections (Raft's heartbeats, appends, votes) overtake each other.
+	jitter atomic.Int64
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
 	closed bool
@@ -39,6 +45,25 @@ func newDelayProxy(ln net.Listener, target string) *delayProxy {
 }
 
 func (p *delayProxy) setDelay(d time.Duration) { p.delay.Store(int64(d)) }
+
+func (p *delayProxy) setJitter(d time.Duration) { p.jitter.Store(int64(d)) }
+
+// due is when a read that arrives now may be sent on, after the one before
+// it (last) on the same connection.
+func (p *delayProxy) due(last time.Time) time.Time {
+	d := time.Duration(p.delay.Load())
+	if j := p.jitter.Load(); j > 0 {
+		d += time.Duration(rand.Int64N(j))
+	}
+	return maxTime(time.Now().Add(d), last)
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
 
 func (p *delayProxy) track(c net.Conn) bool {
 	p.mu.Lock()
@@ -106,19 +131,21 @@ type chunk struct {
 	due time.Time
 }
 
-// pipe copies src to dst, each read held back by the delay in force when it
-// arrived; order is kept.
+// pipe copies src to dst, each read held back by the delay (and jitter) in
+// force when it arrived; order is kept.
 func (p *delayProxy) pipe(dst, src net.Conn) {
 	q := make(chan chunk, 1024)
 	stop := make(chan struct{})
 	go func() {
 		defer close(q)
+		var last time.Time
 		for {
 			buf := make([]byte, 32<<10)
 			n, err := src.Read(buf)
 			if n > 0 {
+				last = p.due(last)
 				select {
-				case q <- chunk{buf[:n], time.Now().Add(time.Duration(p.delay.Load()))}:
+				case q <- chunk{buf[:n], last}:
 				case <-stop:
 					return
 				}

@@ -33,7 +33,11 @@ type workload struct {
 	stops    map[string]chan struct{}
 	wg       sync.WaitGroup
 	done     map[string]chan struct{}
+	ctx      context.Context
 	cancel   context.CancelFunc
+	// hold is held for reading by every round: pause takes it to stop all
+	// heartbeats for a moment (replicas read at one applied index).
+	hold sync.RWMutex
 }
 
 const attemptTimeout = 1500 * time.Millisecond
@@ -47,10 +51,12 @@ func newWorkload(c *cluster) *workload {
 
 func (w *workload) start(services []string) {
 	ctx, cancel := context.WithCancel(context.Background())
-	w.cancel = cancel
+	w.ctx, w.cancel = ctx, cancel
 	for i, svc := range services {
 		stop, done := make(chan struct{}), make(chan struct{})
+		w.mu.Lock()
 		w.stops[svc], w.done[svc] = stop, done
+		w.mu.Unlock()
 		w.wg.Add(1)
 		go func() {
 			defer w.wg.Done()
@@ -65,6 +71,27 @@ func (w *workload) start(services []string) {
 		}()
 	}
 }
+
+// add starts beating services (not beaten before) now, after start.
+func (w *workload) add(services ...string) {
+	for _, svc := range services {
+		stop, done := make(chan struct{}), make(chan struct{})
+		w.mu.Lock()
+		w.stops[svc], w.done[svc] = stop, done
+		w.mu.Unlock()
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			defer close(done)
+			w.beat(w.ctx, svc, stop)
+		}()
+	}
+}
+
+// pause stops every heartbeat once the rounds under way are done, until
+// resume.
+func (w *workload) pause()  { w.hold.Lock() }
+func (w *workload) resume() { w.hold.Unlock() }
 
 // beat heartbeats svc until stopped; a stop takes effect only after an
 // acknowledged round, so nothing is sent after the last acknowledgement.
@@ -94,6 +121,8 @@ func (w *workload) beat(ctx context.Context, svc string, stop <-chan struct{}) {
 }
 
 func (w *workload) round(ctx context.Context, svc string) bool {
+	w.hold.RLock()
+	defer w.hold.RUnlock()
 	order := randPerm(len(w.c.nodes))
 	for _, i := range order {
 		n := w.c.nodes[i]
@@ -139,14 +168,18 @@ func (w *workload) round(ctx context.Context, svc string) bool {
 func (w *workload) silence(svc string) {
 	w.mu.Lock()
 	w.stopAt[svc] = time.Now()
+	stop := w.stops[svc]
 	w.mu.Unlock()
-	close(w.stops[svc])
+	close(stop)
 }
 
 // waitSilent waits until svc's client has sent its last heartbeat.
 func (w *workload) waitSilent(svc string, within time.Duration) bool {
+	w.mu.Lock()
+	done := w.done[svc]
+	w.mu.Unlock()
 	select {
-	case <-w.done[svc]:
+	case <-done:
 		return true
 	case <-time.After(within):
 		return false
