@@ -166,8 +166,12 @@ func (d *dashboard) pageData(now time.Time, query string, page int) pageData {
 	svcs := d.state.Services()
 	// Services come sorted by id; a stable sort keeps that within a group.
 	// Statuses of one rank are kept apart by name, so each is one group.
+	// A suppressed service follows the dependency it waits for (down too,
+	// so in the same group), shown under it.
 	slices.SortStableFunc(svcs, func(a, b fsm.Service) int {
-		return cmp.Or(cmp.Compare(statusRank(a.Shown()), statusRank(b.Shown())), cmp.Compare(a.Shown(), b.Shown()))
+		return cmp.Or(cmp.Compare(statusRank(a.Shown()), statusRank(b.Shown())), cmp.Compare(a.Shown(), b.Shown()),
+			cmp.Compare(cmp.Or(a.WaitsFor(), a.ID), cmp.Or(b.WaitsFor(), b.ID)),
+			cmp.Compare(a.WaitsFor(), b.WaitsFor())) // "" first: the dependency itself
 	})
 	if len(query) > maxQuery {
 		query = query[:maxQuery]

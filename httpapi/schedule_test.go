@@ -112,6 +112,11 @@ func TestDashboardShowsSchedulesAndWhatASuppressedServiceWaitsFor(t *testing.T) 
 			t.Errorf("page lacks %q", s)
 		}
 	}
+	// app sorts before db by id, but is shown under db, the one it waits for.
+	dbRow, appRow := strings.Index(page, `data-id="db"`), strings.Index(page, `class="svc s-down waits-for" data-id="app"`)
+	if dbRow < 0 || appRow < dbRow {
+		t.Errorf("app (at %d) is not shown under db (at %d), marked as waiting", appRow, dbRow)
+	}
 	if _, body := do(t, "GET", srv.URL+"/v1/services/app", ""); !strings.Contains(string(body), `"waits_for":"db"`) {
 		t.Errorf("GET app: %s", body)
 	}

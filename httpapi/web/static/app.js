@@ -128,7 +128,7 @@ function fillTags(cell, id, tags) {
 
 function fillRow(entry, s) {
   const [idCell, status, timeline, seen, timeout, details] = entry.tr.cells;
-  entry.tr.className = `svc s-${s.status}`;
+  entry.tr.className = `svc s-${s.status}${s.waits_for ? " waits-for" : ""}`;
   fillTags(idCell, s.id, s.tags);
   status.replaceChildren(el("span", "badge", s.status));
   if (timeline.dataset.strip !== (s.timeline || "")) {
@@ -222,8 +222,11 @@ function matches(s, words) {
     (s.tags || []).some((t) => t.toLowerCase() === w));
 }
 
-const byRank = (a, b) => rank(a.status) - rank(b.status) ||
-  (a.status < b.status ? -1 : a.status > b.status ? 1 : 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+const cmpStr = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+// A suppressed service follows the dependency it waits for, shown under it.
+const byRank = (a, b) => rank(a.status) - rank(b.status) || cmpStr(a.status, b.status) ||
+  cmpStr(a.waits_for || a.id, b.waits_for || b.id) || (a.waits_for ? 1 : 0) - (b.waits_for ? 1 : 0) ||
+  cmpStr(a.id, b.id);
 
 // render shows the page of services the search and the pager ask for.
 // Only that page is in the document, however many services there are.
