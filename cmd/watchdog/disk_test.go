@@ -235,11 +235,17 @@ func TestLeaderWithAFullDiskStepsDownKeepsServingReadsAndRecovers(t *testing.T) 
 		t.Fatal(err)
 	}
 	freed := time.Now()
-	waitFor(t, 60*time.Second, full.id+" ready again once space returned", func() bool {
-		status, _ := fetchURL("http://" + full.httpAddr + "/readyz")
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		status, body := fetchURL("http://" + full.httpAddr + "/readyz")
 		healthy, _, err := storageMetrics(full)
-		return status == http.StatusOK && err == nil && healthy == 1
-	})
+		if status == http.StatusOK && err == nil && healthy == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			// Its log says whether its writes still fail or it hears no entries.
+			t.Fatalf("%s not ready 60s after space returned: /readyz %d %s; its log:\n%s", full.id, status, body, tail(full.logFile))
+		}
+	}
 	t.Logf("%s ready again %s after space returned", full.id, time.Since(freed).Round(time.Millisecond))
 	if b, _ := os.ReadFile(full.logFile); !bytes.Contains(b, []byte("storage recovered")) {
 		t.Fatalf("%s did not log its recovery:\n%s", full.id, tail(full.logFile))
