@@ -27,6 +27,15 @@ const (
 	DefaultReconcileInterval = 5 * time.Second
 	DefaultMaxBatch          = 4096
 	DefaultMaxInflight       = 1
+	// DefaultForwardInflight is how many batches a follower may have on
+	// their way to the leader at once, each on its own kept-alive
+	// connection: a batch waiting for its entry does not hold the next.
+	DefaultForwardInflight = 4
+	// DefaultBatchWindow and DefaultBatchFill shape group commit (see
+	// Config.BatchWindow and batcher); chosen by measurement, see
+	// docs/benchmarks.md.
+	DefaultBatchWindow = 20 * time.Millisecond
+	DefaultBatchFill   = 32
 	// DefaultSnapshotThreshold and DefaultTrailingLogs keep the log short
 	// enough that a restart replays quickly, while a follower that was down
 	// for a few seconds still catches up from the log, not a snapshot.
@@ -75,12 +84,19 @@ type Config struct {
 	SnapshotThreshold uint64
 	TrailingLogs      uint64
 	// MaxBatch bounds the heartbeats in one entry (or one forwarded batch);
-	// MaxInflight bounds the entries (or batches) in flight at once.
-	// BatchWindow, when set, holds a batch that already has company open
-	// that much longer for more (see batcher); 0 closes it at once.
-	MaxBatch    int
-	MaxInflight int
-	BatchWindow time.Duration
+	// MaxInflight bounds the entries in flight at once, ForwardInflight
+	// the batches a follower has on their way to the leader.
+	// BatchWindow is the least time between the starts of two entries
+	// while heartbeats keep coming: one that arrives when no entry started
+	// for that long is committed at once, the others join the next entry,
+	// unless BatchFill ids already wait (see batcher). A follower forwards
+	// on half that spacing, so a heartbeat waits at most 1.5 windows in
+	// all. 0 starts every batch as soon as a slot is free.
+	MaxBatch        int
+	MaxInflight     int
+	ForwardInflight int
+	BatchWindow     time.Duration
+	BatchFill       int
 
 	// Membership: see DefaultReapAfter and the others.
 	ReapAfter      time.Duration
@@ -137,6 +153,8 @@ func (c *Config) setDefaults() {
 	setDefault(&c.MaxReadyLag, DefaultMaxReadyLag)
 	setDefault(&c.MaxBatch, DefaultMaxBatch)
 	setDefault(&c.MaxInflight, DefaultMaxInflight)
+	setDefault(&c.ForwardInflight, DefaultForwardInflight)
+	setDefault(&c.BatchFill, DefaultBatchFill)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -184,4 +202,12 @@ func advertisable(addr string) error {
 		return fmt.Errorf("%q is not an address other nodes can reach", addr)
 	}
 	return nil
+}
+
+func (c *Config) commitPolicy() batchPolicy {
+	return batchPolicy{max: c.MaxBatch, fill: c.BatchFill, inflight: c.MaxInflight, spacing: c.BatchWindow}
+}
+
+func (c *Config) forwardPolicy() batchPolicy {
+	return batchPolicy{max: c.MaxBatch, fill: c.BatchFill, inflight: c.ForwardInflight, spacing: c.BatchWindow / 2}
 }

@@ -119,8 +119,8 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.admission = newAdmission(cfg.MaxServices, !cfg.RefuseUnknown, cfg.Configured, cfg.FSM)
-	n.commits = newBatcher(cfg.MaxBatch, cfg.MaxInflight, cfg.BatchWindow, n.metrics.committing(n.commitLocal))
-	n.forwards = newBatcher(cfg.MaxBatch, cfg.MaxInflight, cfg.BatchWindow, n.metrics.forwarding(n.forward))
+	n.commits = newBatcher(cfg.commitPolicy(), n.metrics.committing(n.commitLocal))
+	n.forwards = newBatcher(cfg.forwardPolicy(), n.metrics.forwarding(n.forward))
 	n.raft.RegisterObserver(n.metrics.leaderObserver())
 	n.stop = func() {}
 	return n, nil
