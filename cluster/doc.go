@@ -1,4 +1,5 @@
 // Package cluster runs one watchdog node: Raft over TCP with BoltDB stores,
 // memberlist gossip for discovery and bootstrap, the leader's membership
-// reconciliation, and the heartbeat path (group commit, forwarding to the leader).
+// reconciliation, the heartbeat path (group commit, forwarding to the leader), and
+// all the HTTP traffic between nodes, both ends (peer*.go).
 package cluster

@@ -59,6 +59,7 @@ type Node struct {
 	admission *admission   // which new ids the leader lets in (admission.go)
 	forwards  *batcher     // heartbeats sent on to the leader
 	client    *http.Client // signs every request (secret.go)
+	leaders   *leaderWatch // calls to the leader end when it changes (peer.go)
 	metrics   *metrics
 
 	terms         terms         // the leader's time (clock.go)
@@ -98,6 +99,7 @@ func New(cfg Config) (*Node, error) {
 		ms:       newMembershipState(),
 		metrics:  newMetrics(),
 		terms:    terms{clock: cfg.Clock},
+		leaders:  newLeaderWatch(),
 
 		secretChanged: make(chan struct{}, 1),
 	}
@@ -122,6 +124,7 @@ func New(cfg Config) (*Node, error) {
 	n.commits = newBatcher(cfg.commitPolicy(), n.metrics.committing(n.commitLocal))
 	n.forwards = newBatcher(cfg.forwardPolicy(), n.metrics.forwarding(n.forward))
 	n.raft.RegisterObserver(n.metrics.leaderObserver())
+	n.raft.RegisterObserver(n.leaders.observer())
 	n.stop = func() {}
 	return n, nil
 }

@@ -139,6 +139,8 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"bad service id", "GET", "/v1/services/..", "", 400},
 		{"forward bad id", "POST", cluster.ForwardPath, "ok\nnot ok", 400},
 		{"forward nothing", "POST", cluster.ForwardPath, "", 400},
+		{"forward over batch_size", "POST", cluster.ForwardPath, strings.Repeat("a\n", cluster.DefaultMaxBatch+1), 413},
+		{"forward over the byte cap", "POST", cluster.ForwardPath, strings.Repeat("a", 129*cluster.DefaultMaxBatch+1), 413},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

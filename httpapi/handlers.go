@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +11,6 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/watchdog-ha/watchdog/cluster"
 )
 
 func (s *Server) handleHeartbeatQuery(w http.ResponseWriter, r *http.Request) {
@@ -62,48 +59,6 @@ func bodyError(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusRequestTimeout, "request body not received in time")
 	default:
 		writeError(w, http.StatusBadRequest, "read body: "+err.Error())
-	}
-}
-
-// handleForwarded takes a follower's batch of heartbeats. It never forwards
-// again: if this node is not the leader, the follower hears 503 and its
-// client retries.
-func (s *Server) handleForwarded(w http.ResponseWriter, r *http.Request) {
-	// The follower checked its client's token, and proves it may forward
-	// by sending the same ping token: this route is no way around it.
-	if !allowed(w, r, s.access.pingToken, false) {
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxForwardBody))
-	if err != nil {
-		bodyError(w, err)
-		return
-	}
-	var ids []string
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	for sc.Scan() {
-		if !ValidID(sc.Text()) {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid service id %q", sc.Text()))
-			return
-		}
-		ids = append(ids, sc.Text())
-	}
-	if len(ids) == 0 {
-		writeError(w, http.StatusBadRequest, "no service ids")
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), commitTimeout)
-	defer cancel()
-	err = s.node.CommitHeartbeats(ctx, ids)
-	var refused *cluster.RefusedError
-	switch {
-	case errors.As(err, &refused):
-		// The others are committed: the follower answers each request.
-		writeJSON(w, cluster.ForwardRefusedStatus, cluster.ForwardRefusedBody{Error: err.Error(), Refused: refused.Reasons()})
-	case err != nil:
-		commitError(w, err)
-	default:
-		writeJSON(w, http.StatusOK, map[string]int{"committed": len(ids)})
 	}
 }
 

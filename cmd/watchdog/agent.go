@@ -46,15 +46,6 @@ func (a *Agent) healthTLS() *tls.Config {
 	return a.tls.ClientConfig()
 }
 
-// peerTLS makes writes forwarded to the leader go over https when the
-// cluster uses TLS.
-func peerTLS(t *cluster.TLS) httpapi.Option {
-	if t == nil {
-		return func(*httpapi.Server) {}
-	}
-	return httpapi.WithPeerTLS(t.ClientConfig())
-}
-
 // tune adjusts the cluster configuration before the node starts; tests use
 // it for shorter timeouts.
 type tune func(*cluster.Config)
@@ -119,7 +110,7 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 		httpapi.WithActions(slices.Collect(maps.Keys(cfg.File.Actions))),
 		apiToken, httpapi.WithPingToken(string(cfg.File.PingToken)),
 		httpapi.WithTimeouts(time.Duration(cfg.File.ReadTimeout), time.Duration(cfg.File.WriteTimeout)),
-		httpapi.WithConfigParser(parseAppliedConfig), peerTLS(a.tls))
+		httpapi.WithConfigParser(parseAppliedConfig))
 	metrics.MustRegister(a.Node.Collector(), w.Collector(), api.Collector(), newConfigCollector(a.Node))
 	a.Node.Start(w.Run)
 	a.HTTP = httpServer(cfg.File, api, log)
