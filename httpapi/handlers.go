@@ -10,7 +10,6 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
-
 )
 
 func (s *Server) handleHeartbeatQuery(w http.ResponseWriter, r *http.Request) {
