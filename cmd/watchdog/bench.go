@@ -21,6 +21,8 @@ type benchOptions struct {
 	benchConfig
 	JSON       bool
 	NoopServer string // if set, serve the no-op baseline here instead of measuring
+
+	CPUPids cpuFlag // servers whose CPU to measure (bench_cpu.go)
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -30,6 +32,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if opts.NoopServer != "" {
 		return runNoopServer(ctx, opts.NoopServer, stderr)
+	}
+	if len(opts.CPUPids) > 0 {
+		return runBenchCPU(ctx, opts, stdout)
 	}
 	res, err := runLoad(ctx, &opts.benchConfig)
 	if err != nil {
@@ -56,6 +61,7 @@ func newBenchFlagSet(stderr io.Writer, o *benchOptions, addrs *string) *flag.Fla
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Second, "time limit of each request, connecting included")
 	fs.DurationVar(&o.Warmup, "warmup", time.Second, "load sent first and not counted")
 	fs.BoolVar(&o.JSON, "json", false, "print the results as one JSON object")
+	addCPUFlag(fs, &o.CPUPids)
 	fs.StringVar(&o.NoopServer, "noop-server", "", "instead, serve HTTP at `host:port` with a handler that does nothing:\n"+
 		"the baseline scripts/bench.sh compares the cluster with")
 	fs.Usage = func() {
