@@ -30,6 +30,10 @@ type batcher struct {
 	inflight int
 	flush    flushFunc
 	now      func() time.Time // the clock spacing is read on (tests stop it)
+	// pool recycles requests and their channels: two allocations less per
+	// heartbeat. A request goes back only once its answer has been taken,
+	// so no late answer can reach its next user.
+	pool sync.Pool
 }
 
 type batchReq struct {
@@ -44,20 +48,27 @@ type batchPolicy struct {
 }
 
 func newBatcher(p batchPolicy, flush flushFunc) *batcher {
-	return &batcher{reqs: make(chan *batchReq, 1024), max: max(p.max, 1), fill: max(min(p.fill, p.max), 1),
+	b := &batcher{reqs: make(chan *batchReq, 1024), max: max(p.max, 1), fill: max(min(p.fill, p.max), 1),
 		spacing: p.spacing, inflight: max(p.inflight, 1), flush: flush, now: time.Now}
+	b.pool.New = func() any { return &batchReq{done: make(chan error, 1)} }
+	return b
 }
 
 // submit hands ids to the next batch and waits for its outcome.
 func (b *batcher) submit(ctx context.Context, ids []string) error {
-	r := &batchReq{ids: ids, done: make(chan error, 1)}
+	r := b.pool.Get().(*batchReq)
+	r.ids = ids
 	select {
 	case b.reqs <- r:
 	case <-ctx.Done():
+		r.ids = nil
+		b.pool.Put(r)
 		return ctx.Err()
 	}
 	select {
 	case err := <-r.done:
+		r.ids = nil
+		b.pool.Put(r)
 		return err
 	case <-ctx.Done():
 		// The heartbeat may still commit; the caller retries, which is

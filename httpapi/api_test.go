@@ -19,7 +19,7 @@ import (
 )
 
 // singleNode serves the API of a real one-node cluster.
-func singleNode(t *testing.T, opts ...httpapi.Option) (*httptest.Server, *cluster.Node, *fsm.FSM) {
+func singleNode(t testing.TB, opts ...httpapi.Option) (*httptest.Server, *cluster.Node, *fsm.FSM) {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	f := fsm.New()

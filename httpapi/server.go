@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -118,10 +119,31 @@ func New(node Node, state State, log *slog.Logger, opts ...Option) *Server {
 	return s
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. Heartbeats, nearly all of the traffic,
+// go straight to their handler: the router would match them against its
+// routes by regular expression and copy the request to carry the id.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.setDeadlines(w, r)
+	if id, ok := heartbeatPathID(r); ok {
+		s.heartbeat(w, r, id, s.metrics.receivedV1)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// heartbeatPathID is the id of POST /v1/heartbeat/{id}, as the router
+// would match it (one path segment, not empty); ok is false for any other
+// request, which the router then takes.
+func heartbeatPathID(r *http.Request) (id string, ok bool) {
+	const prefix = "/v1/heartbeat/"
+	if r.Method != http.MethodPost || !strings.HasPrefix(r.URL.Path, prefix) {
+		return "", false
+	}
+	id = r.URL.Path[len(prefix):]
+	if id == "" || strings.IndexByte(id, '/') >= 0 {
+		return "", false
+	}
+	return id, true
 }
 
 // ValidID reports whether id may name a service: 1–128 of A-Za-z0-9._-,
