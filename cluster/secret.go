@@ -3,8 +3,8 @@ package cluster
 import (
 	"crypto/hmac"
 	"crypto/rand"
-	"crypto/subtle"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
