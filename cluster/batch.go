@@ -12,21 +12,24 @@ import (
 // quorum of fsyncs, the pipeline writes, an apply on every node), so what
 // a node pays for follows the number of entries, not of heartbeats.
 //
-// The rule: a batch starts at once if none started within the last spacing
-// (an idle node: a lone heartbeat is never delayed), or as soon as it holds
-// fill ids (enough to pay for its entry; heavy load is never held back);
-// otherwise it starts spacing after the one before, with everything that
-// arrived meanwhile. So under load there are at most 1/spacing batches a
-// second that are not full, and each heartbeat waits at most spacing.
+// The rule is a token bucket: a batch may start when it finds a token;
+// tokens come one per spacing, and up to burst of them wait unused. So a
+// heartbeat on an idle node finds one and goes at once (a lone heartbeat is
+// never delayed, nor is a steady trickle slower than one per spacing, whose
+// arrivals jitter around the spacing); a batch that holds fill ids goes at
+// once too (enough to pay for its entry: heavy load is never held back);
+// any other batch waits for the next token, with everything that arrived
+// meanwhile. Under load there are at most 1/spacing batches a second that
+// are not full (and burst more), and each heartbeat waits at most spacing.
 //
 // Up to inflight batches run at once, on as many long-lived workers: a
 // commit's round trip (an fsync on a quorum) or a forward's does not hold
 // the next batch, and neither needs a goroutine or a timer of its own.
 type batcher struct {
 	reqs     chan *batchReq
-	max      int           // ids in one batch, at most
-	fill     int           // ids that start a batch before spacing is up
-	spacing  time.Duration // least time between the starts of two batches
+	max      int // ids in one batch, at most
+	fill     int // ids that start a batch before its token comes
+	pace     pacer
 	inflight int
 	flush    flushFunc
 	now      func() time.Time // the clock spacing is read on (tests stop it)
@@ -45,11 +48,51 @@ type batchReq struct {
 type batchPolicy struct {
 	max, fill, inflight int
 	spacing             time.Duration
+	burst               int // tokens that may wait unused; 0 is 1
+}
+
+// defaultBurst lets a steady trickle of one heartbeat per spacing, whose
+// arrivals come a little early or late, find a token every time.
+const defaultBurst = 2
+
+// pacer is the token bucket of batcher.
+type pacer struct {
+	spacing time.Duration
+	burst   float64
+	tokens  float64
+	at      time.Time // when tokens was last brought up to date
+}
+
+// wait is how long from now until a token is there (0: one is).
+func (p *pacer) wait(now time.Time) time.Duration {
+	if p.spacing <= 0 {
+		return 0
+	}
+	if p.at.IsZero() {
+		p.tokens = p.burst
+	} else if d := now.Sub(p.at); d > 0 {
+		p.tokens = min(p.burst, p.tokens+float64(d)/float64(p.spacing))
+	}
+	p.at = now
+	if p.tokens >= 1 {
+		return 0
+	}
+	return time.Duration((1 - p.tokens) * float64(p.spacing))
+}
+
+// take spends a token for a batch starting now; a full batch that could not
+// wait for one leaves the bucket empty, not in debt.
+func (p *pacer) take(now time.Time) {
+	if p.spacing > 0 {
+		p.wait(now)
+		p.tokens = max(p.tokens-1, 0)
+	}
 }
 
 func newBatcher(p batchPolicy, flush flushFunc) *batcher {
 	b := &batcher{reqs: make(chan *batchReq, 1024), max: max(p.max, 1), fill: max(min(p.fill, p.max), 1),
-		spacing: p.spacing, inflight: max(p.inflight, 1), flush: flush, now: time.Now}
+		pace:     pacer{spacing: p.spacing, burst: float64(max(p.burst, 1))},
+		inflight: max(p.inflight, 1), flush: flush, now: time.Now}
 	b.pool.New = func() any { return &batchReq{done: make(chan error, 1)} }
 	return b
 }
@@ -101,7 +144,6 @@ func (b *batcher) run(ctx context.Context) {
 // to a free worker.
 func (b *batcher) schedule(ctx context.Context, free <-chan struct{}, work chan<- []*batchReq) {
 	var q reqQueue
-	var last time.Time // when the last batch started
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -114,7 +156,7 @@ func (b *batcher) schedule(ctx context.Context, free <-chan struct{}, work chan<
 				return
 			}
 		}
-		if wait := last.Add(b.spacing).Sub(b.now()); wait > 0 && q.ids < b.fill {
+		if wait := b.pace.wait(b.now()); wait > 0 && q.ids < b.fill {
 			timer.Reset(wait)
 			ok := b.gather(ctx, &q, timer.C)
 			timer.Stop()
@@ -130,7 +172,7 @@ func (b *batcher) schedule(ctx context.Context, free <-chan struct{}, work chan<
 			return
 		}
 		b.drain(&q)
-		last = b.now()
+		b.pace.take(b.now())
 		work <- q.take(b.max)
 	}
 }

@@ -288,3 +288,22 @@ func TestEntriesPerSecondAreBoundedUnderLoad(t *testing.T) {
 	}
 	t.Logf("%d heartbeats in %d entries over %s", heartbeats, len(starts), elapsed)
 }
+
+// A steady trickle of heartbeats about one spacing apart, some a little
+// early, is never held back: the bucket keeps a token in reserve for them.
+func TestASteadyTrickleAtTheSpacingIsNeverDelayed(t *testing.T) {
+	g := newGate()
+	clock := &stoppedClock{t: time.Now()}
+	b := startPolicyBatcher(t, batchPolicy{max: 100, fill: 100, spacing: time.Hour, burst: 2}, g.flush, clock.now)
+	for i := range 10 {
+		res := submitAsync(b, "a")
+		if !enteredWithin(g, 10*time.Second) {
+			t.Fatalf("heartbeat %d of a trickle at the spacing waited", i)
+		}
+		g.release <- nil
+		if err := <-res; err != nil {
+			t.Fatal(err)
+		}
+		clock.advance(time.Hour - time.Minute) // a minute early
+	}
+}

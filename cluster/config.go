@@ -86,12 +86,12 @@ type Config struct {
 	// MaxBatch bounds the heartbeats in one entry (or one forwarded batch);
 	// MaxInflight bounds the entries in flight at once, ForwardInflight
 	// the batches a follower has on their way to the leader.
-	// BatchWindow is the least time between the starts of two entries
-	// while heartbeats keep coming: one that arrives when no entry started
-	// for that long is committed at once, the others join the next entry,
-	// unless BatchFill ids already wait (see batcher). A follower forwards
-	// on half that spacing, so a heartbeat waits at most 1.5 windows in
-	// all. 0 starts every batch as soon as a slot is free.
+	// BatchWindow paces the entries while heartbeats keep coming: at most
+	// one per window on average that does not hold BatchFill ids (a token
+	// bucket, see batcher). A heartbeat on an idle node is committed at
+	// once; the others join the next entry. A follower forwards on half
+	// that spacing, so a heartbeat waits at most 1.5 windows in all. 0
+	// starts every batch as soon as a slot is free.
 	MaxBatch        int
 	MaxInflight     int
 	ForwardInflight int
@@ -205,9 +205,9 @@ func advertisable(addr string) error {
 }
 
 func (c *Config) commitPolicy() batchPolicy {
-	return batchPolicy{max: c.MaxBatch, fill: c.BatchFill, inflight: c.MaxInflight, spacing: c.BatchWindow}
+	return batchPolicy{max: c.MaxBatch, fill: c.BatchFill, inflight: c.MaxInflight, spacing: c.BatchWindow, burst: defaultBurst}
 }
 
 func (c *Config) forwardPolicy() batchPolicy {
-	return batchPolicy{max: c.MaxBatch, fill: c.BatchFill, inflight: c.ForwardInflight, spacing: c.BatchWindow / 2}
+	return batchPolicy{max: c.MaxBatch, fill: c.BatchFill, inflight: c.ForwardInflight, spacing: c.BatchWindow / 2, burst: defaultBurst}
 }
