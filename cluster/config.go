@@ -209,5 +209,8 @@ func (c *Config) commitPolicy() batchPolicy {
 }
 
 func (c *Config) forwardPolicy() batchPolicy {
-	return batchPolicy{max: c.MaxBatch, fill: c.BatchFill, inflight: c.ForwardInflight, spacing: c.BatchWindow / 2, burst: defaultBurst}
+	// A forward costs a fraction of an entry, so it needs fewer ids to be
+	// worth sending early: then a follower's clients in a closed loop (all
+	// waiting, none sending) are not held for its pace.
+	return batchPolicy{max: c.MaxBatch, fill: max(c.BatchFill/2, 1), inflight: c.ForwardInflight, spacing: c.BatchWindow / 2, burst: defaultBurst}
 }
