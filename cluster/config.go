@@ -32,9 +32,15 @@ const (
 	// connection: a batch waiting for its entry does not hold the next.
 	DefaultForwardInflight = 4
 	// DefaultBatchWindow and DefaultBatchFill shape group commit (see
-	// Config.BatchWindow and batcher); chosen by measurement, see
-	// docs/benchmarks.md.
-	DefaultBatchWindow = 20 * time.Millisecond
+	// Config.BatchWindow and batcher), as measured in docs/heartbeat-cost.md:
+	// an entry costs about 2 ms of CPU over three nodes, so the window
+	// bounds that cost to about 0.13 cores at any load, while a heartbeat
+	// waits at most two windows (30 ms) and the p99 stays under 50 ms. It
+	// is not longer because the pace must stay above a steady client's own
+	// (50 heartbeats/s in make bench's idle row): a client as fast as the
+	// pace would never catch up after a hiccup. 32 heartbeats make an entry
+	// worth starting before its window: their HTTP costs more than it.
+	DefaultBatchWindow = 15 * time.Millisecond
 	DefaultBatchFill   = 32
 	// DefaultSnapshotThreshold and DefaultTrailingLogs keep the log short
 	// enough that a restart replays quickly, while a follower that was down
@@ -89,8 +95,8 @@ type Config struct {
 	// BatchWindow paces the entries while heartbeats keep coming: at most
 	// one per window on average that does not hold BatchFill ids (a token
 	// bucket, see batcher). A heartbeat on an idle node is committed at
-	// once; the others join the next entry. A follower forwards on half
-	// that spacing, so a heartbeat waits at most 1.5 windows in all. 0
+	// once; the others join the next entry. A follower paces its forwards
+	// the same way, so a heartbeat waits at most two windows in all. 0
 	// starts every batch as soon as a slot is free.
 	MaxBatch        int
 	MaxInflight     int
@@ -212,5 +218,5 @@ func (c *Config) forwardPolicy() batchPolicy {
 	// A forward costs a fraction of an entry, so it needs fewer ids to be
 	// worth sending early: then a follower's clients in a closed loop (all
 	// waiting, none sending) are not held for its pace.
-	return batchPolicy{max: c.MaxBatch, fill: max(c.BatchFill/2, 1), inflight: c.ForwardInflight, spacing: c.BatchWindow / 2, burst: defaultBurst}
+	return batchPolicy{max: c.MaxBatch, fill: max(c.BatchFill/2, 1), inflight: c.ForwardInflight, spacing: c.BatchWindow, burst: defaultBurst}
 }
