@@ -244,8 +244,10 @@ func TestTheNextEntryStartsWhenItsTimeComes(t *testing.T) {
 }
 
 // TestEntriesPerSecondAreBoundedUnderLoad sends heartbeats from many
-// clients as fast as they are answered: the entries never start closer
-// together than the spacing, so there are at most duration/spacing + 1.
+// clients as fast as they are answered: the batcher starts entries no
+// closer together than the spacing (a bucket of one token), so there are at
+// most duration/spacing + 1 of them. (The workers start them a moment
+// later, by a varying hand-off, so the bound is on the count.)
 func TestEntriesPerSecondAreBoundedUnderLoad(t *testing.T) {
 	const spacing = 20 * time.Millisecond
 	var mu sync.Mutex
@@ -275,11 +277,6 @@ func TestEntriesPerSecondAreBoundedUnderLoad(t *testing.T) {
 	elapsed := time.Since(begin)
 	mu.Lock()
 	defer mu.Unlock()
-	for i := 1; i < len(starts); i++ {
-		if gap := starts[i].Sub(starts[i-1]); gap < spacing {
-			t.Fatalf("entries %d and %d started %s apart, want at least %s", i-1, i, gap, spacing)
-		}
-	}
 	if most := int(elapsed/spacing) + 1; len(starts) > most {
 		t.Fatalf("%d entries in %s, want at most %d", len(starts), elapsed, most)
 	}
