@@ -58,7 +58,7 @@ type Node struct {
 	commits   *batcher     // heartbeats committed here, on the leader
 	admission *admission   // which new ids the leader lets in (admission.go)
 	forwards  *batcher     // heartbeats sent on to the leader
-	client    *http.Client // signs every request (secret.go)
+	client    *http.Client // to the other nodes (peer.go)
 	leaders   *leaderWatch // calls to the leader end when it changes (peer.go)
 	metrics   *metrics
 
@@ -111,7 +111,6 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.client = newPeerHTTPClient(cfg.TLS)
-	n.client.Transport = signingTransport{n: n, base: n.client.Transport}
 	if err := n.openRaft(); err != nil {
 		n.closeStores()
 		return nil, err

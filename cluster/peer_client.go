@@ -13,7 +13,7 @@ import (
 )
 
 // The calls a node makes to the others (see peer.go). Every one goes out on
-// n.client: kept-alive connections, each request signed (secret.go).
+// n.client: kept-alive connections, each request signed (newPeerRequest).
 
 // forward sends a batch of heartbeats to the leader. Several batches may be
 // on their way at once (Config.ForwardInflight), each on its own kept-alive
@@ -34,7 +34,7 @@ func (n *Node) forward(ctx context.Context, ids []string) error {
 	// whole timeout: give up as soon as this node learns of another.
 	stop := context.AfterFunc(changed, cancel)
 	defer stop()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.peerURL(addr, ForwardPath), strings.NewReader(forwardBody(ids)))
+	req, err := n.newPeerRequest(ctx, http.MethodPost, n.peerURL(addr, ForwardPath), strings.NewReader(forwardBody(ids)))
 	if err != nil {
 		return fmt.Errorf("cluster: forward: %w", err)
 	}
@@ -86,7 +86,7 @@ func (n *Node) fetchStatus(ctx context.Context, t statusTarget) peerStatus {
 	if t.httpAddr == "" {
 		return fail(fmt.Errorf("no HTTP address known from gossip"))
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.peerURL(t.httpAddr, StatusPath), nil)
+	req, err := n.newPeerRequest(ctx, http.MethodGet, n.peerURL(t.httpAddr, StatusPath), nil)
 	if err != nil {
 		return fail(err)
 	}
@@ -124,7 +124,7 @@ func (n *Node) postLeave(ctx context.Context, opts LeaveOptions) error {
 	if opts.Force {
 		q.Set("force", "true")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.peerURL(addr, LeavePath+"?"+q.Encode()), nil)
+	req, err := n.newPeerRequest(ctx, http.MethodPost, n.peerURL(addr, LeavePath+"?"+q.Encode()), nil)
 	if err != nil {
 		return fmt.Errorf("cluster: leave: %w", err)
 	}
@@ -180,6 +180,7 @@ func (n *Node) ProxyToLeader(w http.ResponseWriter, r *http.Request, timeout tim
 			pr.SetURL(&url.URL{Scheme: n.cfg.TLS.Scheme(), Host: addr})
 			pr.SetXForwarded()
 			pr.Out.Header.Set(ForwardedByHeader, n.cfg.NodeID)
+			n.AuthorizePeer(pr.Out) // replaces any such header the client sent
 		},
 		Transport: n.client.Transport,
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {

@@ -302,15 +302,3 @@ func (n *Node) Peer(r *http.Request) (id string, ok bool) {
 	}
 	return id, true
 }
-
-// signingTransport signs every request a node makes to another.
-type signingTransport struct {
-	n    *Node
-	base http.RoundTripper
-}
-
-func (t signingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	req = req.Clone(req.Context())
-	t.n.AuthorizePeer(req)
-	return t.base.RoundTrip(req)
-}
