@@ -72,7 +72,9 @@ type Server struct {
 	log     *slog.Logger
 	mux     *mux.Router
 	metrics *metrics
-	access  access // tokens and known actions (auth.go)
+	// internal answers /v1/internal/*, the cluster's own routes (internal.go).
+	internal http.Handler
+	access   access // tokens and known actions (auth.go)
 	// maxSnapshotBody caps a backup sent for restore (snapshot.go).
 	maxSnapshotBody int64
 	// readTimeout and writeTimeout bound each request (timeouts.go).
@@ -120,12 +122,17 @@ func New(node Node, state State, log *slog.Logger, opts ...Option) *Server {
 }
 
 // ServeHTTP implements http.Handler. Heartbeats, nearly all of the traffic,
-// go straight to their handler: the router would match them against its
-// routes by regular expression and copy the request to carry the id.
+// go straight to their handler, and the internal routes to theirs: the
+// router would match them against its routes by regular expression and
+// copy a heartbeat's request to carry its id.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.setDeadlines(w, r)
 	if id, ok := heartbeatPathID(r); ok {
 		s.heartbeat(w, r, id, s.metrics.receivedV1)
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, cluster.InternalPrefix) {
+		s.internal.ServeHTTP(w, r)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
