@@ -211,8 +211,10 @@ func acceptedEverywhere(t *testing.T, procs []*proc, leader *proc) {
 	}
 	out := mustCLI(t, exitOK, runMembers, "-addr", leader.httpAddr)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	for _, line := range lines[1:] {
-		if f := strings.Fields(line); len(lines) != 4 || f[len(f)-1] != "2" || f[3] != "voter" {
+	proto := slices.Index(strings.Fields(lines[0]), "PROTO")
+	nodes := slices.DeleteFunc(lines[1:], func(l string) bool { return strings.HasPrefix(l, "committed configuration") })
+	for _, line := range nodes {
+		if f := strings.Fields(line); len(nodes) != 3 || proto < 0 || len(f) <= proto || f[proto] != "2" || f[3] != "voter" {
 			t.Fatalf("watchdog members after the upgrade:\n%s", out)
 		}
 	}
