@@ -19,13 +19,13 @@ import (
 )
 
 // singleNode serves the API of a real one-node cluster.
-func singleNode(t *testing.T, opts ...httpapi.Option) (*httptest.Server, *cluster.Node, *fsm.FSM) {
+func singleNode(t testing.TB, opts ...httpapi.Option) (*httptest.Server, *cluster.Node, *fsm.FSM) {
 	t.Helper()
 	return singleNodeTuned(t, func(*cluster.Config) {}, opts...)
 }
 
 // singleNodeTuned is singleNode with tune applied to the node's config.
-func singleNodeTuned(t *testing.T, tune func(*cluster.Config), opts ...httpapi.Option) (*httptest.Server, *cluster.Node, *fsm.FSM) {
+func singleNodeTuned(t testing.TB, tune func(*cluster.Config), opts ...httpapi.Option) (*httptest.Server, *cluster.Node, *fsm.FSM) {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	f := fsm.New()
@@ -146,6 +146,8 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"bad service id", "GET", "/v1/services/..", "", 400},
 		{"forward bad id", "POST", cluster.ForwardPath, "ok\nnot ok", 400},
 		{"forward nothing", "POST", cluster.ForwardPath, "", 400},
+		{"forward over batch_size", "POST", cluster.ForwardPath, strings.Repeat("a\n", cluster.DefaultMaxBatch+1), 413},
+		{"forward over the byte cap", "POST", cluster.ForwardPath, strings.Repeat("a", 129*cluster.DefaultMaxBatch+1), 413},
 	}
 	// An oversized body is refused before it is read, and the connection
 	// closed: a client still writing it may see a reset before the answer,
