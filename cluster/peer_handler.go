@@ -88,6 +88,11 @@ func (h *internalHandler) heartbeats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	maxIDs := h.n.cfg.MaxBatch
+	if limit := maxForwardedBytes(maxIDs); r.ContentLength > limit {
+		// Refused before a byte of it is read, so the answer comes at once.
+		writePeerError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("batch larger than %d bytes (batch_size %d ids)", limit, maxIDs))
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxForwardedBytes(maxIDs)))
 	var tooBig *http.MaxBytesError
 	switch {
@@ -136,10 +141,10 @@ func parseForwardBody(body []byte, maxIDs int) ([]string, error) {
 		return nil, fmt.Errorf("%w: %d ids, at most %d (batch_size)", errBatchTooLarge, n, maxIDs)
 	}
 	ids := make([]string, 0, bytes.Count(body, []byte("\n"))+1)
-	for line := range bytes.SplitSeq(body, []byte("\n")) {
-		id := string(line)
+	for i, line := range bytes.Split(body, []byte("\n")) {
+		id := string(bytes.TrimSuffix(line, []byte("\r")))
 		if !fsm.ValidID(id) {
-			return nil, fmt.Errorf("invalid service id %q", id)
+			return nil, fmt.Errorf("line %d: invalid service id %s", i+1, fsm.QuoteInput(id))
 		}
 		ids = append(ids, id)
 	}
@@ -193,3 +198,4 @@ func (h *internalHandler) leave(w http.ResponseWriter, r *http.Request, id strin
 		writePeerJSON(w, http.StatusOK, map[string]any{"node": id, "removed": removed})
 	}
 }
+
