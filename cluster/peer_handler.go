@@ -198,4 +198,3 @@ func (h *internalHandler) leave(w http.ResponseWriter, r *http.Request, id strin
 		writePeerJSON(w, http.StatusOK, map[string]any{"node": id, "removed": removed})
 	}
 }
-
