@@ -66,6 +66,9 @@ func (e *RefusedError) Unwrap() []error {
 // single turns the refusal of a request's one id into that id's own error,
 // which says it better to a client than a list would.
 func single(err error, ids []string) error {
+	if err == nil {
+		return nil // the common case, without the allocation errors.As costs
+	}
 	var refused *RefusedError
 	if len(ids) == 1 && errors.As(err, &refused) {
 		if one, ok := refused.IDs[ids[0]]; ok {

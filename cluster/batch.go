@@ -7,23 +7,36 @@ import (
 	"time"
 )
 
-// batcher is group commit: heartbeats that arrive while the flushes under way
-// are in flight wait and go out together in the next one. A lone heartbeat on
-// an idle node is flushed at once; under load batches grow by themselves, up
-// to max ids. A batch closes when a flush slot is free, or, with a window,
-// up to window later if others were already queued behind its first
-// heartbeat: the window trades latency under load for fewer, larger
-// entries, and never delays a heartbeat that arrives alone.
+// batcher is group commit with a bound on the rate of batches. A Raft entry
+// costs the same CPU whether it carries one heartbeat or a thousand (a
+// quorum of fsyncs, the pipeline writes, an apply on every node), so what
+// a node pays for follows the number of entries, not of heartbeats.
 //
-// Up to inflight flushes run at once, so a commit's round trip (an fsync on
-// a quorum) does not idle the node: Raft writes entries that arrive together
-// in one disk write, so pipelined entries share fsyncs too.
+// The rule is a token bucket: a batch may start when it finds a token;
+// tokens come one per spacing, and up to burst of them wait unused. So a
+// heartbeat on an idle node finds one and goes at once (a lone heartbeat is
+// never delayed, nor is a steady trickle slower than one per spacing, whose
+// arrivals jitter around the spacing); a batch that holds fill ids goes at
+// once too (enough to pay for its entry: heavy load is never held back);
+// any other batch waits for the next token, with everything that arrived
+// meanwhile. Under load there are at most 1/spacing batches a second that
+// are not full (and burst more), and each heartbeat waits at most spacing.
+//
+// Up to inflight batches run at once, on as many long-lived workers: a
+// commit's round trip (an fsync on a quorum) or a forward's does not hold
+// the next batch, and neither needs a goroutine or a timer of its own.
 type batcher struct {
 	reqs     chan *batchReq
-	max      int
+	max      int // ids in one batch, at most
+	fill     int // ids that start a batch before its token comes
+	pace     pacer
 	inflight int
-	window   time.Duration
-	flush    func(ctx context.Context, ids []string) error
+	flush    flushFunc
+	now      func() time.Time // the clock spacing is read on (tests stop it)
+	// pool recycles requests and their channels: two allocations less per
+	// heartbeat. A request goes back only once its answer has been taken,
+	// so no late answer can reach its next user.
+	pool sync.Pool
 }
 
 type batchReq struct {
@@ -31,20 +44,74 @@ type batchReq struct {
 	done chan error // buffered: the batcher never blocks on a caller gone away
 }
 
-func newBatcher(maxIDs, inflight int, window time.Duration, flush func(ctx context.Context, ids []string) error) *batcher {
-	return &batcher{reqs: make(chan *batchReq, 1024), max: maxIDs, inflight: max(inflight, 1), window: window, flush: flush}
+// batchPolicy is how a batcher shapes its batches (see batcher).
+type batchPolicy struct {
+	max, fill, inflight int
+	spacing             time.Duration
+	burst               int // tokens that may wait unused; 0 is 1
 }
 
-// submit hands ids to the next flush and waits for its outcome.
+// defaultBurst lets a steady trickle of one heartbeat per spacing, whose
+// arrivals come a little early or late, find a token every time.
+const defaultBurst = 2
+
+// pacer is the token bucket of batcher.
+type pacer struct {
+	spacing time.Duration
+	burst   float64
+	tokens  float64
+	at      time.Time // when tokens was last brought up to date
+}
+
+// wait is how long from now until a token is there (0: one is).
+func (p *pacer) wait(now time.Time) time.Duration {
+	if p.spacing <= 0 {
+		return 0
+	}
+	if p.at.IsZero() {
+		p.tokens = p.burst
+	} else if d := now.Sub(p.at); d > 0 {
+		p.tokens = min(p.burst, p.tokens+float64(d)/float64(p.spacing))
+	}
+	p.at = now
+	if p.tokens >= 1 {
+		return 0
+	}
+	return time.Duration((1 - p.tokens) * float64(p.spacing))
+}
+
+// take spends a token for a batch starting now; a full batch that could not
+// wait for one leaves the bucket empty, not in debt.
+func (p *pacer) take(now time.Time) {
+	if p.spacing > 0 {
+		p.wait(now)
+		p.tokens = max(p.tokens-1, 0)
+	}
+}
+
+func newBatcher(p batchPolicy, flush flushFunc) *batcher {
+	b := &batcher{reqs: make(chan *batchReq, 1024), max: max(p.max, 1), fill: max(min(p.fill, p.max), 1),
+		pace:     pacer{spacing: p.spacing, burst: float64(max(p.burst, 1))},
+		inflight: max(p.inflight, 1), flush: flush, now: time.Now}
+	b.pool.New = func() any { return &batchReq{done: make(chan error, 1)} }
+	return b
+}
+
+// submit hands ids to the next batch and waits for its outcome.
 func (b *batcher) submit(ctx context.Context, ids []string) error {
-	r := &batchReq{ids: ids, done: make(chan error, 1)}
+	r := b.pool.Get().(*batchReq)
+	r.ids = ids
 	select {
 	case b.reqs <- r:
 	case <-ctx.Done():
+		r.ids = nil
+		b.pool.Put(r)
 		return ctx.Err()
 	}
 	select {
 	case err := <-r.done:
+		r.ids = nil
+		b.pool.Put(r)
 		return err
 	case <-ctx.Done():
 		// The heartbeat may still commit; the caller retries, which is
@@ -53,49 +120,119 @@ func (b *batcher) submit(ctx context.Context, ids []string) error {
 	}
 }
 
-// run flushes batches until ctx ends, with up to b.inflight flushes at once.
+// run forms and flushes batches until ctx ends.
 func (b *batcher) run(ctx context.Context) {
+	free := make(chan struct{}, b.inflight)
+	work := make(chan []*batchReq, b.inflight)
 	var wg sync.WaitGroup
 	for range b.inflight {
-		wg.Go(func() { b.flushLoop(ctx) })
+		free <- struct{}{}
+		wg.Go(func() {
+			for batch := range work {
+				b.flushBatch(ctx, batch)
+				free <- struct{}{}
+			}
+		})
 	}
+	b.schedule(ctx, free, work)
+	close(work)
 	wg.Wait()
+	b.failQueued(ctx.Err())
 }
 
-func (b *batcher) flushLoop(ctx context.Context) {
+// schedule decides when each batch starts and what it holds, and hands it
+// to a free worker.
+func (b *batcher) schedule(ctx context.Context, free <-chan struct{}, work chan<- []*batchReq) {
+	var q reqQueue
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
 	for {
-		var first *batchReq
+		if q.len() == 0 {
+			select {
+			case r := <-b.reqs:
+				q.push(r)
+			case <-ctx.Done():
+				return
+			}
+		}
+		if wait := b.pace.wait(b.now()); wait > 0 && q.ids < b.fill {
+			timer.Reset(wait)
+			ok := b.gather(ctx, &q, timer.C)
+			timer.Stop()
+			if !ok {
+				q.fail(ctx.Err())
+				return
+			}
+		}
 		select {
-		case first = <-b.reqs:
+		case <-free:
 		case <-ctx.Done():
-			b.failQueued(ctx.Err())
+			q.fail(ctx.Err())
 			return
 		}
-		batch, ids := b.collect(first)
-		err := b.flush(ctx, ids)
-		var refused *RefusedError
-		isRefused := errors.As(err, &refused)
-		for _, r := range batch {
-			if isRefused {
-				// Only the requests that carried a refused id fail.
-				r.done <- refused.For(r.ids)
-				continue
-			}
-			r.done <- err
+		b.drain(&q)
+		b.pace.take(b.now())
+		work <- q.take(b.max)
+	}
+}
+
+// gather queues what arrives until the batch holds fill ids or due fires;
+// false if ctx ended first.
+func (b *batcher) gather(ctx context.Context, q *reqQueue, due <-chan time.Time) bool {
+	for q.ids < b.fill {
+		select {
+		case r := <-b.reqs:
+			q.push(r)
+		case <-due:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+// drain queues whatever already waits, up to a full batch.
+func (b *batcher) drain(q *reqQueue) {
+	for q.ids < b.max {
+		select {
+		case r := <-b.reqs:
+			q.push(r)
+		default:
+			return
 		}
 	}
 }
 
-// collect takes first and whatever else is already queued, up to max ids,
-// merging repeated ids: one heartbeat per service per entry is enough.
-func (b *batcher) collect(first *batchReq) ([]*batchReq, []string) {
-	batch := []*batchReq{first}
-	if len(b.reqs) == 0 {
-		return batch, first.ids
+// flushBatch flushes the ids of batch, merged (one heartbeat per service per
+// entry is enough), and answers each request.
+func (b *batcher) flushBatch(ctx context.Context, batch []*batchReq) {
+	ids := batch[0].ids
+	if len(batch) > 1 {
+		ids = mergeIDs(batch)
 	}
-	seen := make(map[string]struct{}, len(first.ids))
-	ids := make([]string, 0, len(first.ids))
-	add := func(r *batchReq) {
+	err := b.flush(ctx, ids)
+	var refused *RefusedError
+	isRefused := errors.As(err, &refused)
+	for _, r := range batch {
+		if isRefused {
+			// Only the requests that carried a refused id fail.
+			r.done <- refused.For(r.ids)
+			continue
+		}
+		r.done <- err
+	}
+}
+
+func mergeIDs(batch []*batchReq) []string {
+	n := 0
+	for _, r := range batch {
+		n += len(r.ids)
+	}
+	seen := make(map[string]struct{}, n)
+	ids := make([]string, 0, n)
+	for _, r := range batch {
 		for _, id := range r.ids {
 			if _, dup := seen[id]; !dup {
 				seen[id] = struct{}{}
@@ -103,33 +240,7 @@ func (b *batcher) collect(first *batchReq) ([]*batchReq, []string) {
 			}
 		}
 	}
-	add(first)
-	var closing <-chan time.Time // nil without a window: close when the queue is empty
-	if b.window > 0 {
-		t := time.NewTimer(b.window)
-		defer t.Stop()
-		closing = t.C
-	}
-	for len(ids) < b.max {
-		select {
-		case r := <-b.reqs:
-			batch = append(batch, r)
-			add(r)
-			continue
-		default:
-		}
-		if closing == nil {
-			break
-		}
-		select {
-		case r := <-b.reqs:
-			batch = append(batch, r)
-			add(r)
-		case <-closing:
-			return batch, ids
-		}
-	}
-	return batch, ids
+	return ids
 }
 
 func (b *batcher) failQueued(err error) {
@@ -141,4 +252,41 @@ func (b *batcher) failQueued(err error) {
 			return
 		}
 	}
+}
+
+// reqQueue holds the requests taken from the channel and not yet in a batch.
+type reqQueue struct {
+	reqs []*batchReq
+	ids  int // in reqs, repeats counted
+}
+
+func (q *reqQueue) len() int { return len(q.reqs) }
+
+func (q *reqQueue) push(r *batchReq) {
+	q.reqs = append(q.reqs, r)
+	q.ids += len(r.ids)
+}
+
+// take removes the first requests, as many as fit in max ids (at least
+// one), and returns them as a batch.
+func (q *reqQueue) take(maxIDs int) []*batchReq {
+	n, ids := 1, len(q.reqs[0].ids)
+	for n < len(q.reqs) && ids+len(q.reqs[n].ids) <= maxIDs {
+		ids += len(q.reqs[n].ids)
+		n++
+	}
+	batch := make([]*batchReq, n)
+	copy(batch, q.reqs)
+	rest := copy(q.reqs, q.reqs[n:])
+	clear(q.reqs[rest:])
+	q.reqs = q.reqs[:rest]
+	q.ids -= ids
+	return batch
+}
+
+func (q *reqQueue) fail(err error) {
+	for _, r := range q.reqs {
+		r.done <- err
+	}
+	q.reqs, q.ids = nil, 0
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -42,11 +43,15 @@ func (g *gate) batch(i int) []string {
 }
 
 func startBatcher(t *testing.T, max int, g *gate) *batcher {
-	return startWindowBatcher(t, max, 0, g)
+	return startPolicyBatcher(t, batchPolicy{max: max, fill: max}, g.flush, nil)
 }
 
-func startWindowBatcher(t *testing.T, max int, window time.Duration, g *gate) *batcher {
-	b := newBatcher(max, 1, window, g.flush)
+// startPolicyBatcher runs a batcher; now, if set, is its clock.
+func startPolicyBatcher(t *testing.T, p batchPolicy, flush flushFunc, now func() time.Time) *batcher {
+	b := newBatcher(p, flush)
+	if now != nil {
+		b.now = now
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { b.run(ctx); close(done) }()
@@ -54,22 +59,12 @@ func startWindowBatcher(t *testing.T, max int, window time.Duration, g *gate) *b
 	return b
 }
 
+// submitAsync queues a request (in order: it is in the batcher when this
+// returns) and returns where its outcome will come.
 func submitAsync(b *batcher, ids ...string) chan error {
-	ch := make(chan error, 1)
-	go func() { ch <- b.submit(context.Background(), ids) }()
-	return ch
-}
-
-// waitQueued polls until n requests wait in the batcher's queue.
-func waitQueued(t *testing.T, b *batcher, n int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for len(b.reqs) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d requests queued, want %d", len(b.reqs), n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	r := &batchReq{ids: ids, done: make(chan error, 1)}
+	b.reqs <- r
+	return r.done
 }
 
 func TestLoneHeartbeatIsFlushedAtOnce(t *testing.T) {
@@ -95,7 +90,6 @@ func TestHeartbeatsArrivingDuringAFlushShareTheNextAndMerge(t *testing.T) {
 	for _, ids := range [][]string{{"b", "c"}, {"c"}, {"a", "d"}} {
 		waiting = append(waiting, submitAsync(b, ids...))
 	}
-	waitQueued(t, b, 3)
 	g.release <- nil
 	<-g.entered
 	g.release <- nil
@@ -116,7 +110,6 @@ func TestAFailedFlushFailsEveryRequestInIt(t *testing.T) {
 	first := submitAsync(b, "a")
 	<-g.entered
 	second, third := submitAsync(b, "b"), submitAsync(b, "c")
-	waitQueued(t, b, 2)
 	g.release <- nil
 	<-g.entered
 	boom := errors.New("entry lost")
@@ -140,7 +133,6 @@ func TestBatchesAreBoundedByCount(t *testing.T) {
 	for _, id := range []string{"a", "b", "c", "d", "e"} {
 		rest = append(rest, submitAsync(b, id))
 	}
-	waitQueued(t, b, 5)
 	for range 2 { // x, then a b c, then d e
 		g.release <- nil
 		<-g.entered
@@ -169,34 +161,61 @@ func enteredWithin(g *gate, d time.Duration) bool {
 	}
 }
 
-func TestAWindowNeverDelaysALoneHeartbeat(t *testing.T) {
+// stoppedClock is a clock that moves only when told.
+type stoppedClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *stoppedClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *stoppedClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func TestALoneHeartbeatIsNeverDelayed(t *testing.T) {
 	g := newGate()
-	b := startWindowBatcher(t, 100, time.Hour, g)
-	res := submitAsync(b, "a")
-	if !enteredWithin(g, 10*time.Second) {
-		t.Fatal("a lone heartbeat waited for the window")
-	}
-	g.release <- nil
-	if err := <-res; err != nil {
-		t.Fatal(err)
+	clock := &stoppedClock{t: time.Now()}
+	b := startPolicyBatcher(t, batchPolicy{max: 100, fill: 100, spacing: time.Hour}, g.flush, clock.now)
+	for i := range 3 {
+		res := submitAsync(b, "a")
+		if !enteredWithin(g, 10*time.Second) {
+			t.Fatalf("heartbeat %d on an idle node waited for the spacing", i)
+		}
+		g.release <- nil
+		if err := <-res; err != nil {
+			t.Fatal(err)
+		}
+		clock.advance(time.Hour) // nothing else for a whole spacing: idle again
 	}
 }
 
-func TestAWindowHoldsABusyBatchOpenUntilItFills(t *testing.T) {
+func TestUnderLoadAHeartbeatJoinsTheNextEntry(t *testing.T) {
 	g := newGate()
-	b := startWindowBatcher(t, 3, time.Hour, g)
+	clock := &stoppedClock{t: time.Now()}
+	b := startPolicyBatcher(t, batchPolicy{max: 100, fill: 3, spacing: time.Hour}, g.flush, clock.now)
 	first := submitAsync(b, "x")
 	<-g.entered
-	waiting := []chan error{submitAsync(b, "a"), submitAsync(b, "b")}
-	waitQueued(t, b, 2)
 	g.release <- nil
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	// The entry before started less than a spacing ago: the next waits
+	// for its time, or until it holds fill ids.
+	waiting := []chan error{submitAsync(b, "a"), submitAsync(b, "b")}
 	if enteredWithin(g, 200*time.Millisecond) {
-		t.Fatalf("batch %q flushed while its window was open and it had room", g.batch(1))
+		t.Fatalf("batch %q started before its time with fewer than fill ids", g.batch(1))
 	}
 	waiting = append(waiting, submitAsync(b, "c"))
-	<-g.entered // the count bound closes the window
+	<-g.entered // full enough to pay for its entry: it starts now
 	g.release <- nil
-	for _, ch := range append(waiting, first) {
+	for _, ch := range waiting {
 		if err := <-ch; err != nil {
 			t.Fatal(err)
 		}
@@ -206,21 +225,82 @@ func TestAWindowHoldsABusyBatchOpenUntilItFills(t *testing.T) {
 	}
 }
 
-func TestAWindowClosesABatchInTime(t *testing.T) {
+func TestTheNextEntryStartsWhenItsTimeComes(t *testing.T) {
 	g := newGate()
-	b := startWindowBatcher(t, 100, 20*time.Millisecond, g)
+	b := startPolicyBatcher(t, batchPolicy{max: 100, fill: 100, spacing: 20 * time.Millisecond}, g.flush, nil)
 	first := submitAsync(b, "x")
 	<-g.entered
-	waiting := []chan error{submitAsync(b, "a"), submitAsync(b, "b")}
-	waitQueued(t, b, 2)
 	g.release <- nil
+	waiting := []chan error{submitAsync(b, "a"), submitAsync(b, "b")}
 	if !enteredWithin(g, 10*time.Second) {
-		t.Fatal("the window never closed the batch")
+		t.Fatal("the next entry never started")
 	}
 	g.release <- nil
 	for _, ch := range append(waiting, first) {
 		if err := <-ch; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestEntriesPerSecondAreBoundedUnderLoad sends heartbeats from many
+// clients as fast as they are answered: the batcher starts entries no
+// closer together than the spacing (a bucket of one token), so there are at
+// most duration/spacing + 1 of them. (The workers start them a moment
+// later, by a varying hand-off, so the bound is on the count.)
+func TestEntriesPerSecondAreBoundedUnderLoad(t *testing.T) {
+	const spacing = 20 * time.Millisecond
+	var mu sync.Mutex
+	var starts []time.Time
+	heartbeats := 0
+	flush := func(_ context.Context, ids []string) error {
+		mu.Lock()
+		starts = append(starts, time.Now())
+		heartbeats += len(ids)
+		mu.Unlock()
+		return nil
+	}
+	b := startPolicyBatcher(t, batchPolicy{max: 4096, fill: 4096, spacing: spacing, inflight: 4}, flush, nil)
+	begin := time.Now()
+	var wg sync.WaitGroup
+	for c := range 16 {
+		wg.Go(func() {
+			for i := 0; time.Since(begin) < 300*time.Millisecond; i++ {
+				if err := b.submit(context.Background(), []string{fmt.Sprintf("c%d-%d", c, i)}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(begin)
+	mu.Lock()
+	defer mu.Unlock()
+	if most := int(elapsed/spacing) + 1; len(starts) > most {
+		t.Fatalf("%d entries in %s, want at most %d", len(starts), elapsed, most)
+	}
+	if heartbeats <= len(starts) {
+		t.Fatalf("%d heartbeats in %d entries: nothing was grouped", heartbeats, len(starts))
+	}
+	t.Logf("%d heartbeats in %d entries over %s", heartbeats, len(starts), elapsed)
+}
+
+// A steady trickle of heartbeats about one spacing apart, some a little
+// early, is never held back: the bucket keeps a token in reserve for them.
+func TestASteadyTrickleAtTheSpacingIsNeverDelayed(t *testing.T) {
+	g := newGate()
+	clock := &stoppedClock{t: time.Now()}
+	b := startPolicyBatcher(t, batchPolicy{max: 100, fill: 100, spacing: time.Hour, burst: 2}, g.flush, clock.now)
+	for i := range 10 {
+		res := submitAsync(b, "a")
+		if !enteredWithin(g, 10*time.Second) {
+			t.Fatalf("heartbeat %d of a trickle at the spacing waited", i)
+		}
+		g.release <- nil
+		if err := <-res; err != nil {
+			t.Fatal(err)
+		}
+		clock.advance(time.Hour - time.Minute) // a minute early
 	}
 }

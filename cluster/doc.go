@@ -1,5 +1,6 @@
 // Package cluster runs one watchdog node: Raft over TCP with its log in
-// raft-wal or BoltDB (logstore.go), memberlist gossip for discovery and
-// bootstrap, the leader's membership reconciliation, and the heartbeat path
-// (group commit, forwarding to the leader).
+// BoltDB or raft-wal (logstore.go), memberlist gossip for discovery and
+// bootstrap, the leader's membership reconciliation, the heartbeat path
+// (group commit, forwarding to the leader), and all the HTTP traffic
+// between nodes, both ends (peer*.go).
 package cluster

@@ -59,7 +59,8 @@ type Node struct {
 	commits   *batcher     // heartbeats committed here, on the leader
 	admission *admission   // which new ids the leader lets in (admission.go)
 	forwards  *batcher     // heartbeats sent on to the leader
-	client    *http.Client // signs every request (secret.go)
+	client    *http.Client // to the other nodes (peer.go)
+	leaders   *leaderWatch // calls to the leader end when it changes (peer.go)
 	metrics   *metrics
 	storage   *storageHealth // storage.go
 
@@ -101,6 +102,7 @@ func New(cfg Config) (*Node, error) {
 		ms:       newMembershipState(),
 		metrics:  newMetrics(),
 		terms:    terms{clock: cfg.Clock},
+		leaders:  newLeaderWatch(),
 
 		secretChanged: make(chan struct{}, 1),
 	}
@@ -112,7 +114,6 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.client = newPeerHTTPClient(cfg.TLS)
-	n.client.Transport = signingTransport{n: n, base: n.client.Transport}
 	n.storage = newStorageHealth(n.log)
 	if err := n.openRaft(); err != nil {
 		n.closeStores()
@@ -123,9 +124,10 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.admission = newAdmission(cfg.MaxServices, !cfg.RefuseUnknown, cfg.Configured, cfg.FSM)
-	n.commits = newBatcher(cfg.MaxBatch, cfg.MaxInflight, cfg.BatchWindow, n.metrics.committing(n.commitLocal))
-	n.forwards = newBatcher(cfg.MaxBatch, cfg.MaxInflight, cfg.BatchWindow, n.metrics.forwarding(n.forward))
+	n.commits = newBatcher(cfg.commitPolicy(), n.metrics.committing(n.commitLocal))
+	n.forwards = newBatcher(cfg.forwardPolicy(), n.metrics.forwarding(n.forward))
 	n.raft.RegisterObserver(n.metrics.leaderObserver())
+	n.raft.RegisterObserver(n.leaders.observer())
 	n.stop = func() {}
 	return n, nil
 }

@@ -1,15 +1,10 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -21,10 +16,6 @@ var ErrRefused = errors.New("cluster: membership change refused")
 
 // ErrUnknownMember is returned for a node neither Raft nor gossip knows.
 var ErrUnknownMember = errors.New("cluster: no such member")
-
-// LeavePath is the route on which a leaving node asks the leader to remove
-// it from the Raft configuration (see Node.Leave). Query: id, and force.
-const LeavePath = "/v1/internal/leave"
 
 // quorum is what would be left of the voters without one of them.
 type quorum struct{ remaining, reachable int }
@@ -251,49 +242,6 @@ func (n *Node) requestRemoval(ctx context.Context, opts LeaveOptions) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-// postLeave asks the leader, over HTTP, to remove this node.
-func (n *Node) postLeave(ctx context.Context, opts LeaveOptions) error {
-	leaderID, addr := n.Leader()
-	switch {
-	case leaderID == "" || leaderID == n.cfg.NodeID:
-		return ErrNoLeader
-	case addr == "":
-		return fmt.Errorf("%w: leader %s has no known HTTP address yet", ErrNoLeader, leaderID)
-	}
-	// The leader takes the id from the request's signature
-	// (AuthorizePeer); it is in the query too for people reading logs.
-	q := url.Values{"id": {n.cfg.NodeID}}
-	if opts.Force {
-		q.Set("force", "true")
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.cfg.TLS.Scheme()+"://"+addr+LeavePath+"?"+q.Encode(), nil)
-	if err != nil {
-		return fmt.Errorf("cluster: leave: %w", err)
-	}
-	req.Header.Set(ForwardedByHeader, n.cfg.NodeID)
-	if opts.Authorization != "" {
-		req.Header.Set("Authorization", opts.Authorization)
-	}
-	resp, err := n.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("%w: ask leader %s to remove us: %w", ErrNoLeader, leaderID, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	var e struct{ Error string }
-	if json.Unmarshal(body, &e) != nil || e.Error == "" {
-		e.Error = string(bytes.TrimSpace(body))
-	}
-	switch resp.StatusCode {
-	case http.StatusOK, http.StatusNotFound: // removed, or unknown: gone either way
-		return nil
-	case http.StatusConflict, http.StatusUnauthorized, http.StatusForbidden, http.StatusBadRequest:
-		// Final: asking again would get the same answer.
-		return fmt.Errorf("%w: leader %s: %s", ErrRefused, leaderID, e.Error)
-	}
-	return fmt.Errorf("leader %s: %s: %s", leaderID, resp.Status, e.Error)
 }
 
 // Handover moves leadership to another voter, the most caught up of those

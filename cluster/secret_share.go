@@ -47,7 +47,7 @@ func (n *Node) mergeSecretState(buf []byte) {
 		return
 	}
 	s.mu.Lock()
-	s.key, s.created = theirs.key, theirs.Created
+	s.setKeyLocked(theirs.key, theirs.Created)
 	s.mu.Unlock()
 	if err := s.save(); err != nil {
 		n.log.Error("adopted the cluster's secret but could not keep it", "err", err)

@@ -2,10 +2,7 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"sync"
 	"time"
 
@@ -13,21 +10,6 @@ import (
 
 	"github.com/watchdog-ha/watchdog/fsm"
 )
-
-// StatusPath is the route on which a node reports its own Raft status. Every
-// node asks every other one for it each StatusInterval.
-//
-// hashicorp/raft keeps each follower's match index to itself, so the leader
-// cannot read how far a non-voter has caught up. Two ways around that: each
-// node advertises its applied index in gossip metadata, or the nodes ask each
-// other. Gossip is eventually consistent and every change of metadata is a
-// broadcast; an answer to a direct request is as fresh as its round trip, and
-// the leader can note its own last index at the moment the answer arrives,
-// so the lag it computes does not grow with the polling period under load.
-// The same answers give every node (not only the leader) what operators see
-// in GET /v1/cluster, and give quorum checks a reachability test that does
-// not wait seconds for gossip to declare a node dead.
-const StatusPath = "/v1/internal/status"
 
 // NodeStatus is one node's own account of its Raft state.
 type NodeStatus struct {
@@ -123,7 +105,19 @@ type peerStatus struct {
 	refLeader bool
 }
 
-// statusLoop polls every other node's status each StatusInterval.
+// statusLoop polls every other node's status each StatusInterval (at
+// StatusPath, see peer_client.go).
+//
+// hashicorp/raft keeps each follower's match index to itself, so the leader
+// cannot read how far a non-voter has caught up. Two ways around that: each
+// node advertises its applied index in gossip metadata, or the nodes ask each
+// other. Gossip is eventually consistent and every change of metadata is a
+// broadcast; an answer to a direct request is as fresh as its round trip, and
+// the leader can note its own last index at the moment the answer arrives,
+// so the lag it computes does not grow with the polling period under load.
+// The same answers give every node (not only the leader) what operators see
+// in GET /v1/cluster, and give quorum checks a reachability test that does
+// not wait seconds for gossip to declare a node dead.
 func (n *Node) statusLoop(ctx context.Context) {
 	tick := time.NewTicker(n.cfg.StatusInterval)
 	defer tick.Stop()
@@ -190,39 +184,6 @@ func (n *Node) pollStatuses(ctx context.Context) {
 		table[r.ID] = r
 	}
 	n.ms.peers = table
-}
-
-func (n *Node) fetchStatus(ctx context.Context, t statusTarget) peerStatus {
-	fail := func(err error) peerStatus {
-		return peerStatus{NodeStatus: NodeStatus{ID: t.id}, err: err.Error(), at: time.Now()}
-	}
-	if t.httpAddr == "" {
-		return fail(fmt.Errorf("no HTTP address known from gossip"))
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.cfg.TLS.Scheme()+"://"+t.httpAddr+StatusPath, nil)
-	if err != nil {
-		return fail(err)
-	}
-	resp, err := n.client.Do(req)
-	if err != nil {
-		return fail(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return fail(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fail(fmt.Errorf("status: %s", resp.Status))
-	}
-	var st NodeStatus
-	if err := json.Unmarshal(body, &st); err != nil {
-		return fail(fmt.Errorf("status: %w", err))
-	}
-	if st.ID != t.id {
-		return fail(fmt.Errorf("%s answers as %q", t.httpAddr, st.ID))
-	}
-	return peerStatus{NodeStatus: st, ok: true, at: time.Now(), ref: n.raft.LastIndex(), refLeader: n.IsLeader()}
 }
 
 // peerStatus returns the last poll of id, if there is one.

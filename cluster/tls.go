@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"slices"
 	"time"
@@ -100,16 +99,6 @@ func (t *TLS) Scheme() string {
 		return "http"
 	}
 	return "https"
-}
-
-// newPeerHTTPClient is the client for the HTTP calls nodes make to each
-// other (forwarded heartbeats, status polls, leave requests).
-func newPeerHTTPClient(t *TLS) *http.Client {
-	tr := &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}
-	if t != nil {
-		tr.TLSClientConfig = t.ClientConfig()
-	}
-	return &http.Client{Transport: tr}
 }
 
 // tlsStreamLayer carries Raft over mutual TLS. Raft only needs a listener

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -19,13 +20,13 @@ import (
 )
 
 // singleNode serves the API of a real one-node cluster.
-func singleNode(t *testing.T, opts ...httpapi.Option) (*httptest.Server, *cluster.Node, *fsm.FSM) {
+func singleNode(t testing.TB, opts ...httpapi.Option) (*httptest.Server, *cluster.Node, *fsm.FSM) {
 	t.Helper()
 	return singleNodeTuned(t, func(*cluster.Config) {}, opts...)
 }
 
 // singleNodeTuned is singleNode with tune applied to the node's config.
-func singleNodeTuned(t *testing.T, tune func(*cluster.Config), opts ...httpapi.Option) (*httptest.Server, *cluster.Node, *fsm.FSM) {
+func singleNodeTuned(t testing.TB, tune func(*cluster.Config), opts ...httpapi.Option) (*httptest.Server, *cluster.Node, *fsm.FSM) {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	f := fsm.New()
@@ -125,10 +126,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		t.Fatalf("setup heartbeat: %d", resp.StatusCode)
 	}
 	long := strings.Repeat("a", 129)
-	cases := []struct {
-		name, method, path, body string
-		status                   int
-	}{
+	testBadInputTable(t, srv, node, f, []badInputCase{
 		{"missing id", "GET", "/heartbeat", "", 400},
 		{"empty id", "GET", "/heartbeat?id=", "", 400},
 		{"dot dot", "GET", "/heartbeat?id=..", "", 400},
@@ -146,22 +144,45 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"bad service id", "GET", "/v1/services/..", "", 400},
 		{"forward bad id", "POST", cluster.ForwardPath, "ok\nnot ok", 400},
 		{"forward nothing", "POST", cluster.ForwardPath, "", 400},
-	}
+		{"forward over batch_size", "POST", cluster.ForwardPath, strings.Repeat("a\n", cluster.DefaultMaxBatch+1), 413},
+	})
 	// An oversized body is refused before it is read, and the connection
 	// closed: a client still writing it may see a reset before the answer,
-	// so this one reads the answer while the body is unfinished.
-	t.Run("oversized body", func(t *testing.T) {
-		before, applied := f.Services(), logIndex(t, node)
-		resp, body := sendWhileReading(t, srv.URL, "POST /v1/heartbeat/known HTTP/1.1\r\nHost: w\r\nContent-Length: 1048576\r\n\r\n"+
-			strings.Repeat("x", 1<<20))
-		var e struct{ Error string }
-		if resp.StatusCode != http.StatusRequestEntityTooLarge || json.Unmarshal([]byte(body), &e) != nil || e.Error == "" {
-			t.Fatalf("%d %q, want 413 and a JSON error", resp.StatusCode, body)
-		}
-		if logIndex(t, node) != applied || len(f.Services()) != len(before) {
-			t.Fatal("a refused request reached the Raft log")
-		}
-	})
+	// so these read the answer while the body is unfinished.
+	overCap := strings.Repeat("a", 129*cluster.DefaultMaxBatch+1)
+	for name, wire := range map[string]string{
+		"oversized body": "POST /v1/heartbeat/known HTTP/1.1\r\nHost: w\r\nContent-Length: 1048576\r\n\r\n" + strings.Repeat("x", 1<<20),
+		"forward over the byte cap": "POST " + cluster.ForwardPath + " HTTP/1.1\r\nHost: w\r\n" + peerHeader(node) +
+			fmt.Sprintf("Content-Length: %d\r\n\r\n", len(overCap)) + overCap,
+	} {
+		t.Run(name, func(t *testing.T) { refusedWhole(t, srv.URL, wire, node, f) })
+	}
+}
+
+// refusedWhole sends wire and wants a 413 with a JSON error that changed
+// nothing.
+func refusedWhole(t *testing.T, base, wire string, node *cluster.Node, f *fsm.FSM) {
+	t.Helper()
+	before, applied := f.Services(), logIndex(t, node)
+	resp, body := sendWhileReading(t, base, wire)
+	var e struct{ Error string }
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || json.Unmarshal([]byte(body), &e) != nil || e.Error == "" {
+		t.Fatalf("%d %q, want 413 and a JSON error", resp.StatusCode, body)
+	}
+	if logIndex(t, node) != applied || len(f.Services()) != len(before) {
+		t.Fatal("a refused request reached the Raft log")
+	}
+}
+
+// badInputCase is a request the API must refuse with status, changing nothing.
+type badInputCase struct {
+	name, method, path, body string
+	status                   int
+}
+
+// testBadInputTable sends each case and wants its status with a JSON error,
+// and nothing committed.
+func testBadInputTable(t *testing.T, srv *httptest.Server, node *cluster.Node, f *fsm.FSM, cases []badInputCase) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			before, applied := f.Services(), logIndex(t, node)

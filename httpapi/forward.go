@@ -3,14 +3,10 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -37,26 +33,6 @@ const forwardTimeout = commitTimeout + 2*time.Second
 type badRequest struct{ msg string }
 
 func (e *badRequest) Error() string { return e.msg }
-
-// newProxyTransport is the connection pool writes are forwarded over. A short
-// dial timeout makes an unreachable leader a quick 503, not a hang.
-func newProxyTransport() *http.Transport {
-	return &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: 4,
-		IdleConnTimeout:     time.Minute,
-	}
-}
-
-// WithPeerTLS makes writes go to the leader over https, trusting only the
-// cluster's CA and presenting this node's certificate (the leader's API may
-// require one). Without it they go over plain http.
-func WithPeerTLS(c *tls.Config) Option {
-	return func(s *Server) {
-		s.proxyTransport.TLSClientConfig = c
-		s.peerScheme = "https"
-	}
-}
 
 // leaderWrite makes h a handler that runs on the leader: on a follower the
 // request goes one hop to the leader and its answer comes back unchanged.
@@ -108,44 +84,7 @@ func (s *Server) leaderWriteUpTo(limit int64, h write) http.HandlerFunc {
 // forward sends a write to the leader through a reverse proxy.
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, body []byte) {
 	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
-	s.proxyToLeader(w, r, forwardTimeout)
-}
-
-// proxyToLeader sends r, its body streamed as it comes, to the leader
-// through a reverse proxy, and streams the answer back.
-func (s *Server) proxyToLeader(w http.ResponseWriter, r *http.Request, timeout time.Duration) {
-	if by := r.Header.Get(cluster.ForwardedByHeader); by != "" {
-		writeUnavailable(w, fmt.Errorf("%w: %s forwarded this request here, but leadership has moved: retry", cluster.ErrNotLeader, by))
-		return
-	}
-	leaderID, addr := s.node.Leader()
-	switch {
-	case leaderID == "":
-		writeUnavailable(w, cluster.ErrNoLeader)
-		return
-	case leaderID == s.node.ID():
-		// Raft still names this node while it is no longer leader.
-		writeUnavailable(w, fmt.Errorf("%w: leadership is changing", cluster.ErrNoLeader))
-		return
-	case addr == "":
-		writeUnavailable(w, fmt.Errorf("%w: leader %s has no known HTTP address yet", cluster.ErrNoLeader, leaderID))
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), timeout)
-	defer cancel()
-	r = r.WithContext(ctx)
-	proxy := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(&url.URL{Scheme: s.peerScheme, Host: addr})
-			pr.SetXForwarded()
-			pr.Out.Header.Set(cluster.ForwardedByHeader, s.node.ID())
-		},
-		Transport: s.proxyTransport,
-		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
-			writeUnavailable(w, fmt.Errorf("%w: forward to leader %s: %w", cluster.ErrNoLeader, leaderID, err))
-		},
-	}
-	proxy.ServeHTTP(w, r)
+	s.node.ProxyToLeader(w, r, forwardTimeout)
 }
 
 // writeFailed maps a failed write to its response.

@@ -3,21 +3,22 @@ package httpapi
 import (
 	"net/http"
 
+	"github.com/gorilla/mux"
+
 	"github.com/watchdog-ha/watchdog/cluster"
 )
 
-// internal guards a route only the cluster's own nodes call
-// (/v1/internal/*: forwarded heartbeats, status polls, leave requests). The
-// HTTP port is open to every client of the API, so such a request must be
-// signed with the cluster secret (cluster.PeerAuthHeader); anything else is
-// a 401, whatever tokens are configured, and reaches no handler.
-func (s *Server) internal(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := s.node.Peer(r); !ok {
-			w.Header().Set("WWW-Authenticate", cluster.PeerAuthHeader+` realm="watchdog cluster"`)
-			writeError(w, http.StatusUnauthorized, "internal route: only the cluster's nodes may call it")
-			return
-		}
-		h(w, r)
-	}
+// internalRoutes mounts the cluster's own handler of the routes only its
+// nodes call (cluster.InternalPrefix: forwarded heartbeats, status polls,
+// leave requests), which refuses any request not signed with the cluster
+// secret. The API adds its tokens: a forwarded batch carries the ping
+// token its clients had to show, a leave request the API token.
+// ServeHTTP sends them there before the router (server.go): a forwarded
+// batch is most of a leader's requests after heartbeats.
+func (s *Server) internalRoutes(r *mux.Router) {
+	s.internal = s.node.InternalHandler(cluster.InternalAuth{
+		Heartbeats: func(w http.ResponseWriter, r *http.Request) bool { return allowed(w, r, s.access.pingToken, false) },
+		Leave:      func(w http.ResponseWriter, r *http.Request) bool { return allowed(w, r, s.access.apiToken, false) },
+	})
+	r.PathPrefix(cluster.InternalPrefix).Handler(s.internal)
 }

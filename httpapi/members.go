@@ -15,8 +15,6 @@ import (
 
 // Membership is what the membership routes need from the node.
 type Membership interface {
-	// Status is this node's own Raft status, which the other nodes poll.
-	Status() cluster.NodeStatus
 	// RemoveMember removes a node from the Raft configuration, on the
 	// leader only (cluster.ErrNotLeader elsewhere).
 	RemoveMember(ctx context.Context, id string, opts cluster.RemoveOptions) (bool, error)
@@ -32,19 +30,12 @@ const leaveTimeout = 30 * time.Second
 //
 //	POST   /v1/cluster/leave[?force=true]          this node leaves the cluster
 //	DELETE /v1/cluster/members/{node}[?force=true] remove a node that is gone (any node; runs on the leader)
-//	GET    /v1/internal/status                     this node's Raft status, polled by the others
-//	POST   /v1/internal/leave[?force=]             a leaving node asks the leader to remove it
 //
-// The internal routes answer only the cluster's nodes (internal.go).
+// The internal routes a leaving node calls, and status polls, are the
+// cluster's (cluster.InternalHandler, mounted in internal.go).
 func (s *Server) membershipRoutes(r *mux.Router) {
 	r.HandleFunc("/v1/cluster/leave", s.handleLeave).Methods(http.MethodPost)
 	r.HandleFunc("/v1/cluster/members/{node}", s.leaderWrite(s.handleRemoveMember)).Methods(http.MethodDelete)
-	r.HandleFunc(cluster.StatusPath, s.internal(s.handleStatus)).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc(cluster.LeavePath, s.internal(s.handleLeaveRequest)).Methods(http.MethodPost)
-}
-
-func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.node.Status())
 }
 
 // handleLeave retires this node. It answers once the node is out of the
@@ -88,40 +79,6 @@ func (s *Server) handleRemoveMember(r *http.Request) (int, any, error) {
 		return 0, nil, &badRequest{err.Error()}
 	}
 	return s.removeMember(r, id, cluster.RemoveOptions{Force: force})
-}
-
-// handleLeaveRequest is a leaving node asking the leader to remove it. Like
-// forwarded heartbeats it is never forwarded again: the leaving node finds
-// the new leader and asks again. A node may retire only itself: the node
-// removed is the one whose credentials signed the request, and the leader
-// removes it only once that node, asked directly, says it is leaving.
-func (s *Server) handleLeaveRequest(w http.ResponseWriter, r *http.Request) {
-	// A removal like any other: the same token as DELETE /v1/cluster/members.
-	if !allowed(w, r, s.access.apiToken, false) {
-		return
-	}
-	id, _ := s.node.Peer(r) // internal() has checked it
-	force, err := boolParam(r, "force")
-	switch {
-	case !ValidID(id):
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid node id %q", id))
-		return
-	case r.URL.Query().Has("id") && r.URL.Query().Get("id") != id:
-		writeError(w, http.StatusForbidden, fmt.Sprintf("%s may ask only for its own removal, not for %q's", id, r.URL.Query().Get("id")))
-		return
-	case err != nil:
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	case !s.node.IsLeader():
-		writeUnavailable(w, cluster.ErrNotLeader)
-		return
-	}
-	status, body, err := s.removeMember(r, id, cluster.RemoveOptions{Force: force, Leaving: true})
-	if err != nil {
-		writeFailed(w, err)
-		return
-	}
-	writeJSON(w, status, body)
 }
 
 // removeMember runs a removal on the leader. Refusals are answers (409 and

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -18,8 +19,6 @@ import (
 type Node interface {
 	// Heartbeat returns once the heartbeats are committed on a quorum.
 	Heartbeat(ctx context.Context, ids ...string) error
-	// CommitHeartbeats commits forwarded heartbeats on the leader only.
-	CommitHeartbeats(ctx context.Context, ids []string) error
 	// Apply commits a command and returns the FSM's response; it fails
 	// with cluster.ErrNotLeader anywhere but on the leader.
 	Apply(ctx context.Context, c fsm.Command) (any, error)
@@ -36,9 +35,12 @@ type Node interface {
 	Leader() (id, httpAddr string)
 	Members() []cluster.Member
 	Ready() error
-	// Peer returns the node that signed r with the cluster secret, for the
-	// internal routes (internal.go).
-	Peer(r *http.Request) (id string, ok bool)
+	// InternalHandler answers the routes only the cluster's nodes call
+	// (internal.go).
+	InternalHandler(auth cluster.InternalAuth) http.Handler
+	// ProxyToLeader sends a write to the leader and its answer back
+	// (forward.go).
+	ProxyToLeader(w http.ResponseWriter, r *http.Request, timeout time.Duration)
 	Membership // members.go
 	Backups    // snapshot.go
 	Configs    // config.go
@@ -62,9 +64,6 @@ type State interface {
 // Limits on what a request may carry.
 const (
 	maxHeartbeatBody = 64 << 10
-	// maxIDBytes is the longest id (ValidID) and its newline: a forwarded
-	// batch of n ids is at most n of these.
-	maxIDBytes = 128 + 1
 	// commitTimeout bounds how long a heartbeat request waits for its
 	// commit; a load balancer's retry elsewhere is better than a hang.
 	commitTimeout = 10 * time.Second
@@ -72,15 +71,14 @@ const (
 
 // Server routes HTTP requests to the node and its state.
 type Server struct {
-	node  Node
-	state State
-	log   *slog.Logger
-	mux   *mux.Router
-	// proxyTransport carries writes forwarded to the leader.
-	proxyTransport *http.Transport
-	peerScheme     string // of the leader's URL: "http", or "https" (WithPeerTLS)
-	metrics        *metrics
-	access         access // tokens and known actions (auth.go)
+	node    Node
+	state   State
+	log     *slog.Logger
+	mux     *mux.Router
+	metrics *metrics
+	// internal answers /v1/internal/*, the cluster's own routes (internal.go).
+	internal http.Handler
+	access   access // tokens and known actions (auth.go)
 	// maxSnapshotBody caps a backup sent for restore (snapshot.go).
 	maxSnapshotBody int64
 	// readTimeout and writeTimeout bound each request (timeouts.go).
@@ -91,9 +89,8 @@ type Server struct {
 
 // New returns the API's handler.
 func New(node Node, state State, log *slog.Logger, opts ...Option) *Server {
-	s := &Server{node: node, state: state, log: log, mux: mux.NewRouter(), proxyTransport: newProxyTransport(),
-		peerScheme: "http",
-		metrics:    newMetrics()}
+	s := &Server{node: node, state: state, log: log, mux: mux.NewRouter(),
+		metrics: newMetrics()}
 	r := s.mux
 	// Ids are checked by the handlers; cleaning would turn "/v1/heartbeat/.."
 	// into a redirect elsewhere instead of the 400 it deserves.
@@ -101,10 +98,10 @@ func New(node Node, state State, log *slog.Logger, opts ...Option) *Server {
 	r.HandleFunc("/heartbeat", s.handleHeartbeatQuery).Methods(http.MethodGet, http.MethodPost, http.MethodHead)
 	r.HandleFunc("/v1/heartbeat/{id}", s.handleHeartbeatPath).Methods(http.MethodPost)
 	r.HandleFunc("/v1/heartbeat/", s.handleHeartbeatPath).Methods(http.MethodPost)
-	r.HandleFunc(cluster.ForwardPath, s.internal(s.handleForwarded)).Methods(http.MethodPost)
+	s.internalRoutes(r) // /v1/internal/*, the cluster's own (httpapi/internal.go)
+	s.pingRoutes(r)     // the healthchecks.io-compatible /ping/{id}/... (httpapi/ping.go)
 	// Alertmanager's webhook, as a dead man's switch (httpapi/alertmanager.go).
 	r.HandleFunc("/v1/alertmanager/{id}", s.handleAlertmanager).Methods(http.MethodPost)
-	s.pingRoutes(r) // the healthchecks.io-compatible /ping/{id}/... (httpapi/ping.go)
 	r.HandleFunc("/v1/services", s.handleServices).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/services/{id}", s.handleService).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/services/{id}/pause", s.leaderWrite(s.handlePause)).Methods(http.MethodPost)
@@ -133,29 +130,42 @@ func New(node Node, state State, log *slog.Logger, opts ...Option) *Server {
 	return s
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. Heartbeats, nearly all of the traffic,
+// go straight to their handler, and the internal routes to theirs: the
+// router would match them against its routes by regular expression and
+// copy a heartbeat's request to carry its id.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w, r = closeUnread(w, r)
 	s.setDeadlines(w, r)
+	if id, ok := heartbeatPathID(r); ok {
+		s.heartbeat(w, r, id, s.metrics.receivedV1)
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, cluster.InternalPrefix) {
+		s.internal.ServeHTTP(w, r)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
-// ValidID reports whether id may name a service: 1–128 of A-Za-z0-9._-,
-// and not "." or "..", which would read as paths. It runs on every
-// heartbeat, hence a loop rather than a regular expression.
-func ValidID(id string) bool {
-	if len(id) == 0 || len(id) > 128 || id == "." || id == ".." {
-		return false
+// heartbeatPathID is the id of POST /v1/heartbeat/{id}, as the router
+// would match it (one path segment, not empty); ok is false for any other
+// request, which the router then takes.
+func heartbeatPathID(r *http.Request) (id string, ok bool) {
+	const prefix = "/v1/heartbeat/"
+	if r.Method != http.MethodPost || !strings.HasPrefix(r.URL.Path, prefix) {
+		return "", false
 	}
-	for i := range len(id) {
-		switch c := id[i]; {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
+	id = r.URL.Path[len(prefix):]
+	if id == "" || strings.IndexByte(id, '/') >= 0 {
+		return "", false
 	}
-	return true
+	return id, true
 }
+
+// ValidID reports whether id may name a service: 1–128 of A-Za-z0-9._-,
+// and not "." or "..", which would read as paths (fsm.ValidID).
+func ValidID(id string) bool { return fsm.ValidID(id) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

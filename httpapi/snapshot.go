@@ -57,7 +57,7 @@ func (s *Server) handleSnapshotSave(w http.ResponseWriter, r *http.Request) {
 	}
 	s.extendWriteDeadline(w, snapshotTimeout) // a backup of millions of services streams for a while
 	if !s.node.IsLeader() {
-		s.proxyToLeader(w, r, snapshotTimeout)
+		s.node.ProxyToLeader(w, r, snapshotTimeout)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), snapshotTimeout)
@@ -73,7 +73,7 @@ func (s *Server) handleSnapshotSave(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("backup failed while streaming", "err", err)
 		panic(http.ErrAbortHandler)
 	case errors.Is(err, cluster.ErrNotLeader):
-		s.proxyToLeader(w, r, snapshotTimeout)
+		s.node.ProxyToLeader(w, r, snapshotTimeout)
 	default:
 		writeFailed(w, err)
 	}
@@ -112,7 +112,7 @@ func (s *Server) handleSnapshotRestore(w http.ResponseWriter, r *http.Request) {
 	s.extendReadDeadline(w, snapshotTimeout)
 	s.extendWriteDeadline(w, snapshotTimeout)
 	if !s.node.IsLeader() {
-		s.proxyToLeader(w, r, snapshotTimeout)
+		s.node.ProxyToLeader(w, r, snapshotTimeout)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), snapshotTimeout)

@@ -2,14 +2,19 @@
 # The figures of issue 4's target table, measured with real processes on this
 # machine, in one run:
 #   1. three no-op Go HTTP servers (watchdog bench -noop-server), round-robin:
-#      the baseline, closed loop;
+#      the baseline, closed loop; then open loop at 200/s and 1 000/s with
+#      the servers' CPU read from /proc over the window; then the highest
+#      open-loop rate they sustain (p99 <= 50 ms, no errors, >= 98 % of the
+#      rate acknowledged, OPEN_CLIENTS connections per node);
 #   2. the local three-node cluster (scripts/cluster-up.sh, data in a temp
-#      dir), round-robin over 8081-8083: closed-loop throughput, then open
-#      loop at half that rate (p99), then one idle client (p50);
+#      dir), round-robin over 8081-8083: the same closed loop; open loop at
+#      half that rate (p99); the same CPU runs and capacity search; then one
+#      idle client (p50);
 #   3. leader failover: kill -9 the leader, time until a survivor's
 #      /v1/cluster names a new one; restart the node and wait until ready.
 # Every load run uses `watchdog bench` with the same settings. Stops all it
-# started on exit. Needs the ports of cluster-up.sh and 18091-18093 free.
+# started on exit. Needs the ports of cluster-up.sh and 18091-18093 free
+# (WATCHDOG_PORT_BASE and BENCH_NOOP_BASE move them).
 #
 # Environment (defaults in brackets):
 #   BENCH_DURATION  measured time of each load run [10s]
@@ -17,6 +22,8 @@
 #   BENCH_SERVICES  service ids [10000]
 #   BENCH_FAILOVERS leader kills [20, as issue 4 asks]
 #   BENCH_OUT       where the table is saved as well [docs/benchmarks.md]
+#   BENCH_CAP_DURATION measured time of each run of the capacity search [5s]
+#   BENCH_NOOP_BASE the no-op servers listen on BASE+1..3 [18090]
 set -euo pipefail
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/watchdog-bench.XXXXXX")
@@ -29,8 +36,15 @@ CLIENTS=${BENCH_CLIENTS:-64}
 SERVICES=${BENCH_SERVICES:-10000}
 FAILOVERS=${BENCH_FAILOVERS:-20}
 [[ $FAILOVERS =~ ^[1-9][0-9]*$ ]] || die "BENCH_FAILOVERS must be a positive number, got '$FAILOVERS'"
-NOOP_PORTS=(18091 18092 18093)
+NOOP_BASE=${BENCH_NOOP_BASE:-18090}
+NOOP_PORTS=($((NOOP_BASE + 1)) $((NOOP_BASE + 2)) $((NOOP_BASE + 3)))
 IDLE_RATE=50 # requests/s of the idle client: one at a time, 20 ms apart
+# Open-loop runs: each client keeps a connection to every node, so this many
+# connections per node; enough that the generator never hides queueing.
+OPEN_CLIENTS=256
+CPU_RATES=(200 1000)
+CAP_DURATION=${BENCH_CAP_DURATION:-5s}
+CAP_P99_MS=50
 OUT=${BENCH_OUT:-$ROOT/docs/benchmarks.md}
 
 NOOP_PIDS=()
@@ -95,6 +109,44 @@ load() {
 	printf '  %-10s %9.0f ok/s  errors %-6s p50 %7.2f ms  p99 %7.2f ms  p99.9 %7.2f ms  max %7.2f ms\n' \
 		"$name" "$(json_num "$f" ok_throughput)" "$(json_num "$f" errors_total)" "$(json_num "$f" p50)" \
 		"$(json_num "$f" p99)" "$(json_num "$f" p99.9)" "$(json_num "$f" max)"
+	if grep -q '"cpu_cores"' "$f"; then
+		printf '  %-10s server CPU %.3f cores, %.3f ms per ok answer\n' "" "$(json_num "$f" cpu_cores)" "$(json_num "$f" cpu_ms_per_ok)"
+	fi
+}
+
+# cpu_runs NAME ADDRS PIDS: open loop at each of CPU_RATES with the CPU of
+# the server processes PIDS (comma-separated) read over the window: kept as
+# $WORK/NAME-cpu-RATE.json.
+cpu_runs() {
+	local rate
+	for rate in "${CPU_RATES[@]}"; do
+		load "$1-cpu-$rate" "$2" -rate "$rate" -clients "$OPEN_CLIENTS" -cpu-pids "$3"
+	done
+}
+
+# sustains FILE RATE: whether the run in FILE kept up with RATE: p99 within
+# CAP_P99_MS, no error, at least 98 % of the rate acknowledged.
+sustains() {
+	awk -v p="$(json_num "$1" p99)" -v e="$(json_num "$1" errors_total)" -v ok="$(json_num "$1" ok_throughput)" \
+		-v r="$2" -v lim="$CAP_P99_MS" 'BEGIN { exit !(p <= lim && e == 0 && ok >= 0.98 * r) }'
+}
+
+# capacity NAME ADDRS: the highest open-loop rate ADDRS sustain; doubling
+# from 250/s until a rate fails, then halving the gap three times. Sets CAP.
+capacity() {
+	local name=$1 addrs=$2 lo=0 hi=0 rate=250 mid i
+	while ((hi == 0 && rate <= 256000)); do
+		DURATION=$CAP_DURATION load "$name-cap-$rate" "$addrs" -rate "$rate" -clients "$OPEN_CLIENTS"
+		if sustains "$WORK/$name-cap-$rate.json" "$rate"; then lo=$rate rate=$((rate * 2)); else hi=$rate; fi
+	done
+	for i in 1 2 3; do
+		((hi > 0)) || break
+		mid=$(((lo + hi) / 2))
+		DURATION=$CAP_DURATION load "$name-cap-$mid" "$addrs" -rate "$mid" -clients "$OPEN_CLIENTS"
+		if sustains "$WORK/$name-cap-$mid.json" "$mid"; then lo=$mid; else hi=$mid; fi
+	done
+	CAP=$lo
+	log "  $name sustains $CAP/s (p99 <= $CAP_P99_MS ms, no errors, >= 98 % acknowledged)"
 }
 
 wait_port() {
@@ -181,6 +233,10 @@ for port in "${NOOP_PORTS[@]}"; do
 done
 for port in "${NOOP_PORTS[@]}"; do wait_port "$port"; done
 load noop "$noop_addrs"
+noop_pids=$(IFS=,; echo "${NOOP_PIDS[*]}")
+cpu_runs noop "$noop_addrs" "$noop_pids"
+capacity noop "$noop_addrs"
+noop_cap=$CAP
 for pid in "${NOOP_PIDS[@]}"; do
 	kill "$pid" 2>/dev/null || true
 	wait "$pid" || true
@@ -199,6 +255,15 @@ load closed "$cluster_addrs"
 half=$(awk -v t="$(json_num "$WORK/closed.json" ok_throughput)" 'BEGIN { printf "%d", t / 2 }')
 ((half > 0)) || die "the cluster acknowledged no heartbeat; see $WORK/closed.json and $WATCHDOG_DATA"
 load open "$cluster_addrs" -rate "$half"
+cluster_pids=""
+for name in "${NODES[@]}"; do
+	pid=$(pidfile_pid "$(node_pidfile "$name")")
+	[[ -n $pid ]] || die "no pid for node $name"
+	cluster_pids+=${cluster_pids:+,}$pid
+done
+cpu_runs cluster "$cluster_addrs" "$cluster_pids"
+capacity cluster "$cluster_addrs"
+cluster_cap=$CAP
 CLIENTS=1 load idle "$cluster_addrs" -rate "$IDLE_RATE"
 
 # --- 3. failover ---------------------------------------------------------
@@ -264,6 +329,23 @@ table() {
 	row "3-node cluster, open loop at half that rate ($half/s)" "p99 <= 25 ms" \
 		"$(printf 'p99 %.1f ms, p99.9 %.1f ms, %s unsent' "$open_p99" "$(json_num "$WORK/open.json" p99.9)" "$unsent")" \
 		"$(verdict "$(awk -v p="$open_p99" -v u="$unsent" 'BEGIN { print (p <= 25 && u == 0) }')")"
+	local rate limit n c r
+	for rate in "${CPU_RATES[@]}"; do
+		limit=3
+		((rate < 1000)) || limit=2
+		n=$(json_num "$WORK/noop-cpu-$rate.json" cpu_ms_per_ok) c=$(json_num "$WORK/cluster-cpu-$rate.json" cpu_ms_per_ok)
+		r=$(awk -v c="$c" -v n="$n" 'BEGIN { if (n > 0) printf "%.1f", c / n; else print "inf" }')
+		row "node CPU per acknowledged heartbeat, open loop at $rate/s, $OPEN_CLIENTS connections per node" \
+			"<= $limit x no-op" \
+			"$(printf 'cluster %.3f ms (%.2f cores, p99 %.1f ms), no-op %.3f ms (%.2f cores): %s x' "$c" \
+				"$(json_num "$WORK/cluster-cpu-$rate.json" cpu_cores)" "$(json_num "$WORK/cluster-cpu-$rate.json" p99)" \
+				"$n" "$(json_num "$WORK/noop-cpu-$rate.json" cpu_cores)" "$r")" \
+			"$(verdict "$(awk -v r="$r" -v l="$limit" 'BEGIN { print (r != "inf" && r <= l) }')")"
+	done
+	r=$(awk -v c="$cluster_cap" -v n="$noop_cap" 'BEGIN { if (n > 0) printf "%.2f", c / n; else print 0 }')
+	row "highest open-loop rate with p99 <= $CAP_P99_MS ms, no errors, >= 98 % acknowledged ($OPEN_CLIENTS connections per node)" \
+		">= 0.6 x no-op" "$(printf 'cluster %s/s, no-op %s/s: %s x' "$cluster_cap" "$noop_cap" "$r")" \
+		"$(verdict "$(awk -v r="$r" 'BEGIN { print (r >= 0.6) }')")"
 	row "single idle heartbeat (1 client, $IDLE_RATE/s)" "p50 <= 2 ms" \
 		"$(printf 'p50 %.2f ms, p99 %.2f ms' "$idle_p50" "$(json_num "$WORK/idle.json" p99)")" \
 		"$(verdict "$(awk -v p="$idle_p50" 'BEGIN { print (p <= 2) }')")"

@@ -46,15 +46,6 @@ func (a *Agent) healthTLS() *tls.Config {
 	return a.tls.ClientConfig()
 }
 
-// peerTLS makes writes forwarded to the leader go over https when the
-// cluster uses TLS.
-func peerTLS(t *cluster.TLS) httpapi.Option {
-	if t == nil {
-		return func(*httpapi.Server) {}
-	}
-	return httpapi.WithPeerTLS(t.ClientConfig())
-}
-
 // debugRoutes serves Go's profiler when enable_debug is set.
 func debugRoutes(on bool) httpapi.Option {
 	if !on {
@@ -129,7 +120,7 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 		httpapi.WithActions(slices.Collect(maps.Keys(cfg.File.Actions))),
 		apiToken, httpapi.WithPingToken(string(cfg.File.PingToken)),
 		httpapi.WithTimeouts(time.Duration(cfg.File.ReadTimeout), time.Duration(cfg.File.WriteTimeout)),
-		httpapi.WithConfigParser(parseAppliedConfig), peerTLS(a.tls), debugRoutes(cfg.EnableDebug))
+		httpapi.WithConfigParser(parseAppliedConfig), debugRoutes(cfg.EnableDebug))
 	metrics.MustRegister(a.Node.Collector(), w.Collector(), api.Collector(), newConfigCollector(a.Node))
 	a.Node.Start(w.Run)
 	a.HTTP = httpServer(cfg.File, api, log)

@@ -22,8 +22,9 @@ import (
 type benchOptions struct {
 	benchConfig
 	JSON       bool
-	NoopServer string // if set, serve the no-op baseline here instead of measuring
-	APIToken   string // to define and delete the bench's services
+	NoopServer string  // if set, serve the no-op baseline here instead of measuring
+	APIToken   string  // to define and delete the bench's services
+	CPUPids    cpuFlag // servers whose CPU to measure (bench_cpu.go)
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -38,9 +39,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	res, err := runLoad(ctx, &opts.benchConfig)
 	// Interrupted or not, the bench's services go: they are nobody's.
-	fleet.remove(context.WithoutCancel(ctx))
+	defer fleet.remove(context.WithoutCancel(ctx))
+	if len(opts.CPUPids) > 0 {
+		return runBenchCPU(ctx, opts, stdout)
+	}
+	res, err := runLoad(ctx, &opts.benchConfig)
 	if err != nil {
 		return err
 	}
@@ -66,6 +70,7 @@ func newBenchFlagSet(stderr io.Writer, o *benchOptions, addrs *string) *flag.Fla
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Second, "time limit of each request, connecting included")
 	fs.DurationVar(&o.Warmup, "warmup", time.Second, "load sent first and not counted")
 	fs.BoolVar(&o.JSON, "json", false, "print the results as one JSON object")
+	addCPUFlag(fs, &o.CPUPids)
 	fs.StringVar(&o.NoopServer, "noop-server", "", "instead, serve HTTP at `host:port` with a handler that does nothing:\n"+
 		"the baseline scripts/bench.sh compares the cluster with")
 	fs.Usage = func() {

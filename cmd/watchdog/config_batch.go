@@ -16,9 +16,10 @@ const (
 )
 
 // checkBatching reads batch_size (the most heartbeats in one Raft entry or
-// one forwarded batch) and batch_window (how much longer a batch that
-// already has company stays open for more; 0, the default, closes it as
-// soon as the commit before it is done, which keeps latency lowest).
+// one forwarded batch) and batch_window (the least time between the starts
+// of two entries while heartbeats keep coming; a heartbeat on an idle node
+// is committed at once whatever it is; 0 starts every entry as soon as the
+// one before is done, the lowest latency and the most entries).
 func (p *parser) checkBatching(cfg *FileConfig) {
 	if !p.set("batch_size") {
 		cfg.BatchSize = cluster.DefaultMaxBatch
@@ -26,13 +27,14 @@ func (p *parser) checkBatching(cfg *FileConfig) {
 		p.addf(p.line("batch_size"), "batch_size", "must be 1 to %d, got %d", maxBatchSize, n)
 	}
 	if !p.set("batch_window") {
+		cfg.BatchWindow = Duration(cluster.DefaultBatchWindow)
 		return
 	}
 	switch w := cfg.BatchWindow; {
 	case w < 0:
 		p.addf(p.line("batch_window"), "batch_window", "must not be negative, got %s", w)
 	case w > Duration(maxBatchWindow):
-		p.addf(p.line("batch_window"), "batch_window", "%s is too long: must be at most %s (or 0, the default)",
+		p.addf(p.line("batch_window"), "batch_window", "%s is too long: must be at most %s (or 0)",
 			w, Duration(maxBatchWindow))
 	}
 }

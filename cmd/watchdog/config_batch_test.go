@@ -19,7 +19,7 @@ func TestParseConfigBatching(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if empty.BatchSize != cluster.DefaultMaxBatch || empty.BatchWindow != 0 {
+	if empty.BatchSize != cluster.DefaultMaxBatch || time.Duration(empty.BatchWindow) != cluster.DefaultBatchWindow {
 		t.Fatalf("defaults: batch_size %d, batch_window %s", empty.BatchSize, empty.BatchWindow)
 	}
 }
