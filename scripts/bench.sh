@@ -188,6 +188,8 @@ cluster_up() {
 		die "scripts/cluster-up.sh failed"
 	}
 	wait_ready
+	# The bench defines and deletes its services: the generated API token.
+	export WATCHDOG_TOKEN_FILE=$WATCHDOG_DATA/n1/data/api-token
 }
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }

@@ -108,7 +108,12 @@ func parseBenchFlags(args []string, getenv func(string) string, stderr io.Writer
 	if o.NoopServer != "" {
 		return o, nil
 	}
-	o.APIToken = getenv("WATCHDOG_TOKEN")
+	// As every CLI command: $WATCHDOG_TOKEN, else $WATCHDOG_TOKEN_FILE.
+	tok, err := envToken(getenv)
+	if err != nil {
+		return nil, err
+	}
+	o.APIToken = tok
 	if o.Prefix == "" {
 		o.Prefix = newBenchPrefix()
 	}
@@ -120,7 +125,6 @@ func parseBenchFlags(args []string, getenv func(string) string, stderr io.Writer
 		addrs = defaultHTTPAddr
 	}
 	var errs []error
-	var err error
 	if o.Addrs, err = parseBenchAddrs(addrs); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", from, err))
 	}

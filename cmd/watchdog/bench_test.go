@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -248,6 +250,15 @@ func TestBenchFlags(t *testing.T) {
 	o, err = parseBenchFlags([]string{"-addr", "c:3"}, env(map[string]string{"WATCHDOG_ADDR": "a:1"}), &stderr)
 	if err != nil || strings.Join(o.Addrs, ",") != "c:3" {
 		t.Fatalf("the flag must beat the environment: %v, %v", o, err)
+	}
+	// The token, as every CLI command takes it: the generated one's file.
+	tokenFile := filepath.Join(t.TempDir(), "api-token")
+	if err := os.WriteFile(tokenFile, []byte("generated-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o, err = parseBenchFlags(nil, env(map[string]string{"WATCHDOG_TOKEN_FILE": tokenFile}), &stderr)
+	if err != nil || o.APIToken != "generated-token" {
+		t.Fatalf("token from $WATCHDOG_TOKEN_FILE: %q, %v", o.APIToken, err)
 	}
 	for _, c := range []struct {
 		args []string
