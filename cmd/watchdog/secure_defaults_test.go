@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/watchdog-ha/watchdog/cluster"
 	"github.com/watchdog-ha/watchdog/fsm"
@@ -64,6 +65,8 @@ func TestMutatingRoutesAreNeverOpenOutsideDev(t *testing.T) {
 	if code, body := callWithToken(t, "POST", base+"/ping/job/start", "", ""); code != http.StatusOK {
 		t.Fatalf("ping without a token: %d %s", code, body)
 	}
+	// The follower's replica applies the commit a moment after it is acknowledged.
+	waitFor(t, 10*time.Second, "job on "+follower.Node.ID(), func() bool { _, ok := serviceOn(follower, "job"); return ok })
 	for _, path := range []string{"/v1/services", "/v1/services/job", "/v1/cluster", "/v1/events", "/metrics", "/"} {
 		if code, body := callWithToken(t, "GET", base+path, "", ""); code != http.StatusOK {
 			t.Fatalf("GET %s without a token: %d %s", path, code, body)
