@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -13,26 +12,6 @@ import (
 	"github.com/watchdog-ha/watchdog/cluster"
 	"github.com/watchdog-ha/watchdog/fsm"
 )
-
-// call sends a request with an optional bearer token and returns its status
-// and body.
-func callWithToken(t *testing.T, method, url, body, token string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
 
 // Issue 16.6: outside -dev, with no api_token configured, no mutating route
 // is open. The cluster generates one token, the same on every node, and
@@ -62,13 +41,13 @@ func TestMutatingRoutesAreNeverOpenOutsideDev(t *testing.T) {
 	if code := heartbeat(t, follower, "job"); code != http.StatusOK {
 		t.Fatalf("heartbeat without a token: %d", code)
 	}
-	if code, body := callWithToken(t, "POST", base+"/ping/job/start", "", ""); code != http.StatusOK {
+	if code, body := call(t, "POST", base+"/ping/job/start", "", ""); code != http.StatusOK {
 		t.Fatalf("ping without a token: %d %s", code, body)
 	}
 	// The follower's replica applies the commit a moment after it is acknowledged.
 	waitFor(t, 10*time.Second, "job on "+follower.Node.ID(), func() bool { _, ok := serviceOn(follower, "job"); return ok })
 	for _, path := range []string{"/v1/services", "/v1/services/job", "/v1/cluster", "/v1/events", "/metrics", "/"} {
-		if code, body := callWithToken(t, "GET", base+path, "", ""); code != http.StatusOK {
+		if code, body := call(t, "GET", base+path, "", ""); code != http.StatusOK {
 			t.Fatalf("GET %s without a token: %d %s", path, code, body)
 		}
 	}
@@ -86,7 +65,7 @@ func TestMutatingRoutesAreNeverOpenOutsideDev(t *testing.T) {
 	before := leader.Node.AppliedIndex()
 	for _, tok := range []string{"", "wrong", token + "x"} {
 		for _, w := range writes {
-			if code, body := callWithToken(t, w.method, base+w.path, w.body, tok); code != http.StatusUnauthorized {
+			if code, body := call(t, w.method, base+w.path, w.body, tok); code != http.StatusUnauthorized {
 				t.Fatalf("%s %s with token %q: %d %s, want 401", w.method, w.path, tok, code, body)
 			}
 		}
@@ -105,7 +84,7 @@ func TestMutatingRoutesAreNeverOpenOutsideDev(t *testing.T) {
 	if out, errOut, code := cli(t, env, runPause, "-addr", follower.Addr, "job"); code != exitOK {
 		t.Fatalf("pause with WATCHDOG_TOKEN_FILE: exit %d %s %s", code, out, errOut)
 	}
-	if code, body := callWithToken(t, "PUT", base+"/v1/services/new", `{"timeout": "1m"}`, token); code != http.StatusCreated {
+	if code, body := call(t, "PUT", base+"/v1/services/new", `{"timeout": "1m"}`, token); code != http.StatusCreated {
 		t.Fatalf("PUT with the token: %d %s", code, body)
 	}
 	env["WATCHDOG_TOKEN_FILE"] = filepath.Join(t.TempDir(), "missing")
@@ -123,10 +102,10 @@ func TestAConfiguredAPITokenReplacesTheGeneratedOne(t *testing.T) {
 		t.Fatal("a token file was written although api_token is set")
 	}
 	base := "http://" + a.Addr
-	if code, body := callWithToken(t, "PUT", base+"/v1/services/x", "{}", a.Node.GeneratedAPIToken()); code != http.StatusUnauthorized {
+	if code, body := call(t, "PUT", base+"/v1/services/x", "{}", a.Node.GeneratedAPIToken()); code != http.StatusUnauthorized {
 		t.Fatalf("PUT with the generated token: %d %s", code, body)
 	}
-	if code, body := callWithToken(t, "PUT", base+"/v1/services/x", "{}", "configured-token"); code != http.StatusCreated {
+	if code, body := call(t, "PUT", base+"/v1/services/x", "{}", "configured-token"); code != http.StatusCreated {
 		t.Fatalf("PUT with the configured token: %d %s", code, body)
 	}
 }
