@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/watchdog-ha/watchdog/cluster"
-	"github.com/watchdog-ha/watchdog/fsm"
 )
 
 // write is the work of a mutating management route, run on the leader only:
@@ -28,11 +26,6 @@ const maxWriteBody = 64 << 10
 // forwardTimeout bounds a forwarded write: the leader's own commit timeout
 // and a little for the hop.
 const forwardTimeout = commitTimeout + 2*time.Second
-
-// badRequest is a write refused because of the request itself.
-type badRequest struct{ msg string }
-
-func (e *badRequest) Error() string { return e.msg }
 
 // leaderWrite makes h a handler that runs on the leader: on a follower the
 // request goes one hop to the leader and its answer comes back unchanged.
@@ -85,31 +78,4 @@ func (s *Server) leaderWriteUpTo(limit int64, h write) http.HandlerFunc {
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, body []byte) {
 	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 	s.node.ProxyToLeader(w, r, forwardTimeout)
-}
-
-// writeFailed maps a failed write to its response.
-func writeFailed(w http.ResponseWriter, err error) {
-	var bad *badRequest
-	var clash *conflict
-	switch {
-	case errors.As(err, &bad):
-		writeError(w, http.StatusBadRequest, err.Error())
-	case errors.As(err, &clash):
-		writeError(w, http.StatusConflict, err.Error())
-	case errors.Is(err, fsm.ErrUnknownService):
-		writeError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, cluster.ErrProtocolNotAgreed):
-		// 409, not 503: the cluster's state (a server on an older build)
-		// refuses it, and retrying will not help until an operator
-		// finishes the upgrade; a 503 would have clients retry in a loop.
-		writeError(w, http.StatusConflict, err.Error())
-	case errors.Is(err, cluster.ErrTooManyServices):
-		writeError(w, http.StatusTooManyRequests, err.Error())
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		writeUnavailable(w, errors.New("change not committed in time (it may still commit; retrying is safe)"))
-	default:
-		// Not committed (the leader lost its quorum or stepped down, or the
-		// store failed): another try, here or elsewhere, may succeed.
-		writeUnavailable(w, err)
-	}
 }

@@ -1,11 +1,9 @@
 package httpapi
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,18 +56,6 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, id string, re
 }
 
 var jsonContentType = []string{"application/json"}
-
-func bodyError(w http.ResponseWriter, err error) {
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", tooBig.Limit))
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		writeBodyTimeout(w)
-	default:
-		writeError(w, http.StatusBadRequest, "read body: "+err.Error())
-	}
-}
 
 func (s *Server) handleServices(w http.ResponseWriter, r *http.Request) {
 	svcs := s.state.Services()

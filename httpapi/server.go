@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -175,29 +174,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": boundMessage(msg)})
-}
-
-// writeUnavailable tells the client (or its load balancer) to try again,
-// here or on another node: nothing was lost, the heartbeat was not taken.
-func writeUnavailable(w http.ResponseWriter, err error) {
-	w.Header().Set("Retry-After", "1")
-	writeError(w, http.StatusServiceUnavailable, err.Error())
-}
-
-// commitError maps a failed commit to its response. A refused new id is
-// the leader's answer and would be refused anywhere: 429 for max_services,
-// 404 when auto_register is off. Every other failure to commit is worth
-// retrying elsewhere, so all are 503.
-func commitError(w http.ResponseWriter, err error) {
-	switch {
-	case errors.Is(err, cluster.ErrTooManyServices):
-		writeError(w, http.StatusTooManyRequests, err.Error())
-		return
-	case errors.Is(err, fsm.ErrUnknownService):
-		writeError(w, http.StatusNotFound, err.Error())
-		return
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
-		err = errors.New("heartbeat not committed in time")
-	}
-	writeUnavailable(w, err)
 }
