@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +12,27 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/watchdog-ha/watchdog/cluster"
+	"github.com/watchdog-ha/watchdog/fsm"
 )
+
+// Writes is what the routes that commit need from the node: heartbeats,
+// pings, and the management writes leaderWrite runs.
+type Writes interface {
+	// Heartbeat returns once the heartbeats are committed on a quorum.
+	Heartbeat(ctx context.Context, ids ...string) error
+	// Apply commits a command and returns the FSM's response; it fails
+	// with cluster.ErrNotLeader anywhere but on the leader.
+	Apply(ctx context.Context, c fsm.Command) (any, error)
+	// Reserve admits, on the leader, a service id a single command is
+	// about to create (max_services, auto_register); release once applied.
+	Reserve(id string, defining bool) (release func(), err error)
+	IsLeader() bool
+	// Now is the time to stamp into a command: on the leader, the
+	// leadership's time, which the wall clock's steps do not move.
+	Now() time.Time
+	// ProxyToLeader sends a write to the leader and its answer back.
+	ProxyToLeader(w http.ResponseWriter, r *http.Request, timeout time.Duration)
+}
 
 // write is the work of a mutating management route, run on the leader only:
 // it returns the status and JSON body of its answer, or an error for

@@ -7,7 +7,19 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/watchdog-ha/watchdog/cluster"
 )
+
+// Topology is what the cluster and health routes, and the status page,
+// read of the node: who it is, whom it follows, the members, and whether
+// it is ready.
+type Topology interface {
+	ID() string
+	Leader() (id, httpAddr string)
+	Members() []cluster.Member
+	Ready() error
+}
 
 func (s *Server) handleHeartbeatQuery(w http.ResponseWriter, r *http.Request) {
 	s.heartbeat(w, r, r.URL.Query().Get("id"), s.metrics.receivedQuery)

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -14,35 +13,18 @@ import (
 	"github.com/watchdog-ha/watchdog/fsm"
 )
 
-// Node is what the API needs from the cluster.
+// Node is what the API needs from the cluster, in the parts its routes
+// use, each declared where it is used.
 type Node interface {
-	// Heartbeat returns once the heartbeats are committed on a quorum.
-	Heartbeat(ctx context.Context, ids ...string) error
-	// Apply commits a command and returns the FSM's response; it fails
-	// with cluster.ErrNotLeader anywhere but on the leader.
-	Apply(ctx context.Context, c fsm.Command) (any, error)
-	// Reserve admits, on the leader, a service id a single command is
-	// about to create (max_services, auto_register); release once applied.
-	Reserve(id string, defining bool) (release func(), err error)
-	IsLeader() bool
-	// Now is the time to stamp into a command: on the leader, the
-	// leadership's time, which the wall clock's steps do not move.
-	Now() time.Time
-	ID() string
-	// MaxBatch is the most ids a forwarded batch may carry (batch_size).
-	MaxBatch() int
-	Leader() (id, httpAddr string)
-	Members() []cluster.Member
-	Ready() error
-	// InternalHandler answers the routes only the cluster's nodes call
-	// (internal.go).
-	InternalHandler(auth cluster.InternalAuth) http.Handler
-	// ProxyToLeader sends a write to the leader and its answer back
-	// (forward.go).
-	ProxyToLeader(w http.ResponseWriter, r *http.Request, timeout time.Duration)
+	Writes     // heartbeats, pings and management writes (forward.go)
+	Topology   // who is who, and readiness (handlers.go)
+	Progress   // how far Raft got, for the status page (dashboard_view.go)
 	Membership // members.go
 	Backups    // snapshot.go
 	Configs    // config.go
+	// InternalHandler answers the routes only the cluster's nodes call
+	// (internal.go).
+	InternalHandler(auth cluster.InternalAuth) http.Handler
 }
 
 // State is the replicated state the read API serves.
