@@ -19,6 +19,7 @@ import (
 type Kind uint8
 
 // The command kinds. Numbers are part of the log format: never reuse one.
+// Each has its row in the table of kinds (kinds.go).
 const (
 	KindHeartbeat    Kind = 1
 	KindConfigure    Kind = 2
@@ -229,47 +230,10 @@ var ErrUnknownKind = errors.New("fsm: unknown command kind")
 // Decode parses a log entry. An unknown kind gives ErrUnknownKind; the caller
 // decides whether it may be skipped (see Ignorable).
 func Decode(b []byte) (Command, error) {
-	if len(b) < 2 {
-		return nil, fmt.Errorf("%w: entry of %d bytes", ErrCorrupt, len(b))
-	}
-	kind, version, body := Kind(b[0]), b[1], b[2:]
-	if version < commandVersion || version > maxFormatVersion(kind) {
-		return nil, fmt.Errorf("%w: kind %d version %d", ErrUnknownKind, kind, version)
-	}
-	switch kind {
-	case KindHeartbeat:
-		return decodeHeartbeat(body)
-	case KindConfigure:
-		return decodeJSON[Configure](body)
-	case KindIncidents:
-		return decodeJSON[Incidents](body)
-	case KindActionResult:
-		return decodeJSON[ActionResult](body)
-	case KindPause:
-		return decodeJSON[Pause](body)
-	case KindRepeats:
-		return decodeJSON[Repeats](body)
-	case KindStable:
-		return decodeJSON[Stable](body)
-	case KindDefine:
-		return decodeJSON[Define](body)
-	case KindDelete:
-		return decodeJSON[Delete](body)
-	case KindAttempt:
-		return decodeJSON[Attempt](body)
-	case KindPing:
-		return decodeJSON[Ping](body)
-	}
-	if c, known, err := decodeWindow(kind, body); known {
-		return c, err
-	}
-	if c, known, err := decodeNext(kind, body); known {
-		return c, err
-	}
-	return nil, fmt.Errorf("%w: %d", ErrUnknownKind, kind)
+	return commandKinds().decode(b)
 }
 
-func decodeJSON[C Command](body []byte) (Command, error) {
+func decodeJSON[C command](body []byte) (command, error) {
 	var c C
 	if err := json.Unmarshal(body, &c); err != nil {
 		return nil, fmt.Errorf("%w: kind %d: %w", ErrCorrupt, c.Kind(), err)
@@ -277,7 +241,7 @@ func decodeJSON[C Command](body []byte) (Command, error) {
 	return c, nil
 }
 
-func decodeHeartbeat(b []byte) (Command, error) {
+func decodeHeartbeat(b []byte) (command, error) {
 	at, n := binary.Varint(b)
 	if n <= 0 {
 		return nil, fmt.Errorf("%w: heartbeat time", ErrCorrupt)
