@@ -233,7 +233,28 @@ func Decode(b []byte) (Command, error) {
 	return commandKinds().decode(b)
 }
 
-func decodeJSON[C command](body []byte) (command, error) {
+// kindCodec reads the entries of one kind, as its Go type: see the table
+// of kinds. Its values have no size, so the table costs one allocation.
+type kindCodec interface {
+	kind() Kind
+	decode(body []byte) (command, error)
+	zero() command // an empty command of the kind
+}
+
+// jsonCodec reads a kind written in JSON, as C.
+type jsonCodec[C command] struct{}
+
+func (jsonCodec[C]) kind() Kind {
+	var c C
+	return c.Kind()
+}
+
+func (jsonCodec[C]) zero() command {
+	var c C
+	return c
+}
+
+func (jsonCodec[C]) decode(body []byte) (command, error) {
 	var c C
 	if err := json.Unmarshal(body, &c); err != nil {
 		return nil, fmt.Errorf("%w: kind %d: %w", ErrCorrupt, c.Kind(), err)
@@ -241,7 +262,14 @@ func decodeJSON[C command](body []byte) (command, error) {
 	return c, nil
 }
 
-func decodeHeartbeat(b []byte) (command, error) {
+// heartbeatCodec reads heartbeats, written in binary (appendHeartbeat).
+type heartbeatCodec struct{}
+
+func (heartbeatCodec) kind() Kind { return KindHeartbeat }
+
+func (heartbeatCodec) zero() command { return Heartbeat{} }
+
+func (heartbeatCodec) decode(b []byte) (command, error) {
 	at, n := binary.Varint(b)
 	if n <= 0 {
 		return nil, fmt.Errorf("%w: heartbeat time", ErrCorrupt)

@@ -17,10 +17,10 @@ import "fmt"
 //     it, because it only adds information.
 //  2. Define its command type with a Kind method, and an applyTo method
 //     (below) that changes the state deterministically: no clock, no I/O.
-//  3. Add its row to commandKinds: row[T](name, protocol). The name labels
-//     watchdog_raft_apply_duration_seconds and never changes once released
-//     (README lists the names). Its entries are JSON unless the row says
-//     decodedBy, when Encode writes them as it does heartbeats.
+//  3. Add its row to commandKinds: row(name, protocol, jsonCodec[T]{}).
+//     The name labels watchdog_raft_apply_duration_seconds and never
+//     changes once released (README lists the names). A kind not written
+//     in JSON has a codec of its own, and a case in Encode, as heartbeats.
 //  4. Its protocol is the release's: if the release has none yet, name the
 //     next number in protocol.go and raise releaseProtocol to it;
 //     ProtocolVersion, and the watchdog_nextproto test build's one above
@@ -42,14 +42,13 @@ type command interface {
 
 // kindRow is one row of the table.
 type kindRow struct {
-	kind     Kind   // its number, from its Go type's Kind method
-	name     string // its label in metrics: lower case, never changed
-	protocol int    // the protocol that introduced it (MinProtocol)
+	kind     Kind      // its number, from its Go type's Kind method
+	name     string    // its label in metrics: lower case, never changed
+	protocol int       // the protocol that introduced it (MinProtocol)
+	codec    kindCodec // how its entries are read, as which Go type
 	// newest is the newest format version of its entries this build
 	// reads; the oldest is commandVersion.
 	newest byte
-	decode func(body []byte) (command, error)
-	zero   func() command // an empty command of its Go type
 }
 
 // kindTable is the command kinds of a build.
@@ -60,33 +59,25 @@ type kindTable []kindRow
 // (nextKinds, nil in any other build).
 func commandKinds() kindTable {
 	return append(kindTable{
-		row[Heartbeat]("heartbeat", BaseProtocol).decodedBy(decodeHeartbeat),
-		row[Configure]("configure", BaseProtocol).readsUpTo(scheduleFormat),
-		row[Incidents]("incidents", BaseProtocol),
-		row[ActionResult]("action_result", BaseProtocol),
-		row[Pause]("pause", BaseProtocol),
-		row[Repeats]("repeats", BaseProtocol),
-		row[Stable]("stable", BaseProtocol),
-		row[Define]("define", BaseProtocol).readsUpTo(scheduleFormat),
-		row[Delete]("delete", BaseProtocol),
-		row[Attempt]("attempt", BaseProtocol),
-		row[Ping]("ping", BaseProtocol),
-		row[Window]("window", WindowProtocol),
-		row[WindowEnd]("window_end", WindowProtocol),
+		row("heartbeat", BaseProtocol, heartbeatCodec{}),
+		row("configure", BaseProtocol, jsonCodec[Configure]{}).readsUpTo(scheduleFormat),
+		row("incidents", BaseProtocol, jsonCodec[Incidents]{}),
+		row("action_result", BaseProtocol, jsonCodec[ActionResult]{}),
+		row("pause", BaseProtocol, jsonCodec[Pause]{}),
+		row("repeats", BaseProtocol, jsonCodec[Repeats]{}),
+		row("stable", BaseProtocol, jsonCodec[Stable]{}),
+		row("define", BaseProtocol, jsonCodec[Define]{}).readsUpTo(scheduleFormat),
+		row("delete", BaseProtocol, jsonCodec[Delete]{}),
+		row("attempt", BaseProtocol, jsonCodec[Attempt]{}),
+		row("ping", BaseProtocol, jsonCodec[Ping]{}),
+		row("window", WindowProtocol, jsonCodec[Window]{}),
+		row("window_end", WindowProtocol, jsonCodec[WindowEnd]{}),
 	}, nextKinds()...)
 }
 
-// row is the row of C's kind: its entries are JSON, in commandVersion.
-func row[C command](name string, protocol int) kindRow {
-	var zero C
-	return kindRow{kind: zero.Kind(), name: name, protocol: protocol, newest: commandVersion,
-		decode: decodeJSON[C], zero: zeroCommand[C]}
-}
-
-// decodedBy gives r a decoder of its own, for a kind not written in JSON.
-func (r kindRow) decodedBy(decode func(body []byte) (command, error)) kindRow {
-	r.decode = decode
-	return r
+// row is the row of the kind codec reads, in commandVersion only.
+func row(name string, protocol int, codec kindCodec) kindRow {
+	return kindRow{kind: codec.kind(), name: name, protocol: protocol, codec: codec, newest: commandVersion}
 }
 
 // readsUpTo lets r's entries be written in formats up to newest, for a
@@ -94,11 +85,6 @@ func (r kindRow) decodedBy(decode func(body []byte) (command, error)) kindRow {
 func (r kindRow) readsUpTo(newest byte) kindRow {
 	r.newest = newest
 	return r
-}
-
-func zeroCommand[C command]() command {
-	var c C
-	return c
 }
 
 // lookup finds k's row. Heartbeats come first: the hot path looks no
@@ -130,7 +116,7 @@ func (t kindTable) decode(b []byte) (command, error) {
 	if !known {
 		return nil, fmt.Errorf("%w: %d", ErrUnknownKind, kind)
 	}
-	return r.decode(body)
+	return r.codec.decode(body)
 }
 
 // Kinds lists the command kinds this build knows, in the order of the table.

@@ -103,7 +103,7 @@ func TestKindRowsAreConsistent(t *testing.T) {
 		if r.protocol < BaseProtocol || r.protocol > ProtocolVersion {
 			t.Errorf("row %q: protocol %d, outside %d..%d", r.name, r.protocol, BaseProtocol, ProtocolVersion)
 		}
-		if r.newest < commandVersion || r.decode == nil || r.zero == nil {
+		if r.newest < commandVersion || r.codec == nil {
 			t.Errorf("row %q is incomplete: %+v", r.name, r)
 		}
 		if name, known := KindName(r.kind); !known || name != r.name || MinProtocol(r.kind) != r.protocol {
@@ -126,7 +126,7 @@ func TestEveryKindRoundTripsAndApplies(t *testing.T) {
 	a := newApplier(t)
 	a.apply(Heartbeat{At: 1, IDs: []string{""}})
 	for i, r := range commandKinds() {
-		c := r.zero()
+		c := r.codec.zero()
 		if c.Kind() != r.kind {
 			t.Errorf("row %q: its command is of kind %d, not %d", r.name, c.Kind(), r.kind)
 		}

@@ -34,7 +34,7 @@ func (Note) Kind() Kind { return KindNote }
 
 // nextKinds are the rows this build adds to the table of kinds.
 func nextKinds() kindTable {
-	return kindTable{row[Note]("note", ProtocolVersion)}
+	return kindTable{row("note", ProtocolVersion, jsonCodec[Note]{})}
 }
 
 func (n Note) applyTo(f *FSM, _ uint64) any {
