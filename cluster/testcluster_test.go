@@ -118,16 +118,6 @@ func (c *testCluster) Restart(id string) *Node {
 	return c.start(tn.cfg)
 }
 
-// Node returns the running node id.
-func (c *testCluster) Node(id string) *Node {
-	c.t.Helper()
-	tn := c.member(id)
-	if tn.node == nil {
-		c.t.Fatalf("%s is not running", id)
-	}
-	return tn.node
-}
-
 // Running lists the running nodes in the order they were added.
 func (c *testCluster) Running() []*Node {
 	var out []*Node
@@ -139,9 +129,10 @@ func (c *testCluster) Running() []*Node {
 	return out
 }
 
-// Leader waits until exactly one running node leads and every running
-// node names it, with its HTTP address (so that forwarding can reach it),
-// and returns it.
+// Leader waits until exactly one running node leads, has established its
+// leadership (it has applied everything earlier leaders committed), and
+// every running node names it with its HTTP address (so that forwarding
+// can reach it); it returns that node.
 func (c *testCluster) Leader() *Node {
 	c.t.Helper()
 	var leader *Node
@@ -163,7 +154,7 @@ func (c *testCluster) agreedLeader() *Node {
 			leader = n
 		}
 	}
-	if leader == nil {
+	if leader == nil || leader.terms.cur.Load() == nil {
 		return nil
 	}
 	for _, n := range running {
@@ -187,10 +178,13 @@ func (c *testCluster) Followers() []*Node {
 	return out
 }
 
-// WaitApplied waits until every running node has applied the log up to
-// index: the way to read a follower after a write.
-func (c *testCluster) WaitApplied(index uint64) {
+// Sync waits until every running node has applied all the leader has
+// (Leader), so all of what was committed, and returns the leader: the way
+// to read a follower after a write.
+func (c *testCluster) Sync() *Node {
 	c.t.Helper()
+	leader := c.Leader()
+	index := leader.AppliedIndex()
 	c.waitFor(fmt.Sprintf("every running node to apply index %d", index), func() bool {
 		for _, n := range c.Running() {
 			if n.AppliedIndex() < index {
@@ -199,6 +193,7 @@ func (c *testCluster) WaitApplied(index uint64) {
 		}
 		return true
 	})
+	return leader
 }
 
 // suffrages is the Raft configuration as n sees it: each server's id and
@@ -270,13 +265,11 @@ func (c *testCluster) waitFor(what string, cond func() bool) {
 
 func (c *testCluster) member(id string) *testNode {
 	c.t.Helper()
-	for _, tn := range c.nodes {
-		if tn.cfg.NodeID == id {
-			return tn
-		}
+	tn := c.find(id)
+	if tn == nil {
+		c.t.Fatalf("no node %s in the cluster", id)
 	}
-	c.t.Fatalf("no node %s in the cluster", id)
-	return nil
+	return tn
 }
 
 // start starts a node on cfg, joining the running nodes' gossip. Port 0
