@@ -234,6 +234,24 @@ func lastSeen(t *testing.T, n *Node, ids ...string) map[string]int64 {
 	return out
 }
 
+// configChanges are the changes the leaders made to node id's entry in
+// the Raft configuration, as they logged them, in order: a change retried
+// after a failure counts once.
+func (c *testCluster) configChanges(id string) []string {
+	var steps []string
+	for _, line := range c.log.lines(" id=" + id) {
+		if !strings.Contains(line+" ", " id="+id+" ") {
+			continue // another id that starts with this one
+		}
+		for _, verb := range []string{"add non-voter", "promote to voter", "remove server"} {
+			if strings.Contains(line, `msg="`+verb+`"`) && (len(steps) == 0 || steps[len(steps)-1] != verb) {
+				steps = append(steps, verb)
+			}
+		}
+	}
+	return steps
+}
+
 // Beat commits heartbeats through n as a client's would be: on the leader,
 // or forwarded to it. A leader lost meanwhile (a stall on a loaded machine
 // can cost one) is retried, as a client would: heartbeats are idempotent.
@@ -386,21 +404,16 @@ func (l *testLog) lines(parts ...string) []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []string
-	for _, line := range strings.Split(l.buf.String(), "\n") {
-		if containsAll(line, parts) {
-			out = append(out, line)
+next:
+	for line := range strings.SplitSeq(l.buf.String(), "\n") {
+		for _, p := range parts {
+			if !strings.Contains(line, p) {
+				continue next
+			}
 		}
+		out = append(out, line)
 	}
 	return out
-}
-
-func containsAll(s string, parts []string) bool {
-	for _, p := range parts {
-		if !strings.Contains(s, p) {
-			return false
-		}
-	}
-	return true
 }
 
 func (l *testLog) logger(node string) *slog.Logger {
