@@ -30,10 +30,7 @@ func TestReadmeTour(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skipf("make not found: %v", err)
 	}
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := repoRoot(t)
 	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
 	if err != nil {
 		t.Fatal(err)
