@@ -1,4 +1,3 @@
-// Command watchdog runs a node of the highly available watchdog cluster.
 package main
 
 import (
