@@ -15,6 +15,8 @@ import (
 	// Zone data for the tz of scheduled services, in the binary: the image
 	// is FROM scratch, with no /usr/share/zoneinfo to load it from.
 	_ "time/tzdata"
+
+	"github.com/watchdog-ha/watchdog/config"
 )
 
 func main() { runMain() }
@@ -109,7 +111,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, tunes ...tune) er
 }
 
 func runAgent(ctx context.Context, args []string, stderr io.Writer, tunes ...tune) error {
-	cfg, err := ParseAgentFlags(args, os.Getenv, stderr)
+	cfg, err := config.ParseAgentFlags(args, os.Getenv, stderr)
 	if err != nil {
 		return err
 	}

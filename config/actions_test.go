@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"fmt"
@@ -106,7 +106,7 @@ func TestSecretsNeverPrint(t *testing.T) {
 		fmt.Fprintf(&b, "%v %+v %#v %+v %+v %+v %+v\n", a, a, a, a.Webhook, a.Slack, a.Email, a.PagerDuty)
 		log.Info("action", "name", name, "config", a, "email", a.Email, "pd", a.PagerDuty)
 	}
-	for name, act := range buildActions(cfg, slog.New(slog.DiscardHandler)) {
+	for name, act := range cfg.BuildActions(slog.New(slog.DiscardHandler)) {
 		fmt.Fprintf(&b, "%s %v %+v %#v\n", name, act, act, act)
 		log.Info("built", "name", name, "action", act)
 	}
@@ -124,7 +124,7 @@ func TestBuildActions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := buildActions(cfg, slog.New(slog.DiscardHandler))
+	got := cfg.BuildActions(slog.New(slog.DiscardHandler))
 	want := map[string]watcher.Action{
 		"ops-hook": watcher.Webhook{URL: "https://example.internal/hook",
 			Header: map[string]watcher.Secret{"X-Team": "infra", "Authorization": "Bearer h00k"},
@@ -159,7 +159,7 @@ func TestSecretFileRelativeToConfig(t *testing.T) {
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := LoadConfig(path)
+	cfg, err := loadConfig(path)
 	if err != nil {
 		t.Fatal(err)
 	}

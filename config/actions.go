@@ -1,6 +1,7 @@
-package main
+package config
 
 import (
+	"log/slog"
 	"maps"
 	"net"
 	"net/mail"
@@ -341,4 +342,32 @@ func (p *parser) readSecret(file string, keys ...string) watcher.Secret {
 		return ""
 	}
 	return watcher.Secret(s)
+}
+
+// BuildActions turns the configured actions into runnable ones. The action
+// "log" is built in. Notifications are retried by their policy; exec and
+// log run once per event.
+func (f *FileConfig) BuildActions(log *slog.Logger) map[string]watcher.Action {
+	alog := log.With("sys", "action")
+	out := map[string]watcher.Action{"log": watcher.Log{Log: alog}}
+	for name, ac := range f.Actions {
+		policy := watcher.RetryPolicy{Retries: ac.Retries, Timeout: time.Duration(ac.Timeout)}
+		switch {
+		case len(ac.Exec) > 0:
+			out[name] = watcher.Exec{Argv: ac.Exec, Timeout: time.Duration(ac.Timeout), Log: alog.With("action", name)}
+		case ac.Log != nil:
+			out[name] = watcher.Log{Log: alog.With("action", name)}
+		case ac.Webhook != nil:
+			out[name] = watcher.Webhook{URL: ac.Webhook.URL, Header: ac.Webhook.Headers, Policy: policy}
+		case ac.Slack != nil:
+			out[name] = watcher.Slack{URL: ac.Slack.URL, Policy: policy}
+		case ac.Email != nil:
+			e := ac.Email
+			out[name] = watcher.Email{Server: e.Server, From: e.From, To: e.To, Username: e.Username,
+				Password: e.Password, StartTLS: e.StartTLS, Policy: policy}
+		case ac.PagerDuty != nil:
+			out[name] = watcher.PagerDuty{RoutingKey: ac.PagerDuty.RoutingKey, URL: ac.PagerDuty.URL, Policy: policy}
+		}
+	}
+	return out
 }
