@@ -110,7 +110,8 @@ func TestSecretsNeverPrint(t *testing.T) {
 		fmt.Fprintf(&b, "%s %v %+v %#v\n", name, act, act, act)
 		log.Info("built", "name", name, "action", act)
 	}
-	fmt.Fprintf(&b, "%v %+v\n", cfg.APIToken, *cfg)
+	fmt.Fprintf(&b, "%v %+v %#v\n", cfg.APIToken, *cfg, *cfg)
+	log.Info("file", "api_token", cfg.APIToken, "config", *cfg)
 	for _, secret := range []string{"t0ken", "pa55", "R0UT1NG", "inl1ne", "h00k", "XXXX"} {
 		if strings.Contains(b.String(), secret) {
 			t.Errorf("secret %q printed:\n%s", secret, b.String())

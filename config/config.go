@@ -18,7 +18,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/watchdog-ha/watchdog/cluster"
-	"github.com/watchdog-ha/watchdog/watcher"
 )
 
 // Limits and defaults of the config file. The bounds keep obvious typos
@@ -102,11 +101,11 @@ type FileConfig struct {
 	DeadServerReapAfter Duration `yaml:"dead_server_reap_after"`
 	// APIToken guards the management API; after ParseConfig it holds the
 	// token whether it was given inline or in APITokenFile.
-	APIToken     watcher.Secret `yaml:"api_token"`
-	APITokenFile string         `yaml:"api_token_file"`
+	APIToken     Secret `yaml:"api_token"`
+	APITokenFile string `yaml:"api_token_file"`
 	// PingToken, when set, guards heartbeats (policy.go).
-	PingToken     watcher.Secret `yaml:"ping_token"`
-	PingTokenFile string         `yaml:"ping_token_file"`
+	PingToken     Secret `yaml:"ping_token"`
+	PingTokenFile string `yaml:"ping_token_file"`
 	// HistoryPerService bounds each service's replicated event history.
 	HistoryPerService int `yaml:"history_per_service"`
 	// ServiceMetrics exports a status and an age per service at /metrics
@@ -131,15 +130,15 @@ type FileConfig struct {
 	// Encryption and authentication between nodes and for clients
 	// (tls.go). Relative paths are relative to the config file;
 	// after ParseConfig they are resolved.
-	TLSCertFile    string         `yaml:"tls_cert_file"`
-	TLSKeyFile     string         `yaml:"tls_key_file"`
-	TLSCAFile      string         `yaml:"tls_ca_file"`
-	VerifyIncoming bool           `yaml:"verify_incoming"`
-	GossipKey      watcher.Secret `yaml:"gossip_key"`
-	GossipKeyFile  string         `yaml:"gossip_key_file"`
+	TLSCertFile    string `yaml:"tls_cert_file"`
+	TLSKeyFile     string `yaml:"tls_key_file"`
+	TLSCAFile      string `yaml:"tls_ca_file"`
+	VerifyIncoming bool   `yaml:"verify_incoming"`
+	GossipKey      Secret `yaml:"gossip_key"`
+	GossipKeyFile  string `yaml:"gossip_key_file"`
 	// ClusterSecret authenticates the nodes to each other (secret.go).
-	ClusterSecret     watcher.Secret `yaml:"cluster_secret"`
-	ClusterSecretFile string         `yaml:"cluster_secret_file"`
+	ClusterSecret     Secret `yaml:"cluster_secret"`
+	ClusterSecretFile string `yaml:"cluster_secret_file"`
 	// RaftLogStore and EnableDebug: how this node runs (flags_node.go).
 	RaftLogStore string `yaml:"raft_log_store"`
 	EnableDebug  bool   `yaml:"enable_debug"`
