@@ -17,6 +17,7 @@ import (
 	_ "time/tzdata"
 
 	"github.com/watchdog-ha/watchdog/config"
+	"github.com/watchdog-ha/watchdog/internal/sdnotify"
 )
 
 func main() { runMain() }
@@ -124,7 +125,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer, tunes ...tun
 	if err != nil {
 		return err
 	}
-	stopNotify := notifySystemd(a.Addr, a.healthTLS(), os.Getenv, log) // systemd Type=notify (sdnotify.go)
+	stopNotify := sdnotify.Start(a.Addr, a.healthTLS(), os.Getenv, log) // systemd Type=notify
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
