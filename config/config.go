@@ -109,7 +109,8 @@ type FileConfig struct {
 	// HistoryPerService bounds each service's replicated event history.
 	HistoryPerService int `yaml:"history_per_service"`
 	// ServiceMetrics exports a status and an age per service at /metrics
-	// (cmd/watchdog): off by default, since a large fleet makes many series.
+	// (cmd/watchdog/agent_metrics.go): off by default, since a large fleet
+	// makes many series.
 	ServiceMetrics bool `yaml:"service_metrics"`
 	// Group commit (batch.go).
 	BatchSize   int      `yaml:"batch_size"`
