@@ -59,7 +59,7 @@ func newBenchFlagSet(stderr io.Writer, o *benchOptions, addrs *string) *flag.Fla
 	fs := flag.NewFlagSet("watchdog bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(addrs, "addr", "", "node HTTP `addresses`, host:port,host:port,... used round-robin\n"+
-		"(env WATCHDOG_ADDR, default "+defaultHTTPAddr+")")
+		"(env WATCHDOG_ADDR, default "+defaultClientAddr+")")
 	fs.IntVar(&o.Services, "services", 10000, "`number` of service ids, -prefix then 000000 and on")
 	fs.StringVar(&o.Prefix, "prefix", "", "`prefix` of the service ids (default "+benchPrefixDefault+"XXXXXX-, random per run)")
 	fs.IntVar(&o.Clients, "clients", 64, "concurrent clients, each with its own keep-alive connections")
@@ -122,7 +122,7 @@ func parseBenchFlags(args []string, getenv func(string) string, stderr io.Writer
 		addrs, from = getenv("WATCHDOG_ADDR"), "$WATCHDOG_ADDR"
 	}
 	if addrs == "" {
-		addrs = defaultHTTPAddr
+		addrs = defaultClientAddr
 	}
 	var errs []error
 	if o.Addrs, err = parseBenchAddrs(addrs); err != nil {

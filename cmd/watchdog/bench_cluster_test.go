@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/watchdog-ha/watchdog/config"
 )
 
 // TestBenchAgainstAWatchdog drives a real one-node watchdog for a second:
@@ -131,7 +133,7 @@ func TestBenchLeavesNothingBehind(t *testing.T) {
 // nodes of an in-process cluster, 64 at a time, each answered once
 // committed. Compare req/s with BenchmarkNoopHTTPRoundRobin.
 func BenchmarkHeartbeatThreeNodes(b *testing.B) {
-	file, err := ParseConfig(nil, "defaults")
+	file, err := config.ParseConfig(nil, "defaults")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -238,7 +238,7 @@ func TestBenchFlags(t *testing.T) {
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	var stderr bytes.Buffer
 	o, err := parseBenchFlags(nil, env(nil), &stderr)
-	if err != nil || strings.Join(o.Addrs, ",") != defaultHTTPAddr || o.Services != 10000 || o.Clients != 64 ||
+	if err != nil || strings.Join(o.Addrs, ",") != defaultClientAddr || o.Services != 10000 || o.Clients != 64 ||
 		o.Duration != 10*time.Second || o.Rate != 0 || o.Route != routeV1 || o.Timeout != 5*time.Second || o.Warmup != time.Second ||
 		!regexp.MustCompile(`^wdbench-[0-9a-f]{6}-$`).MatchString(o.Prefix) {
 		t.Fatalf("defaults: %+v, %v", o, err)

@@ -1,4 +1,4 @@
-package main
+package sdnotify
 
 import (
 	"context"
@@ -13,9 +13,7 @@ import (
 )
 
 // sd_notify(3) without a dependency: a unix datagram to $NOTIFY_SOCKET
-// ("@name" is a Linux abstract socket). Under systemd's Type=notify the agent
-// says READY=1 once its HTTP server serves, WATCHDOG=1 every half of
-// $WATCHDOG_USEC while its own /healthz answers, and STOPPING=1 on shutdown.
+// ("@name" is a Linux abstract socket).
 //
 // READY comes when the node serves, not when it knows a leader: a node of a
 // new cluster waits for -bootstrap-expect peers, and a restarted node for a
@@ -71,11 +69,12 @@ func watchdogInterval(getenv func(string) string) time.Duration {
 	return time.Duration(usec) * time.Microsecond / 2
 }
 
-// notifySystemd tells systemd the agent at addr is ready and keeps pinging
-// its watchdog while GET /healthz on addr answers 200 within the interval.
-// The returned function sends STOPPING=1 and stops the pings; call it when
-// shutdown begins. Without $NOTIFY_SOCKET it does nothing.
-func notifySystemd(addr string, tlsConf *tls.Config, getenv func(string) string, log *slog.Logger) (stop func()) {
+// Start tells systemd the agent at addr is ready and keeps pinging its
+// watchdog while GET /healthz on addr answers 200 within the interval
+// (https with tlsConf, when given). The returned function sends STOPPING=1
+// and stops the pings; call it when shutdown begins. Without
+// $NOTIFY_SOCKET it does nothing.
+func Start(addr string, tlsConf *tls.Config, getenv func(string) string, log *slog.Logger) (stop func()) {
 	n, err := newNotifier(getenv)
 	if err != nil {
 		log.Warn("sd_notify: cannot reach $NOTIFY_SOCKET", "err", err)

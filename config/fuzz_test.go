@@ -1,7 +1,9 @@
-package main
+package config
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,17 +20,13 @@ import (
 // accepts, written back as YAML, must parse to the same config, so the
 // parsed form says all the file said. Run it with
 //
-//	go test -run '^$' -fuzz '^FuzzParseConfig$' -fuzztime 20s ./cmd/watchdog
+//	go test -run '^$' -fuzz '^FuzzParseConfig$' -fuzztime 20s ./config
 //
-// Seeds are the README's examples (read at run time, so they stay current)
-// and the configs of the tests, in testdata/fuzz/FuzzParseConfig.
+// Seeds are the documentation's examples (read at run time, so they stay
+// current) and the configs of the tests, in testdata/fuzz/FuzzParseConfig.
 func FuzzParseConfig(f *testing.F) {
-	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(readme, -1) {
-		f.Add(m[1])
+	for _, example := range docExamples(f) {
+		f.Add(example)
 	}
 	// Secret files the inputs may name, relative to the config file as
 	// the README's examples do, so reading one can succeed.
@@ -64,6 +62,28 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("a config that parses, written back, parses differently:\nfirst:\n%s\nthen:\n%s\nfrom:\n%s", a, b, data)
 		}
 	})
+}
+
+// docExamples are the YAML examples of the README and of
+// docs/configuration.md, whichever of them exist; there must be some.
+func docExamples(f *testing.F) [][]byte {
+	f.Helper()
+	var examples [][]byte
+	for _, doc := range []string{"README.md", filepath.Join("docs", "configuration.md")} {
+		text, err := os.ReadFile(filepath.Join("..", doc))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		} else if err != nil {
+			f.Fatal(err)
+		}
+		for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(text, -1) {
+			examples = append(examples, m[1])
+		}
+	}
+	if len(examples) == 0 {
+		f.Fatal("no ```yaml example in README.md or docs/configuration.md")
+	}
+	return examples
 }
 
 // checkErrorLines insists that every problem reported names a line of the

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -18,7 +18,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/watchdog-ha/watchdog/cluster"
-	"github.com/watchdog-ha/watchdog/watcher"
 )
 
 // Limits and defaults of the config file. The bounds keep obvious typos
@@ -102,20 +101,21 @@ type FileConfig struct {
 	DeadServerReapAfter Duration `yaml:"dead_server_reap_after"`
 	// APIToken guards the management API; after ParseConfig it holds the
 	// token whether it was given inline or in APITokenFile.
-	APIToken     watcher.Secret `yaml:"api_token"`
-	APITokenFile string         `yaml:"api_token_file"`
-	// PingToken, when set, guards heartbeats (config_policy.go).
-	PingToken     watcher.Secret `yaml:"ping_token"`
-	PingTokenFile string         `yaml:"ping_token_file"`
+	APIToken     Secret `yaml:"api_token"`
+	APITokenFile string `yaml:"api_token_file"`
+	// PingToken, when set, guards heartbeats (policy.go).
+	PingToken     Secret `yaml:"ping_token"`
+	PingTokenFile string `yaml:"ping_token_file"`
 	// HistoryPerService bounds each service's replicated event history.
 	HistoryPerService int `yaml:"history_per_service"`
 	// ServiceMetrics exports a status and an age per service at /metrics
-	// (metrics.go): off by default, since a large fleet makes many series.
+	// (cmd/watchdog/agent_metrics.go): off by default, since a large fleet
+	// makes many series.
 	ServiceMetrics bool `yaml:"service_metrics"`
-	// Group commit (config_batch.go).
+	// Group commit (batch.go).
 	BatchSize   int      `yaml:"batch_size"`
 	BatchWindow Duration `yaml:"batch_window"`
-	// Limits against hostile or broken clients (config_limits.go).
+	// Limits against hostile or broken clients (limits.go).
 	// MaxServices caps the services the cluster holds (0: no cap); beyond
 	// it new ids are refused with 429. AutoRegister false refuses
 	// heartbeats for ids neither the file nor the API defined (404).
@@ -129,17 +129,17 @@ type FileConfig struct {
 	// cap); -max-connections and $WATCHDOG_MAX_CONNECTIONS override it.
 	MaxConnections int `yaml:"max_connections"`
 	// Encryption and authentication between nodes and for clients
-	// (config_tls.go). Relative paths are relative to the config file;
+	// (tls.go). Relative paths are relative to the config file;
 	// after ParseConfig they are resolved.
-	TLSCertFile    string         `yaml:"tls_cert_file"`
-	TLSKeyFile     string         `yaml:"tls_key_file"`
-	TLSCAFile      string         `yaml:"tls_ca_file"`
-	VerifyIncoming bool           `yaml:"verify_incoming"`
-	GossipKey      watcher.Secret `yaml:"gossip_key"`
-	GossipKeyFile  string         `yaml:"gossip_key_file"`
-	// ClusterSecret authenticates the nodes to each other (config_secret.go).
-	ClusterSecret     watcher.Secret `yaml:"cluster_secret"`
-	ClusterSecretFile string         `yaml:"cluster_secret_file"`
+	TLSCertFile    string `yaml:"tls_cert_file"`
+	TLSKeyFile     string `yaml:"tls_key_file"`
+	TLSCAFile      string `yaml:"tls_ca_file"`
+	VerifyIncoming bool   `yaml:"verify_incoming"`
+	GossipKey      Secret `yaml:"gossip_key"`
+	GossipKeyFile  string `yaml:"gossip_key_file"`
+	// ClusterSecret authenticates the nodes to each other (secret.go).
+	ClusterSecret     Secret `yaml:"cluster_secret"`
+	ClusterSecretFile string `yaml:"cluster_secret_file"`
 	// RaftLogStore and EnableDebug: how this node runs (flags_node.go).
 	RaftLogStore string `yaml:"raft_log_store"`
 	EnableDebug  bool   `yaml:"enable_debug"`
@@ -151,7 +151,7 @@ type ServiceConfig struct {
 	Timeout     Duration `yaml:"timeout"`
 	Actions     []string `yaml:"actions"`
 	OnRecovered []string `yaml:"on_recovered"`
-	// The restart policy and the rest (config_policy.go).
+	// The restart policy and the rest (policy.go).
 	Grace         Duration `yaml:"grace"`
 	Repeat        Duration `yaml:"repeat"`
 	MaxRepeats    int      `yaml:"max_repeats"`
@@ -160,14 +160,14 @@ type ServiceConfig struct {
 	Tags          []string `yaml:"tags"`
 	Description   string   `yaml:"description"`
 	// A cron schedule instead of a timeout, and dependencies
-	// (config_schedule.go).
+	// (schedule.go).
 	Schedule  string   `yaml:"schedule"`
 	TZ        string   `yaml:"tz"`
 	DependsOn []string `yaml:"depends_on"`
 }
 
-// LoadConfig reads the file and calls ParseConfig.
-func LoadConfig(path string) (*FileConfig, error) {
+// loadConfig reads the file and calls ParseConfig.
+func loadConfig(path string) (*FileConfig, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading config file: %w", err)
@@ -307,7 +307,7 @@ type parser struct {
 	file string
 	root *yaml.Node // nil for a file without settings
 	list []*configError
-	// remote: the file came from the network (config_apply.go): the files
+	// remote: the file came from the network (ParseApplied): the files
 	// it names are not read and node-local settings are not checked.
 	remote bool
 }
@@ -379,7 +379,7 @@ func (p *parser) resolveServices(cfg *FileConfig) {
 			p.addf(p.keyLine("services", id), "services", "invalid service id %q: %s", id, idRule)
 		}
 		inherited := time.Duration(cfg.Defaults.Timeout)
-		if !p.unschedule(&s, id) { // a scheduled service has no timeout (config_schedule.go)
+		if !p.unschedule(&s, id) { // a scheduled service has no timeout (schedule.go)
 			p.duration(&s.Timeout, inherited, minServiceTimeout, maxServiceTimeout, "services", id, "timeout")
 		}
 		if s.Actions == nil {

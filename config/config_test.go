@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -293,13 +293,13 @@ func TestLoadConfig(t *testing.T) {
 	if err := os.WriteFile(path, []byte("services:\n  w:\n    timeout: 3x\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := LoadConfig(path)
+	_, err := loadConfig(path)
 	if want := path + ":3: services.w.timeout: "; err == nil || !strings.HasPrefix(err.Error(), want) {
-		t.Errorf("LoadConfig error = %v, want prefix %q", err, want)
+		t.Errorf("loadConfig error = %v, want prefix %q", err, want)
 	}
-	_, err = LoadConfig(filepath.Join(dir, "missing.yaml"))
+	_, err = loadConfig(filepath.Join(dir, "missing.yaml"))
 	if !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("LoadConfig(missing) error = %v, want fs.ErrNotExist", err)
+		t.Errorf("loadConfig(missing) error = %v, want fs.ErrNotExist", err)
 	}
 }
 
@@ -322,4 +322,26 @@ func TestDurationYAMLRoundTrip(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `line 1: invalid duration "3x"`) {
 		t.Errorf("Unmarshal(3x) error = %v, want it to carry the line", err)
 	}
+}
+
+func TestDeadServerReapAfterIsAConfigKey(t *testing.T) {
+	if got := mustParse(t, "").DeadServerReapAfter; got != Duration(72*time.Hour) {
+		t.Fatalf("default dead_server_reap_after = %s, want 72h", got)
+	}
+	if got := mustParse(t, "dead_server_reap_after: 10m\n").DeadServerReapAfter; got != Duration(10*time.Minute) {
+		t.Fatalf("dead_server_reap_after: 10m gave %s", got)
+	}
+	_, err := ParseConfig([]byte("check_interval: 1s\ndead_server_reap_after: 5ms\n"), "w.yaml")
+	if err == nil || !strings.Contains(err.Error(), "w.yaml:2: dead_server_reap_after: 5ms is too short") {
+		t.Fatalf("a 5ms reap time: %v", err)
+	}
+}
+
+func mustParse(t *testing.T, yaml string) *FileConfig {
+	t.Helper()
+	f, err := ParseConfig([]byte(yaml), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }

@@ -1,12 +1,12 @@
-package main
+package config
 
 import (
+	"log/slog"
 	"maps"
 	"net"
 	"net/mail"
 	"net/textproto"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -140,7 +140,7 @@ func (p *parser) checkActionKind(a *ActionConfig, kind, name string) {
 	case "webhook":
 		p.checkWebhook(a.Webhook, "actions", name, "webhook")
 	case "slack":
-		a.Slack.URL = p.secret(a.Slack.URL, a.Slack.URLFile, true, "actions", name, "slack", "url")
+		a.Slack.URL = secret(p, a.Slack.URL, a.Slack.URLFile, true, "actions", name, "slack", "url")
 		if a.Slack.URL != "" {
 			p.checkURL(string(a.Slack.URL), "actions", name, "slack", cmpKey(a.Slack.URLFile, "url"))
 		}
@@ -264,7 +264,7 @@ func (p *parser) checkEmail(e *EmailConfig, keys ...string) {
 			p.addf(p.line(at("to", strconv.Itoa(i))...), path+".to", "invalid address %q: %v", to, err)
 		}
 	}
-	e.Password = p.secret(e.Password, e.PasswordFile, e.Username != "", at("password")...)
+	e.Password = secret(p, e.Password, e.PasswordFile, e.Username != "", at("password")...)
 	switch {
 	case e.Username == "" && e.Password != "":
 		p.addf(p.keyLine(keys...), path, "a password is given but no username")
@@ -280,7 +280,7 @@ func validPort(s string) bool {
 }
 
 func (p *parser) checkPagerDuty(pd *PagerDutyConfig, keys ...string) {
-	pd.RoutingKey = p.secret(pd.RoutingKey, pd.RoutingKeyFile, true, slices.Concat(keys, []string{"routing_key"})...)
+	pd.RoutingKey = secret(p, pd.RoutingKey, pd.RoutingKeyFile, true, slices.Concat(keys, []string{"routing_key"})...)
 	if pd.URL == "" {
 		pd.URL = watcher.DefaultPagerDutyURL
 	} else {
@@ -288,57 +288,30 @@ func (p *parser) checkPagerDuty(pd *PagerDutyConfig, keys ...string) {
 	}
 }
 
-// checkAPIToken reads the token that guards the management API; it goes
-// into an Authorization header, so it must be one printable word.
-func (p *parser) checkAPIToken(cfg *FileConfig) {
-	cfg.APIToken = p.secret(cfg.APIToken, cfg.APITokenFile, false, "api_token")
-	if strings.ContainsFunc(string(cfg.APIToken), func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		p.addf(p.line(cmpKey(cfg.APITokenFile, "api_token")), cmpKey(cfg.APITokenFile, "api_token"),
-			"the token must not contain spaces or control characters")
+// BuildActions turns the configured actions into runnable ones. The action
+// "log" is built in. Notifications are retried by their policy; exec and
+// log run once per event.
+func (f *FileConfig) BuildActions(log *slog.Logger) map[string]watcher.Action {
+	alog := log.With("sys", "action")
+	out := map[string]watcher.Action{"log": watcher.Log{Log: alog}}
+	for name, ac := range f.Actions {
+		policy := watcher.RetryPolicy{Retries: ac.Retries, Timeout: time.Duration(ac.Timeout)}
+		switch {
+		case len(ac.Exec) > 0:
+			out[name] = watcher.Exec{Argv: ac.Exec, Timeout: time.Duration(ac.Timeout), Log: alog.With("action", name)}
+		case ac.Log != nil:
+			out[name] = watcher.Log{Log: alog.With("action", name)}
+		case ac.Webhook != nil:
+			out[name] = watcher.Webhook{URL: ac.Webhook.URL, Header: ac.Webhook.Headers, Policy: policy}
+		case ac.Slack != nil:
+			out[name] = watcher.Slack{URL: ac.Slack.URL, Policy: policy}
+		case ac.Email != nil:
+			e := ac.Email
+			out[name] = watcher.Email{Server: e.Server, From: e.From, To: e.To, Username: e.Username,
+				Password: e.Password, StartTLS: e.StartTLS, Policy: policy}
+		case ac.PagerDuty != nil:
+			out[name] = watcher.PagerDuty{RoutingKey: ac.PagerDuty.RoutingKey, URL: ac.PagerDuty.URL, Policy: policy}
+		}
 	}
-}
-
-// secret returns the secret at keys, given inline or, under the same key
-// with _file appended, as the path of a file holding it (read now, so a
-// missing file is found at start, not when a service is already down).
-func (p *parser) secret(inline watcher.Secret, file string, required bool, keys ...string) watcher.Secret {
-	parent, key := keys[:len(keys)-1], keys[len(keys)-1]
-	fileKeys := slices.Concat(parent, []string{key + "_file"})
-	switch {
-	case inline != "" && file != "":
-		p.addf(p.keyLine(fileKeys...), strings.Join(fileKeys, "."), "set %s or %s_file, not both", key, key)
-		return ""
-	case file != "" && p.remote:
-		return "" // the file is on the nodes; a node never reads a path the network names
-	case file != "":
-		return p.readSecret(file, fileKeys...)
-	case inline == "" && required:
-		p.addf(p.keyLine(parent...), strings.Join(parent, "."), "%s or %s_file is required", key, key)
-	}
-	return inline
-}
-
-// readSecret reads a one-line secret; a relative path is relative to the
-// config file. Only the path is ever reported, never the content.
-func (p *parser) readSecret(file string, keys ...string) watcher.Secret {
-	line, path := p.line(keys...), strings.Join(keys, ".")
-	name := file
-	if !filepath.IsAbs(name) {
-		name = filepath.Join(filepath.Dir(p.file), name)
-	}
-	b, err := os.ReadFile(name)
-	if err != nil {
-		p.addf(line, path, "cannot read the secret: %v", err)
-		return ""
-	}
-	s := strings.TrimRight(string(b), "\r\n")
-	switch {
-	case s == "":
-		p.addf(line, path, "%s is empty", name)
-		return ""
-	case strings.ContainsAny(s, "\r\n"):
-		p.addf(line, path, "%s holds more than one line; put only the secret in it", name)
-		return ""
-	}
-	return watcher.Secret(s)
+	return out
 }

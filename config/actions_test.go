@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"fmt"
@@ -106,11 +106,12 @@ func TestSecretsNeverPrint(t *testing.T) {
 		fmt.Fprintf(&b, "%v %+v %#v %+v %+v %+v %+v\n", a, a, a, a.Webhook, a.Slack, a.Email, a.PagerDuty)
 		log.Info("action", "name", name, "config", a, "email", a.Email, "pd", a.PagerDuty)
 	}
-	for name, act := range buildActions(cfg, slog.New(slog.DiscardHandler)) {
+	for name, act := range cfg.BuildActions(slog.New(slog.DiscardHandler)) {
 		fmt.Fprintf(&b, "%s %v %+v %#v\n", name, act, act, act)
 		log.Info("built", "name", name, "action", act)
 	}
-	fmt.Fprintf(&b, "%v %+v\n", cfg.APIToken, *cfg)
+	fmt.Fprintf(&b, "%v %+v %#v\n", cfg.APIToken, *cfg, *cfg)
+	log.Info("file", "api_token", cfg.APIToken, "config", *cfg)
 	for _, secret := range []string{"t0ken", "pa55", "R0UT1NG", "inl1ne", "h00k", "XXXX"} {
 		if strings.Contains(b.String(), secret) {
 			t.Errorf("secret %q printed:\n%s", secret, b.String())
@@ -124,7 +125,7 @@ func TestBuildActions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := buildActions(cfg, slog.New(slog.DiscardHandler))
+	got := cfg.BuildActions(slog.New(slog.DiscardHandler))
 	want := map[string]watcher.Action{
 		"ops-hook": watcher.Webhook{URL: "https://example.internal/hook",
 			Header: map[string]watcher.Secret{"X-Team": "infra", "Authorization": "Bearer h00k"},
@@ -159,7 +160,7 @@ func TestSecretFileRelativeToConfig(t *testing.T) {
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := LoadConfig(path)
+	cfg, err := loadConfig(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"maps"
@@ -110,7 +110,7 @@ func (p *parser) checkCycles(cfg *FileConfig) {
 	}
 }
 
-// scheduleOf is the part of definition (agent.go) a schedule changes.
+// scheduleOf is the part of definition (state.go) a schedule changes.
 func scheduleOf(s ServiceConfig, def *fsm.Definition) {
 	def.Schedule, def.TZ, def.DependsOn = s.Schedule, s.TZ, s.DependsOn
 	if s.Schedule != "" {

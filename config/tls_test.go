@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"encoding/base64"
@@ -103,18 +103,6 @@ func TestParseAgentFlagsTLS(t *testing.T) {
 	for _, tc := range tests {
 		if _, err := parseAgentForTest(t, tc.args, tc.env); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v; want %q", tc.name, err, tc.want)
-		}
-	}
-}
-
-func TestCLIRefusesBadTLSSettings(t *testing.T) {
-	_, f := tlsConfigDir(t)
-	for name, env := range map[string]map[string]string{
-		"key without cert": {"WATCHDOG_TLS_KEY": f.Key},
-		"CA not PEM":       {"WATCHDOG_TLS_CA": f.Key},
-	} {
-		if _, errOut, code := cli(t, env, runPing, "-addr", deadAddr(t), "svc"); code != exitUsage || !strings.Contains(errOut, "WATCHDOG_TLS_") {
-			t.Errorf("%s: exit %d, %q; want a usage error naming the variable", name, code, errOut)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"strings"
@@ -23,7 +23,7 @@ services:
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := desiredConfig(cfg)
+	c := cfg.Desired()
 	backup := c.Services["backup"]
 	if backup.Timeout != 0 || backup.Schedule != "30 2 * * *" || backup.TZ != "Europe/Berlin" || backup.Grace != 15*time.Minute ||
 		len(backup.DependsOn) != 1 || backup.Check() != nil {

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"os"
@@ -47,12 +47,12 @@ services:
 		own.FlapWindow != 10*time.Minute || own.Description != "nightly backup, owned by infra" {
 		t.Errorf("own = %+v: an explicit zero must not inherit", own)
 	}
-	for _, d := range []fsm.Definition{in, own, desiredConfig(cfg).Defaults} {
+	for _, d := range []fsm.Definition{in, own, cfg.Desired().Defaults} {
 		if err := d.Check(); err != nil {
 			t.Errorf("%+v: %v", d, err)
 		}
 	}
-	if got := desiredConfig(cfg).HistoryPerService; got != 20 {
+	if got := cfg.Desired().HistoryPerService; got != 20 {
 		t.Errorf("desired history_per_service = %d", got)
 	}
 	empty, err := ParseConfig(nil, "empty")

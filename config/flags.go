@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -59,7 +59,7 @@ type AgentConfig struct {
 	TLS       *cluster.TLS
 	GossipKey []byte
 	// ClusterSecret, when set, authenticates the nodes to each other
-	// (config_secret.go); else they derive or share one (cluster/secret.go).
+	// (secret.go); else they derive or share one (cluster/secret.go).
 	ClusterSecret []byte
 	// OpenManagement leaves the mutating routes open when no api_token is
 	// set, as -dev does; otherwise the agent guards them with the token the
@@ -94,7 +94,7 @@ func parseAgentFlags(args []string, getenv func(string) string, stderr io.Writer
 	var err error
 	if cfg.ConfigPath != "" {
 		r.fileName = cfg.ConfigPath
-		cfg.File, err = LoadConfig(cfg.ConfigPath)
+		cfg.File, err = loadConfig(cfg.ConfigPath)
 	} else {
 		cfg.NoConfigFile = true
 		cfg.File, err = ParseConfig(nil, "defaults")

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"crypto/tls"
@@ -71,7 +71,7 @@ func tlsProblemKey(cert, key, ca string) string {
 // gossip_key_file) and checks it is what `watchdog keygen` makes: base64
 // of 16, 24 or 32 bytes. The key itself is never reported.
 func (p *parser) checkGossipKey(cfg *FileConfig) {
-	cfg.GossipKey = p.secret(cfg.GossipKey, cfg.GossipKeyFile, false, "gossip_key")
+	cfg.GossipKey = secret(p, cfg.GossipKey, cfg.GossipKeyFile, false, "gossip_key")
 	if cfg.GossipKey == "" {
 		return
 	}

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"maps"
@@ -17,7 +17,7 @@ const maxHistoryPerService = 10000
 // checkPingToken reads the token that guards heartbeats, as checkAPIToken
 // does the API's; it may also travel as ?token=, so the same rule holds.
 func (p *parser) checkPingToken(cfg *FileConfig) {
-	cfg.PingToken = p.secret(cfg.PingToken, cfg.PingTokenFile, false, "ping_token")
+	cfg.PingToken = secret(p, cfg.PingToken, cfg.PingTokenFile, false, "ping_token")
 	if strings.ContainsFunc(string(cfg.PingToken), func(r rune) bool { return r <= ' ' || r == 0x7f }) {
 		p.addf(p.line(cmpKey(cfg.PingTokenFile, "ping_token")), cmpKey(cfg.PingTokenFile, "ping_token"),
 			"the token must not contain spaces or control characters")

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/watchdog-ha/watchdog/cluster"
 	"github.com/watchdog-ha/watchdog/fsm"
 	"github.com/watchdog-ha/watchdog/internal/buildinfo"
 )
@@ -113,4 +114,57 @@ func (c *serviceCollector) Collect(ch chan<- prometheus.Metric) {
 	for status, n := range counts {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), string(status))
 	}
+}
+
+// configCollector exports how this node's config file compares with the
+// committed configuration, so drift can be alerted on.
+type configCollector struct {
+	node                             *cluster.Node
+	info, drift, missing, generation *prometheus.Desc
+}
+
+func newConfigCollector(node *cluster.Node) *configCollector {
+	return &configCollector{node: node,
+		info: prometheus.NewDesc("watchdog_config_info",
+			"Always 1: the hash of this node's config file (none without one) and of the committed configuration (none before one is committed).",
+			[]string{"hash", "committed_hash", "actions_hash"}, nil),
+		drift: prometheus.NewDesc("watchdog_config_drift",
+			"1 when this node's config file differs from the committed configuration, else 0.", nil, nil),
+		missing: prometheus.NewDesc("watchdog_config_missing_actions",
+			"Actions the committed configuration names that this node's config file does not define.", nil, nil),
+		generation: prometheus.NewDesc("watchdog_config_generation",
+			"Generation of the committed configuration as this node applied it (0: none).", nil, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *configCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.info
+	ch <- c.drift
+	ch <- c.missing
+	ch <- c.generation
+}
+
+// Collect implements prometheus.Collector.
+func (c *configCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.node.ConfigStatus()
+	if st == nil {
+		return
+	}
+	drift := 0.0
+	if st.Drift {
+		drift = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, noneIfEmpty(st.Hash),
+		noneIfEmpty(st.CommittedHash), st.ActionsHash)
+	ch <- prometheus.MustNewConstMetric(c.drift, prometheus.GaugeValue, drift)
+	ch <- prometheus.MustNewConstMetric(c.missing, prometheus.GaugeValue, float64(len(st.Missing)))
+	ch <- prometheus.MustNewConstMetric(c.generation, prometheus.GaugeValue, float64(st.Generation))
+}
+
+func noneIfEmpty(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }

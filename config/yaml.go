@@ -1,4 +1,4 @@
-package main
+package config
 
 // Walking the yaml.Node tree of the config file: decoding it into FileConfig
 // with field paths in the errors, and finding the line of a setting.
