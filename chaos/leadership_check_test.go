@@ -130,6 +130,9 @@ func TestReplicasEqual(t *testing.T) {
 	a := []byte(`{"services":[{"id":"x","last_seen":"2026-01-01T00:00:00Z"},{"id":"y","status":"up"}]}`)
 	b := []byte(`{"services":[{"id":"x", "last_seen":"2026-01-01T00:00:00Z"},{"id":"y","status":"up"}]}`)
 	expect(t, CheckReplicasEqual(map[string][]byte{"n1": a, "n2": b, "n3": a}))
+	// The read-time views (from each node's own clock) are not compared.
+	clocked := []byte(`{"services":[{"id":"x","last_seen":"2026-01-01T00:00:00Z","timeline":"uuud","uptime":{"24h":0.9}},{"id":"y","status":"up"}]}`)
+	expect(t, CheckReplicasEqual(map[string][]byte{"n1": a, "n2": clocked}))
 	c := []byte(`{"services":[{"id":"x","last_seen":"2026-01-01T00:00:01Z"}]}`)
 	vs := CheckReplicasEqual(map[string][]byte{"n1": a, "n2": c})
 	expect(t, vs, RuleReplicasDiffer, RuleReplicasDiffer)
