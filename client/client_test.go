@@ -350,11 +350,20 @@ func TestBeatKeepsAServiceUpThenStops(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("Beat did not stop when its context ended")
 	}
-	svc, _ := f.Service("beating")
-	last := svc.LastSeen
-	time.Sleep(3 * interval)
-	if svc, _ := f.Service("beating"); svc.LastSeen != last {
-		t.Fatal("heartbeats after Beat stopped")
+	// The heartbeat in flight when the context ended may still commit (a
+	// cancelled request does not take back what the node was handed), so
+	// one late change is allowed; after it, none. Absence can only be
+	// watched for a while.
+	lastSeen := func() int64 { svc, _ := f.Service("beating"); return svc.LastSeen }
+	last, changes := lastSeen(), 0
+	for range 2 {
+		time.Sleep(3 * interval)
+		if now := lastSeen(); now != last {
+			last, changes = now, changes+1
+		}
+	}
+	if changes > 1 || changes == 1 && lastSeen() != last {
+		t.Fatalf("heartbeats after Beat stopped: last-seen changed %d times", changes)
 	}
 	if errs.Load() != 0 {
 		t.Fatalf("%d errors reported", errs.Load())
