@@ -267,7 +267,21 @@ func TestSoak(t *testing.T) {
 		startProc(t, p)
 	}
 	procLeader(t, procs)
-	s := &soak{procs: procs, token: os.Getenv("WATCHDOG_TOKEN"), client: http.Client{Timeout: 10 * time.Second},
+	// The backups need the API token: WATCHDOG_TOKEN when set, else the one
+	// the cluster generated (the same on every node once it has formed).
+	token := os.Getenv("WATCHDOG_TOKEN")
+	if token == "" {
+		waitFor(t, 30*time.Second, "one generated API token on every node", func() bool {
+			token = procs[0].apiToken()
+			for _, p := range procs {
+				if p.apiToken() != token {
+					return false
+				}
+			}
+			return token != ""
+		})
+	}
+	s := &soak{procs: procs, token: token, client: http.Client{Timeout: 10 * time.Second},
 		samples: map[string][]soakSample{}}
 	figures := s.run(t, d)
 	procLeader(t, procs) // the cluster is whole and ready at the end
@@ -322,8 +336,10 @@ func (s *soak) run(t *testing.T, d time.Duration) string {
 	}
 	s.sample(time.Since(start))
 	wg.Wait()
-	if backups > 0 && backupErrs == backups {
-		t.Errorf("all %d backups failed", backups)
+	// A backup may fail while a killed leader's successor is elected, not
+	// more often than that.
+	if backups > 0 && backupErrs*2 > backups {
+		t.Errorf("%d of %d backups failed", backupErrs, backups)
 	}
 	return fmt.Sprintf("soak: %s, 3 nodes, %d services, %d leader kills (kill -9, restarted), %d backups (%d failed), "+
 		"%d silences, %d heartbeats acknowledged, %d not (retried by the next beat)",
