@@ -190,7 +190,7 @@ func (f *cliFlags) client(ctx context.Context) (context.Context, context.CancelF
 		return nil, nil, nil, f.usageError("%v", err)
 	}
 	// Tokens come from the environment only: a flag would show in ps.
-	apiToken, err := envToken(f.env.getenv)
+	apiToken, err := client.TokenFromEnv(f.env.getenv)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -203,28 +203,6 @@ func (f *cliFlags) client(ctx context.Context) (context.Context, context.CancelF
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	return ctx, cancel, c, nil
-}
-
-// envToken is the API token: $WATCHDOG_TOKEN, else the content of the file
-// $WATCHDOG_TOKEN_FILE names (such as the token a node generated in its
-// data dir, api-token), else none.
-func envToken(getenv func(string) string) (string, error) {
-	if tok := getenv("WATCHDOG_TOKEN"); tok != "" {
-		return tok, nil
-	}
-	path := getenv("WATCHDOG_TOKEN_FILE")
-	if path == "" {
-		return "", nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("$WATCHDOG_TOKEN_FILE: cannot read the API token: %w", err)
-	}
-	tok := strings.TrimSpace(string(b))
-	if tok == "" {
-		return "", fmt.Errorf("$WATCHDOG_TOKEN_FILE: %s is empty", path)
-	}
-	return tok, nil
 }
 
 // shortDuration writes a duration as people read one at a glance.

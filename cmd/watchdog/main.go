@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/watchdog-ha/watchdog/loadgen"
+
 	// Zone data for the tz of scheduled services, in the binary: the image
 	// is FROM scratch, with no /usr/share/zoneinfo to load it from.
 	_ "time/tzdata"
@@ -71,7 +73,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, tunes ...tune) er
 	case "agent":
 		return runAgent(ctx, args[1:], stderr, tunes...)
 	case "bench":
-		return runBench(ctx, args[1:], os.Stdout, stderr)
+		return loadgen.Run(ctx, args[1:], os.Stdout, stderr)
 	case "version", "-version", "--version":
 		return runVersion(args[1:], os.Stdout, stderr)
 	case "keygen":
