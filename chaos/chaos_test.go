@@ -53,7 +53,7 @@ var scenarios = []scenario{
 	{name: "rolling-restart", run: rollingRestart},
 	{name: "wipe-data-dir", run: wipeDataDir},
 	{name: "lossy-slow-links", slack: 2 * time.Second, run: lossySlowLinks},
-	// The clock scenarios hold detection to what the README states:
+	// The clock scenarios hold detection to what docs/guarantees.md states:
 	// within a second of the timeout (clock_test.go).
 	{name: "clock-step-forward", slack: clockSlack - DefaultRules.Slack, run: clockStepForward},
 	{name: "clock-step-back", slack: clockSlack - DefaultRules.Slack, run: clockStepBack},

@@ -16,7 +16,7 @@ import (
 )
 
 // clockSlack is how late after its timeout a silent service's down action
-// may run in the clock scenarios: the README's bound.
+// may run in the clock scenarios: the bound docs/guarantees.md states.
 const clockSlack = time.Second
 
 // setClock sets n's wall clock offset and waits until the node says it

@@ -2,7 +2,7 @@ package chaos
 
 // The history checker: what the chaos workload saw (acknowledged heartbeats,
 // the exec actions every node ran, the faults the test injected) checked
-// against the guarantees of the README. It is pure: checker_test.go feeds it
+// against the guarantees of docs/guarantees.md. It is pure: checker_test.go feeds it
 // hand-made histories, chaos_test.go the recorded ones.
 //
 // All times are wall-clock times of this machine: the nodes are processes
@@ -96,7 +96,7 @@ type History struct {
 	// StampLag is how far last_seen may trail the sending time of a
 	// heartbeat: zero, unless a scenario handed leadership to a node whose
 	// wall clock is behind. Such a leader goes on from the latest time
-	// committed (README: Guarantees), so its stamps trail the test's clock
+	// committed (docs/guarantees.md), so its stamps trail the test's clock
 	// by as long as the failover took; they still order after every
 	// earlier one.
 	StampLag time.Duration

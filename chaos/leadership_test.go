@@ -88,7 +88,7 @@ func floorAt(terms []StampTerm, from, to time.Time) time.Duration {
 	return low
 }
 
-// stampTerms gives each takeover its floor (README: Guarantees). A leader
+// stampTerms gives each takeover its floor (docs/guarantees.md). A leader
 // stamps its leadership's time: its wall clock when it took over, or just
 // after the latest time committed if that is later, advanced by its
 // monotonic clock. So its stamps lead this machine's clock by at least its

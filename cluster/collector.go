@@ -1,9 +1,6 @@
 package cluster
 
 import (
-	"time"
-
-	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -44,24 +41,18 @@ func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Collect implements prometheus.Collector. Raft's accessors are cheap
-// atomic reads; Stats, which formats every field, is not needed.
+// Collect implements prometheus.Collector.
 func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, m := range c.counters {
 		m.Collect(ch)
 	}
-	r := c.n.raft
-	leader := r.State() == raft.Leader
-	ch <- prometheus.MustNewConstMetric(c.isLeader, prometheus.GaugeValue, boolValue(leader))
-	ch <- prometheus.MustNewConstMetric(c.term, prometheus.GaugeValue, float64(r.CurrentTerm()))
-	ch <- prometheus.MustNewConstMetric(c.commitIndex, prometheus.GaugeValue, float64(r.CommitIndex()))
-	ch <- prometheus.MustNewConstMetric(c.appliedIndex, prometheus.GaugeValue, float64(r.AppliedIndex()))
-	switch last := r.LastContact(); {
-	case leader:
-		// A leader's last contact is stale from before it was elected.
-		ch <- prometheus.MustNewConstMetric(c.lastContact, prometheus.GaugeValue, 0)
-	case !last.IsZero():
-		ch <- prometheus.MustNewConstMetric(c.lastContact, prometheus.GaugeValue, time.Since(last).Seconds())
+	rs := c.n.RaftStatus()
+	ch <- prometheus.MustNewConstMetric(c.isLeader, prometheus.GaugeValue, boolValue(rs.Leading()))
+	ch <- prometheus.MustNewConstMetric(c.term, prometheus.GaugeValue, float64(rs.Term))
+	ch <- prometheus.MustNewConstMetric(c.commitIndex, prometheus.GaugeValue, float64(rs.CommitIndex))
+	ch <- prometheus.MustNewConstMetric(c.appliedIndex, prometheus.GaugeValue, float64(rs.AppliedIndex))
+	if rs.LastContact >= 0 { // 0 on the leader; absent before any contact
+		ch <- prometheus.MustNewConstMetric(c.lastContact, prometheus.GaugeValue, rs.LastContact.Seconds())
 	}
 	var alive, dead int
 	for _, m := range c.n.gossipMembers() {

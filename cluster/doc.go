@@ -1,6 +1,3 @@
-// Package cluster runs one watchdog node: Raft over TCP with its log in
-// BoltDB or raft-wal (logstore.go), memberlist gossip for discovery and
-// bootstrap, the leader's membership reconciliation, the heartbeat path
-// (group commit, forwarding to the leader), and all the HTTP traffic
-// between nodes, both ends (peer*.go).
+// Package cluster runs one node: Raft and its log store, gossip and membership, the heartbeat
+// path (group commit, forwarding to the leader), the leader's clock, and all node-to-node HTTP.
 package cluster

@@ -33,35 +33,11 @@ type metrics struct {
 	refusedNew    prometheus.Counter
 }
 
-// kindName labels a command kind in the apply latency histogram.
+// kindName labels a command kind in the apply latency histogram: its name
+// in fsm's table of kinds, or "other" for a kind this build does not know.
 func kindName(k fsm.Kind) string {
-	switch k {
-	case fsm.KindHeartbeat:
-		return "heartbeat"
-	case fsm.KindConfigure:
-		return "configure"
-	case fsm.KindIncidents:
-		return "incidents"
-	case fsm.KindActionResult:
-		return "action_result"
-	case fsm.KindPause:
-		return "pause"
-	case fsm.KindRepeats:
-		return "repeats"
-	case fsm.KindStable:
-		return "stable"
-	case fsm.KindDefine:
-		return "define"
-	case fsm.KindDelete:
-		return "delete"
-	case fsm.KindAttempt:
-		return "attempt"
-	case fsm.KindPing:
-		return "ping"
-	case fsm.KindWindow:
-		return "window"
-	case fsm.KindWindowEnd:
-		return "window_end"
+	if name, known := fsm.KindName(k); known {
+		return name
 	}
 	return "other"
 }

@@ -37,7 +37,7 @@ import (
 //     one, then for the lower fingerprint. Gossip is then unencrypted, so
 //     anyone who can reach the gossip port can learn it, but such a one can
 //     join the cluster outright anyway: without a gossip key the gossip and
-//     Raft ports must be private (see README), while the HTTP port is the
+//     Raft ports must be private (docs/operations.md), while the HTTP port is the
 //     one clients reach, and the secret keeps them off the internal routes.
 //
 // Each internal request carries PeerAuthHeader: the sender's node id and an

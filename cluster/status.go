@@ -38,22 +38,51 @@ type NodeStatus struct {
 	Version string `json:"version,omitempty"`
 }
 
+// RaftStatus is this node's Raft state as Raft's own accessors tell it:
+// what the status route, the metrics and the dashboard show.
+type RaftStatus struct {
+	State                                string // Leader, Follower, Candidate or Shutdown
+	Term                                 uint64
+	LastIndex, CommitIndex, AppliedIndex uint64
+	// LastContact is how long ago the node last heard from the leader: 0
+	// on the leader itself (its last contact is from before it led), -1
+	// if never.
+	LastContact time.Duration
+}
+
+// Leading reports whether the node was the leader when st was read.
+func (st RaftStatus) Leading() bool { return st.State == raft.Leader.String() }
+
+// RaftStatus reads this node's Raft state. Each of Raft's accessors is a
+// cheap atomic or locked read; Stats, which formats every field as a
+// string, is not needed.
+func (n *Node) RaftStatus() RaftStatus {
+	state := n.raft.State()
+	st := RaftStatus{State: state.String(), Term: n.raft.CurrentTerm(), LastIndex: n.raft.LastIndex(),
+		CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.raft.AppliedIndex(), LastContact: -1}
+	switch last := n.raft.LastContact(); {
+	case state == raft.Leader:
+		st.LastContact = 0
+	case !last.IsZero():
+		st.LastContact = time.Since(last)
+	}
+	return st
+}
+
 // Status reports this node's Raft state, as the other nodes poll it.
 func (n *Node) Status() NodeStatus {
+	rs := n.RaftStatus()
 	st := NodeStatus{
-		ID: n.cfg.NodeID, RaftAddr: n.RaftAddr(), State: n.raft.State().String(),
-		Suffrage: n.ownSuffrage(), Term: n.raft.CurrentTerm(), LastIndex: n.raft.LastIndex(),
-		CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.raft.AppliedIndex(),
+		ID: n.cfg.NodeID, RaftAddr: n.RaftAddr(), State: rs.State,
+		Suffrage: n.ownSuffrage(), Term: rs.Term, LastIndex: rs.LastIndex,
+		CommitIndex: rs.CommitIndex, AppliedIndex: rs.AppliedIndex,
 		LastContactMS: -1, Leaving: n.ms.leaving.Load(), Proto: fsm.ProtocolVersion,
 		Config: n.ConfigStatus(), Version: n.version,
 	}
 	_, lid := n.raft.LeaderWithID()
 	st.Leader = string(lid)
-	switch last := n.raft.LastContact(); {
-	case n.IsLeader():
-		st.LastContactMS = 0 // a leader's last contact is from before it led
-	case !last.IsZero():
-		st.LastContactMS = time.Since(last).Milliseconds()
+	if rs.LastContact >= 0 {
+		st.LastContactMS = rs.LastContact.Milliseconds()
 	}
 	return st
 }

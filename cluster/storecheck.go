@@ -26,11 +26,11 @@ var ErrDamagedStore = errors.New("cluster: damaged data dir")
 // ErrStoreInUse is returned when another process holds raft.db.
 var ErrStoreInUse = errors.New("cluster: raft.db is in use")
 
-// replaceAdvice is what to do about a damaged data dir: the README's
-// replacement of a node whose disk was lost.
+// replaceAdvice is what to do about a damaged data dir: the replacement of a
+// node whose disk was lost, in docs/operations.md.
 const replaceAdvice = "this node cannot start from it. Move the data dir aside (keep it to inspect) and start " +
 	"the node again with the same command line on an empty data dir: it rejoins under its id and catches up " +
-	"from the others. See README.md, \"Operating the cluster\", \"Replace a node whose disk was lost\": " +
+	"from the others. See docs/operations.md, \"Replace a node whose disk was lost\": " +
 	"one node at a time, and only while the others have a quorum"
 
 // damagedError names the damaged file and what is wrong with it.

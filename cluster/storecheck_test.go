@@ -174,7 +174,7 @@ func TestDamagedDataDirIsRefusedNamingTheFileAndWhatToDo(t *testing.T) {
 			if !errors.Is(err, ErrDamagedStore) {
 				t.Fatalf("error is not ErrDamagedStore: %v", err)
 			}
-			for _, want := range []string{file, "empty data dir", `"Replace a node whose disk was lost"`} {
+			for _, want := range []string{file, "empty data dir", `docs/operations.md, "Replace a node whose disk was lost"`} {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error does not say %q: %v", want, err)
 				}

@@ -19,6 +19,7 @@ import (
 type Kind uint8
 
 // The command kinds. Numbers are part of the log format: never reuse one.
+// Each has its row in the table of kinds (kinds.go).
 const (
 	KindHeartbeat    Kind = 1
 	KindConfigure    Kind = 2
@@ -229,47 +230,31 @@ var ErrUnknownKind = errors.New("fsm: unknown command kind")
 // Decode parses a log entry. An unknown kind gives ErrUnknownKind; the caller
 // decides whether it may be skipped (see Ignorable).
 func Decode(b []byte) (Command, error) {
-	if len(b) < 2 {
-		return nil, fmt.Errorf("%w: entry of %d bytes", ErrCorrupt, len(b))
-	}
-	kind, version, body := Kind(b[0]), b[1], b[2:]
-	if version < commandVersion || version > maxFormatVersion(kind) {
-		return nil, fmt.Errorf("%w: kind %d version %d", ErrUnknownKind, kind, version)
-	}
-	switch kind {
-	case KindHeartbeat:
-		return decodeHeartbeat(body)
-	case KindConfigure:
-		return decodeJSON[Configure](body)
-	case KindIncidents:
-		return decodeJSON[Incidents](body)
-	case KindActionResult:
-		return decodeJSON[ActionResult](body)
-	case KindPause:
-		return decodeJSON[Pause](body)
-	case KindRepeats:
-		return decodeJSON[Repeats](body)
-	case KindStable:
-		return decodeJSON[Stable](body)
-	case KindDefine:
-		return decodeJSON[Define](body)
-	case KindDelete:
-		return decodeJSON[Delete](body)
-	case KindAttempt:
-		return decodeJSON[Attempt](body)
-	case KindPing:
-		return decodeJSON[Ping](body)
-	}
-	if c, known, err := decodeWindow(kind, body); known {
-		return c, err
-	}
-	if c, known, err := decodeNext(kind, body); known {
-		return c, err
-	}
-	return nil, fmt.Errorf("%w: %d", ErrUnknownKind, kind)
+	return commandKinds().decode(b)
 }
 
-func decodeJSON[C Command](body []byte) (Command, error) {
+// kindCodec reads the entries of one kind, as its Go type: see the table
+// of kinds. Its values have no size, so the table costs one allocation.
+type kindCodec interface {
+	kind() Kind
+	decode(body []byte) (command, error)
+	zero() command // an empty command of the kind
+}
+
+// jsonCodec reads a kind written in JSON, as C.
+type jsonCodec[C command] struct{}
+
+func (jsonCodec[C]) kind() Kind {
+	var c C
+	return c.Kind()
+}
+
+func (jsonCodec[C]) zero() command {
+	var c C
+	return c
+}
+
+func (jsonCodec[C]) decode(body []byte) (command, error) {
 	var c C
 	if err := json.Unmarshal(body, &c); err != nil {
 		return nil, fmt.Errorf("%w: kind %d: %w", ErrCorrupt, c.Kind(), err)
@@ -277,7 +262,14 @@ func decodeJSON[C Command](body []byte) (Command, error) {
 	return c, nil
 }
 
-func decodeHeartbeat(b []byte) (Command, error) {
+// heartbeatCodec reads heartbeats, written in binary (appendHeartbeat).
+type heartbeatCodec struct{}
+
+func (heartbeatCodec) kind() Kind { return KindHeartbeat }
+
+func (heartbeatCodec) zero() command { return Heartbeat{} }
+
+func (heartbeatCodec) decode(b []byte) (command, error) {
 	at, n := binary.Varint(b)
 	if n <= 0 {
 		return nil, fmt.Errorf("%w: heartbeat time", ErrCorrupt)

@@ -1,4 +1,3 @@
-// Package fsm is the replicated state machine of the watchdog cluster: every
-// service's definition, last heartbeat, status and incidents, changed only by
-// Raft log entries whose commands are defined and encoded here.
+// Package fsm is the replicated state: services, incidents and history, changed only by the
+// Raft log commands it defines in one table of kinds (kinds.go); applying them reads no clock and does no I/O.
 package fsm

@@ -56,6 +56,9 @@ type FSM struct {
 	config ConfigInfo
 	// pendingCh wakes the leader's watcher when actions become pending.
 	pendingCh chan struct{}
+	// kinds is the table of command kinds (kinds.go), built once here
+	// because Apply reads it for every entry.
+	kinds kindTable
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -71,6 +74,7 @@ func New() *FSM {
 		events:     make(map[string][]Record),
 		windows:    make(map[string]struct{}),
 		pendingCh:  make(chan struct{}, 1),
+		kinds:      commandKinds(),
 	}
 }
 
@@ -84,7 +88,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand || len(l.Data) == 0 {
 		return nil
 	}
-	cmd, err := Decode(l.Data)
+	cmd, err := f.kinds.decode(l.Data)
 	if errors.Is(err, ErrUnknownKind) && Kind(l.Data[0])&Ignorable != 0 {
 		return nil
 	}
@@ -93,43 +97,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	switch c := cmd.(type) {
-	case Heartbeat:
-		return f.applyHeartbeat(c).orNil()
-	case Configure:
-		f.applyConfigure(c)
-		return nil
-	case Incidents:
-		return f.applyIncidents(c, l.Index)
-	case ActionResult:
-		return f.applyActionResult(c)
-	case Pause:
-		return f.applyPause(c)
-	case Repeats:
-		f.applyRepeats(c)
-		return nil
-	case Stable:
-		f.applyStable(c)
-		return nil
-	case Define:
-		return f.applyDefine(c)
-	case Delete:
-		return f.applyDelete(c)
-	case Attempt:
-		f.applyAttempt(c)
-		return nil
-	case Ping:
-		return f.applyPing(c, l.Index).orNil()
-	case Window:
-		return f.applyWindow(c)
-	case WindowEnd:
-		f.applyWindowEnd(c)
-		return nil
-	}
-	if resp, known := f.applyNext(cmd, l.Index); known {
-		return resp
-	}
-	panic(fmt.Sprintf("fsm: entry %d: unhandled command %T", l.Index, cmd))
+	return cmd.applyTo(f, l.Index)
 }
 
 // Recoveries is the response to a Heartbeat (or a success Ping) that

@@ -1,36 +1,46 @@
 package fsm
 
 // Rolling upgrades. A node advertises (in gossip) the protocol version of
-// the build it runs: the set of command kinds it can apply. The leader
-// proposes a kind only once every server of the Raft configuration
-// advertises a protocol at or above the one that introduced the kind (see
-// cluster.ErrProtocolNotAgreed), so a node running an older build never meets a
-// kind it does not know while the cluster is mixed. Should it meet one all
-// the same (a node downgraded, or restarted on an old binary after the new
-// kind was committed), Apply stops it loudly unless the kind is Ignorable:
-// diverging silently would be worse.
+// the build it runs: the set of command kinds, and formats of them, it can
+// apply. The leader proposes a kind only once every server of the Raft
+// configuration advertises a protocol at or above the one that introduced
+// the kind (see cluster.ErrProtocolNotAgreed), so a node running an older
+// build never meets a kind it does not know while the cluster is mixed.
+// Should it meet one all the same (a node downgraded, or restarted on an
+// old binary after the new kind was committed), Apply stops it loudly
+// unless the kind is Ignorable: diverging silently would be worse.
 //
 // ProtocolVersion, the version this build speaks, is set in protocol_base.go,
 // or in protocol_next.go when built with -tags watchdog_nextproto (a build
 // with one extra command kind, used to test mixed-version clusters).
 
-// BaseProtocol is the protocol of the first release: every build knows the
-// kinds it introduced, so they are proposed without asking anyone.
-const BaseProtocol = 1
+// The protocols, each named for what it introduced. A release that adds
+// kinds or formats takes the next number, which all it adds shares. Nodes
+// advertise them in gossip: never renumber one.
+const (
+	// BaseProtocol is the protocol of the first release: every build knows
+	// the kinds it introduced, so they are proposed without asking anyone.
+	BaseProtocol = 1
+	// WindowProtocol introduced maintenance windows (window.go).
+	WindowProtocol = 2
+	// ProtocolSchedules introduced Definition.Schedule, TZ and DependsOn
+	// (and what Apply derives from them: runs, suppressed incidents),
+	// written in a newer format of Define and Configure
+	// (protocol_schedule.go). It came in the same release as windows.
+	ProtocolSchedules = 2
 
-// MinProtocol is the protocol version that introduced kind k: every server
-// must advertise at least this before the leader proposes k. A kind this
-// build does not know gets a version above its own, so it is never proposed.
+	// releaseProtocol is the newest protocol above: the one the release
+	// speaks (ProtocolVersion), the test build one more.
+	releaseProtocol = 2
+)
+
+// MinProtocol is the protocol version that introduced kind k (its row in
+// the table of kinds): every server must advertise at least this before the
+// leader proposes k. A kind this build does not know gets a version above
+// its own, so it is never proposed.
 func MinProtocol(k Kind) int {
-	switch k {
-	case KindHeartbeat, KindConfigure, KindIncidents, KindActionResult, KindPause,
-		KindRepeats, KindStable, KindDefine, KindDelete, KindAttempt, KindPing:
-		return BaseProtocol
-	case KindWindow, KindWindowEnd:
-		return WindowProtocol
-	}
-	if p := nextProtocol(k); p > 0 {
-		return p
+	if r, ok := commandKinds().lookup(k); ok {
+		return r.protocol
 	}
 	return ProtocolVersion + 1
 }

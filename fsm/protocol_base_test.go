@@ -10,6 +10,9 @@ import (
 	"github.com/hashicorp/raft"
 )
 
+// buildTags are the tags of this build, for tests that read the source.
+const buildTags = ""
+
 // noteEntry is a log entry as the watchdog_nextproto build writes a Note
 // (protocol_next.go), spelled out here because this build cannot encode it.
 func noteEntry(kind Kind) []byte {

@@ -6,13 +6,13 @@ import "fmt"
 
 // This file is the "next" protocol, built only with -tags watchdog_nextproto:
 // one extra, harmless command kind, so that a test can run a cluster of
-// mixed builds and upgrade it one node at a time. It is how a real new kind
-// is added: a number never used before, an entry in MinProtocol (here
-// nextProtocol), its decoding and its application.
+// mixed builds and upgrade it one node at a time. It adds its kind as a
+// real new kind is added (see the recipe in kinds.go), except that its row
+// goes to the table through nextKinds rather than into commandKinds.
 
 // ProtocolVersion is the protocol this build speaks: the release's kinds
 // and formats, and Note, one protocol above the release.
-const ProtocolVersion = max(WindowProtocol, ProtocolSchedules) + 1
+const ProtocolVersion = releaseProtocol + 1
 
 // KindNote is a Note. It is deliberately not Ignorable: a node that does not
 // know it must never be handed one, which is what the leader's protocol gate
@@ -32,35 +32,20 @@ type Note struct {
 // Kind implements Command.
 func (Note) Kind() Kind { return KindNote }
 
-func nextProtocol(k Kind) int {
-	if k == KindNote {
-		return ProtocolVersion
-	}
-	return 0
+// nextKinds are the rows this build adds to the table of kinds.
+func nextKinds() kindTable {
+	return kindTable{row("note", ProtocolVersion, jsonCodec[Note]{})}
 }
 
-func decodeNext(k Kind, body []byte) (Command, bool, error) {
-	if k != KindNote {
-		return nil, false, nil
-	}
-	c, err := decodeJSON[Note](body)
-	return c, true, err
-}
-
-// applyNext applies the kinds of this protocol; it runs under the write lock.
-func (f *FSM) applyNext(cmd Command, _ uint64) (any, bool) {
-	n, ok := cmd.(Note)
-	if !ok {
-		return nil, false
-	}
+func (n Note) applyTo(f *FSM, _ uint64) any {
 	s, known := f.services[n.Service]
 	if !known {
-		return fmt.Errorf("%w %q", ErrUnknownService, n.Service), true
+		return fmt.Errorf("%w %q", ErrUnknownService, n.Service)
 	}
 	text := n.Text
 	if len(text) > MaxPingNote {
 		text = text[:MaxPingNote]
 	}
 	f.record(s, Record{At: n.At, Event: EventNote, Note: text})
-	return nil, true
+	return nil
 }

@@ -7,6 +7,9 @@ import (
 	"testing"
 )
 
+// buildTags are the tags of this build, for tests that read the source.
+const buildTags = "watchdog_nextproto"
+
 func TestNextBuildAppliesNotesAtTheNextProtocol(t *testing.T) {
 	if release := max(WindowProtocol, ProtocolSchedules); MinProtocol(KindNote) != release+1 || ProtocolVersion != release+1 {
 		t.Fatalf("MinProtocol(KindNote) = %d, ProtocolVersion = %d", MinProtocol(KindNote), ProtocolVersion)

@@ -11,11 +11,6 @@ package fsm
 // written in version 1, as before, so a cluster that does not use them can
 // still be downgraded. Snapshots do the same (snapshotVersion).
 
-// ProtocolSchedules is the protocol that introduced Definition.Schedule,
-// TZ and DependsOn (and what Apply derives from them: runs, suppressed
-// incidents).
-const ProtocolSchedules = 2
-
 // scheduleFormat is the format version of Define and Configure entries
 // that carry a schedule, zone or dependencies.
 const scheduleFormat = 2
@@ -32,14 +27,6 @@ func formatVersion(c Command) byte {
 		if c.needsSchedules() {
 			return scheduleFormat
 		}
-	}
-	return commandVersion
-}
-
-// maxFormatVersion is the newest version of kind k this build reads.
-func maxFormatVersion(k Kind) byte {
-	if k == KindDefine || k == KindConfigure {
-		return scheduleFormat
 	}
 	return commandVersion
 }

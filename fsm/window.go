@@ -11,14 +11,11 @@ import (
 // on the leaders' timeline) is resumed by the leader when that time has
 // come: its watcher finds it with WindowsDue and commits a WindowEnd. The
 // end is in the replicated state, so a window outlives the leader that
-// opened it, a restart and a restore. Windows came with protocol 2: in a
-// cluster where some server still runs protocol 1, which would pause for
-// good and never hear of the end, the leader refuses both kinds
-// (cluster.ErrProtocolNotAgreed) and only the plain Pause of the first
-// release is proposed.
-
-// WindowProtocol is the protocol that introduced maintenance windows.
-const WindowProtocol = 2
+// opened it, a restart and a restore. Windows came with protocol 2
+// (WindowProtocol): in a cluster where some server still runs protocol 1,
+// which would pause for good and never hear of the end, the leader refuses
+// both kinds (cluster.ErrProtocolNotAgreed) and only the plain Pause of the
+// first release is proposed.
 
 // The kinds of protocol 2. Neither is Ignorable: a node that skipped one
 // would hold another state. (Kinds 12 to 15 are left to the test build's
@@ -64,19 +61,6 @@ func (Window) Kind() Kind { return KindWindow }
 
 // Kind implements Command.
 func (WindowEnd) Kind() Kind { return KindWindowEnd }
-
-// decodeWindow decodes the kinds of this file; known is false for others.
-func decodeWindow(k Kind, body []byte) (c Command, known bool, err error) {
-	switch k {
-	case KindWindow:
-		c, err = decodeJSON[Window](body)
-	case KindWindowEnd:
-		c, err = decodeJSON[WindowEnd](body)
-	default:
-		return nil, false, nil
-	}
-	return c, true, err
-}
 
 // Windowed is the response to a Window: the ids of the services it
 // changed, in the order given.

@@ -29,7 +29,7 @@ func (b *endlessBody) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// TestNoRouteTakesAnUnboundedBody sends every route the README documents a
+// TestNoRouteTakesAnUnboundedBody sends every route the documentation (README.md, docs/*.md) lists a
 // body far larger than any cap and counts what the server takes: each must
 // answer having read at most its cap (plus what sockets buffer and what
 // net/http drains), so a client cannot make a node read, or hold, without

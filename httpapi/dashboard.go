@@ -41,10 +41,18 @@ const maxStreams = 128
 // behind one proxy share its address, and so its share.)
 const maxStreamsPerClient = 16
 
+// dashboardNode is what the status page and its stream read of the node.
+type dashboardNode interface {
+	Topology
+	Progress
+	// Now is the cluster's time, which the page counts ages from.
+	Now() time.Time
+}
+
 // dashboard serves the status page, its assets and its event stream. It
 // reads only this node's replica, so every node serves it, leader or not.
 type dashboard struct {
-	node  Node
+	node  dashboardNode
 	state State
 	page  *template.Template
 	files map[string]asset
@@ -68,7 +76,7 @@ type asset struct {
 	ctype string
 }
 
-func newDashboard(node Node, state State) *dashboard {
+func newDashboard(node dashboardNode, state State) *dashboard {
 	d := &dashboard{
 		node: node, state: state,
 		page:      template.Must(template.ParseFS(web, "web/index.html")),

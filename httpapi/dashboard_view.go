@@ -24,21 +24,25 @@ type clusterView struct {
 	Nodes    []cluster.Member `json:"nodes"`
 	Ready    bool             `json:"ready"`
 	NotReady string           `json:"not_ready,omitempty"`
-	// Lag is how many committed entries this node has yet to apply; nil
-	// when the node cannot tell.
-	Lag *uint64 `json:"lag,omitempty"`
+	// Lag is how many committed entries this node has yet to apply.
+	Lag uint64 `json:"lag"`
+	// applied is the last entry this node applied, read with Lag.
+	applied uint64
 }
 
-// raftStats is what a Raft-backed node tells beyond Node. It is optional so
-// that Node stays what the API needs to serve requests.
-type raftStats interface {
-	Stats() map[string]string
-	AppliedIndex() uint64
+// Progress is what the status page reads of how far this node's Raft got:
+// the apply lag it shows, and the applied index its stream watches to look
+// at the services again only once it moved.
+type Progress interface {
+	RaftStatus() cluster.RaftStatus
 }
 
 func (d *dashboard) clusterView() clusterView {
 	leader, _ := d.node.Leader()
-	v := clusterView{Self: d.node.ID(), Leader: leader, Nodes: d.node.Members(), Ready: true}
+	rs := d.node.RaftStatus()
+	// The applied index, read just after the commit index, may be past it.
+	v := clusterView{Self: d.node.ID(), Leader: leader, Nodes: d.node.Members(), Ready: true,
+		Lag: rs.CommitIndex - min(rs.AppliedIndex, rs.CommitIndex), applied: rs.AppliedIndex}
 	if err := d.node.Ready(); err != nil {
 		v.Ready = false
 		v.NotReady = err.Error()
@@ -46,16 +50,6 @@ func (d *dashboard) clusterView() clusterView {
 		// changes every moment; the stream would send it on every poll.
 		if errors.Is(err, cluster.ErrNoLeader) {
 			v.NotReady = "no contact with a leader"
-		}
-	}
-	if rs, ok := d.node.(raftStats); ok {
-		commit, err := strconv.ParseUint(rs.Stats()["commit_index"], 10, 64)
-		if applied := rs.AppliedIndex(); err == nil {
-			lag := uint64(0)
-			if commit > applied {
-				lag = commit - applied
-			}
-			v.Lag = &lag
 		}
 	}
 	return v
@@ -176,14 +170,10 @@ func (d *dashboard) pageData(now time.Time, query string, page int) pageData {
 	if len(query) > maxQuery {
 		query = query[:maxQuery]
 	}
-	data := pageData{Now: now.UTC().Format(time.RFC3339Nano), Total: len(svcs), Cluster: d.clusterView(), Lag: "unknown",
-		Query: query}
-	switch lag := data.Cluster.Lag; {
-	case lag == nil:
-	case *lag == 1:
+	data := pageData{Now: now.UTC().Format(time.RFC3339Nano), Total: len(svcs), Cluster: d.clusterView(), Query: query}
+	data.Lag = fmt.Sprintf("%d entries", data.Cluster.Lag)
+	if data.Cluster.Lag == 1 {
 		data.Lag = "1 entry"
-	default:
-		data.Lag = fmt.Sprintf("%d entries", *lag)
 	}
 	words := strings.Fields(strings.ToLower(query))
 	var matched []fsm.Service

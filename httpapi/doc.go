@@ -1,4 +1,3 @@
-// Package httpapi is the watchdog's HTTP interface: heartbeat routes any node
-// accepts, the read API, health and readiness, and the internal route on which
-// the leader takes heartbeats forwarded by its followers.
+// Package httpapi is the watchdog's HTTP interface over a cluster node and its replica:
+// heartbeats and pings, reads, management, health, the dashboard and metrics.
 package httpapi

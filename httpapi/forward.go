@@ -15,6 +15,25 @@ import (
 	"github.com/watchdog-ha/watchdog/fsm"
 )
 
+// Writes is what the routes that commit need from the node: heartbeats,
+// pings, and the management writes leaderWrite runs.
+type Writes interface {
+	// Heartbeat returns once the heartbeats are committed on a quorum.
+	Heartbeat(ctx context.Context, ids ...string) error
+	// Apply commits a command and returns the FSM's response; it fails
+	// with cluster.ErrNotLeader anywhere but on the leader.
+	Apply(ctx context.Context, c fsm.Command) (any, error)
+	// Reserve admits, on the leader, a service id a single command is
+	// about to create (max_services, auto_register); release once applied.
+	Reserve(id string, defining bool) (release func(), err error)
+	IsLeader() bool
+	// Now is the time to stamp into a command: on the leader, the
+	// leadership's time, which the wall clock's steps do not move.
+	Now() time.Time
+	// ProxyToLeader sends a write to the leader and its answer back.
+	ProxyToLeader(w http.ResponseWriter, r *http.Request, timeout time.Duration)
+}
+
 // write is the work of a mutating management route, run on the leader only:
 // it returns the status and JSON body of its answer, or an error for
 // writeFailed to map. Every write must be idempotent: after a timeout its
@@ -28,11 +47,6 @@ const maxWriteBody = 64 << 10
 // forwardTimeout bounds a forwarded write: the leader's own commit timeout
 // and a little for the hop.
 const forwardTimeout = commitTimeout + 2*time.Second
-
-// badRequest is a write refused because of the request itself.
-type badRequest struct{ msg string }
-
-func (e *badRequest) Error() string { return e.msg }
 
 // leaderWrite makes h a handler that runs on the leader: on a follower the
 // request goes one hop to the leader and its answer comes back unchanged.
@@ -85,31 +99,4 @@ func (s *Server) leaderWriteUpTo(limit int64, h write) http.HandlerFunc {
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, body []byte) {
 	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 	s.node.ProxyToLeader(w, r, forwardTimeout)
-}
-
-// writeFailed maps a failed write to its response.
-func writeFailed(w http.ResponseWriter, err error) {
-	var bad *badRequest
-	var clash *conflict
-	switch {
-	case errors.As(err, &bad):
-		writeError(w, http.StatusBadRequest, err.Error())
-	case errors.As(err, &clash):
-		writeError(w, http.StatusConflict, err.Error())
-	case errors.Is(err, fsm.ErrUnknownService):
-		writeError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, cluster.ErrProtocolNotAgreed):
-		// 409, not 503: the cluster's state (a server on an older build)
-		// refuses it, and retrying will not help until an operator
-		// finishes the upgrade; a 503 would have clients retry in a loop.
-		writeError(w, http.StatusConflict, err.Error())
-	case errors.Is(err, cluster.ErrTooManyServices):
-		writeError(w, http.StatusTooManyRequests, err.Error())
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		writeUnavailable(w, errors.New("change not committed in time (it may still commit; retrying is safe)"))
-	default:
-		// Not committed (the leader lost its quorum or stepped down, or the
-		// store failed): another try, here or elsewhere, may succeed.
-		writeUnavailable(w, err)
-	}
 }

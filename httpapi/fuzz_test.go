@@ -349,17 +349,25 @@ func parseRequest(method, path, query string, body []byte) *http.Request {
 
 type route struct{ method, path, query string }
 
-// readmeRoutes are the routes the README documents, with the fixture's
-// ids for their placeholders: read at run time, so that a route added to
-// the documentation is fuzzed from then on.
+// readmeRoutes are the routes the documentation (README.md and docs/*.md)
+// names, with the fixture's ids for their placeholders: read at run time,
+// so that a route added to the documentation is fuzzed from then on.
 func readmeRoutes(f testing.TB) []route {
-	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	docs, err := filepath.Glob(filepath.Join("..", "docs", "*.md"))
 	if err != nil {
 		f.Fatal(err)
 	}
+	var text []byte
+	for _, name := range append([]string{filepath.Join("..", "README.md")}, docs...) {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		text = append(text, b...)
+	}
 	placeholder := regexp.MustCompile(`\{[a-z]+\}|\bID\b|\bFILE\b`)
 	var out []route
-	for _, m := range regexp.MustCompile("`([A-Z]+(?:`/`[A-Z]+)*) (/[^`\\s]*)`").FindAllSubmatch(readme, -1) {
+	for _, m := range regexp.MustCompile("`([A-Z]+(?:`/`[A-Z]+)*) (/[^`\\s]*)`").FindAllSubmatch(text, -1) {
 		target := placeholder.ReplaceAllString(string(m[2]), idKnown1)
 		path, query, _ := strings.Cut(target, "?")
 		for _, method := range strings.Split(string(m[1]), "`/`") {
@@ -367,7 +375,7 @@ func readmeRoutes(f testing.TB) []route {
 		}
 	}
 	if len(out) == 0 {
-		f.Fatal("found no route in README.md")
+		f.Fatal("found no route in README.md or docs/*.md")
 	}
 	return out
 }

@@ -1,15 +1,25 @@
 package httpapi
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/watchdog-ha/watchdog/cluster"
 )
+
+// Topology is what the cluster and health routes, and the status page,
+// read of the node: who it is, whom it follows, the members, and whether
+// it is ready.
+type Topology interface {
+	ID() string
+	Leader() (id, httpAddr string)
+	Members() []cluster.Member
+	Ready() error
+}
 
 func (s *Server) handleHeartbeatQuery(w http.ResponseWriter, r *http.Request) {
 	s.heartbeat(w, r, r.URL.Query().Get("id"), s.metrics.receivedQuery)
@@ -58,18 +68,6 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, id string, re
 }
 
 var jsonContentType = []string{"application/json"}
-
-func bodyError(w http.ResponseWriter, err error) {
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", tooBig.Limit))
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		writeBodyTimeout(w)
-	default:
-		writeError(w, http.StatusBadRequest, "read body: "+err.Error())
-	}
-}
 
 func (s *Server) handleServices(w http.ResponseWriter, r *http.Request) {
 	svcs := s.state.Services()

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -57,11 +56,9 @@ func (s *Server) handleLeave(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	opts := cluster.LeaveOptions{Force: force, Authorization: r.Header.Get("Authorization")}
 	if err := s.node.Leave(ctx, opts); err != nil {
-		status, body := membershipError(err)
-		if status == http.StatusServiceUnavailable {
-			w.Header().Set("Retry-After", "1")
-		}
-		writeJSON(w, status, body)
+		// A refusal is final (409), an unknown node 404, anything else
+		// may pass (503, in the leave's own words even after a timeout).
+		writeFailure(w, failureOf(err, ""))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"node": s.node.ID(), "left": true})
@@ -81,33 +78,17 @@ func (s *Server) handleRemoveMember(r *http.Request) (int, any, error) {
 	return s.removeMember(r, id, cluster.RemoveOptions{Force: force})
 }
 
-// removeMember runs a removal on the leader. Refusals are answers (409 and
-// 404 with the reason); ErrNotLeader goes back to leaderWrite, which
-// forwards the request to the new leader.
+// removeMember runs a removal on the leader. Its errors go back to
+// leaderWrite: a refusal is answered 409, an unknown node 404 (failureOf),
+// and ErrNotLeader has the request forwarded to the new leader.
 func (s *Server) removeMember(r *http.Request, id string, opts cluster.RemoveOptions) (int, any, error) {
 	ctx, cancel := context.WithTimeout(r.Context(), commitTimeout)
 	defer cancel()
 	removed, err := s.node.RemoveMember(ctx, id, opts)
 	if err != nil {
-		if status, body := membershipError(err); status != http.StatusServiceUnavailable {
-			return status, body, nil
-		}
 		return 0, nil, err
 	}
 	return http.StatusOK, map[string]any{"node": id, "removed": removed}, nil
-}
-
-// membershipError maps a failed membership change to its answer: a refusal
-// is final (409), an unknown node is 404, anything else may pass (503).
-func membershipError(err error) (int, map[string]string) {
-	body := map[string]string{"error": err.Error()}
-	switch {
-	case errors.Is(err, cluster.ErrRefused):
-		return http.StatusConflict, body
-	case errors.Is(err, cluster.ErrUnknownMember):
-		return http.StatusNotFound, body
-	}
-	return http.StatusServiceUnavailable, body
 }
 
 // boolParam reads an optional boolean query parameter.

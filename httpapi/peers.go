@@ -16,7 +16,7 @@ import (
 
 // peerAddrs are the HTTP addresses of the cluster's nodes as this node
 // knows them, each a plain host:port fit to write into a header.
-func peerAddrs(node Node) []string {
+func peerAddrs(node Topology) []string {
 	var out []string
 	for _, m := range node.Members() {
 		if plainHostPort(m.HTTPAddr) {
@@ -48,7 +48,7 @@ func schemeOf(r *http.Request) string {
 
 // allowPeerOrigin lets a page served by another node of the cluster read
 // this answer.
-func allowPeerOrigin(node Node, h http.Header, r *http.Request) {
+func allowPeerOrigin(node Topology, h http.Header, r *http.Request) {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return
@@ -68,7 +68,7 @@ func allowPeerOrigin(node Node, h http.Header, r *http.Request) {
 
 // pageCSP is contentSecurityPolicy with the cluster's nodes allowed as
 // event-stream and history sources.
-func pageCSP(node Node, r *http.Request) string {
+func pageCSP(node Topology, r *http.Request) string {
 	sources := []string{"'self'"}
 	for _, addr := range peerAddrs(node) {
 		sources = append(sources, schemeOf(r)+"://"+addr)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -55,9 +54,9 @@ func (s *Server) handlePing(w http.ResponseWriter, r *http.Request) {
 	if !allowed(w, r, s.access.pingToken, true) {
 		return
 	}
-	p, status, msg := parsePing(w, r)
-	if status != 0 {
-		pingReply(w, status, msg)
+	p, refused := parsePing(w, r)
+	if refused.status != 0 {
+		pingFailure(w, refused)
 		return
 	}
 	// Counted where the client sent it, not again on the leader a
@@ -101,28 +100,36 @@ func (s *Server) handlePing(w http.ResponseWriter, r *http.Request) {
 	pingReply(w, http.StatusOK, "OK")
 }
 
-// pingFailed answers a ping that was not committed: a refused new id in
-// healthchecks' words (404 when auto_register is off, 429 beyond
-// max_services), anything else as worth a retry.
+// pingFailed answers a ping that was not committed with the API's status
+// for err (failureOf), in healthchecks' words: a refused new id is 404
+// when auto_register is off, 429 beyond max_services; anything else is
+// worth a retry.
 func pingFailed(w http.ResponseWriter, err error) {
-	switch {
-	case errors.Is(err, cluster.ErrTooManyServices):
-		pingReply(w, http.StatusTooManyRequests, "too many services: "+err.Error())
-	case errors.Is(err, fsm.ErrUnknownService):
-		pingReply(w, http.StatusNotFound, "not found")
-	default:
-		w.Header().Set("Retry-After", "1")
-		pingReply(w, http.StatusServiceUnavailable, "not committed, retry: "+err.Error())
+	f := failureOf(err, "")
+	switch f.status {
+	case http.StatusTooManyRequests:
+		f.msg = "too many services: " + f.msg
+	case http.StatusNotFound:
+		f.msg = "not found"
+	case http.StatusServiceUnavailable:
+		f.msg = "not committed, retry: " + f.msg
 	}
+	pingFailure(w, f)
+}
+
+// pingFailure answers f in plain text, with the headers of its status.
+func pingFailure(w http.ResponseWriter, f failure) {
+	f.setHeaders(w)
+	pingReply(w, f.status, f.msg)
 }
 
 // parsePing reads the signal, run id and note of a ping; a non-zero status
 // is the refusal to send instead.
-func parsePing(w http.ResponseWriter, r *http.Request) (pingRequest, int, string) {
+func parsePing(w http.ResponseWriter, r *http.Request) (pingRequest, failure) {
 	vars := mux.Vars(r)
 	p := pingRequest{id: vars["id"], signal: fsm.SignalSuccess, rid: r.URL.Query().Get("rid")}
 	if !ValidID(p.id) {
-		return p, http.StatusBadRequest, "invalid url format"
+		return p, failure{http.StatusBadRequest, "invalid url format"}
 	}
 	switch sig, ok := vars["signal"]; {
 	case !ok:
@@ -132,31 +139,23 @@ func parsePing(w http.ResponseWriter, r *http.Request) (pingRequest, int, string
 		// Django's <int:…> matches any digits; above 255 is a bad URL.
 		n, err := strconv.Atoi(sig)
 		if err != nil || n > 255 {
-			return p, http.StatusBadRequest, "invalid url format"
+			return p, failure{http.StatusBadRequest, "invalid url format"}
 		}
 		if p.exit = n; n != 0 {
 			p.signal = fsm.SignalFail
 		}
 	default:
-		return p, http.StatusNotFound, "not found"
+		return p, failure{http.StatusNotFound, "not found"}
 	}
 	if r.URL.Query().Has("rid") && !isUUID(p.rid) {
-		return p, http.StatusBadRequest, "invalid uuid format"
+		return p, failure{http.StatusBadRequest, "invalid uuid format"}
 	}
 	note, err := io.ReadAll(http.MaxBytesReader(w, r.Body, fsm.MaxPingNote))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		return p, http.StatusRequestEntityTooLarge, "body larger than " + strconv.Itoa(fsm.MaxPingNote) + " bytes"
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		w.Header().Set("Connection", "close") // the rest of the body would only trickle in
-		allowTimeoutAnswer(w)
-		return p, http.StatusRequestTimeout, bodyTimeoutMessage
-	case err != nil:
-		return p, http.StatusBadRequest, "read body: " + err.Error()
+	if err != nil {
+		return p, readFailure(err)
 	}
 	p.note = note
-	return p, 0, ""
+	return p, failure{}
 }
 
 // errForwarded says the request went to the leader, whose answer the client

@@ -1,9 +1,7 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -15,35 +13,18 @@ import (
 	"github.com/watchdog-ha/watchdog/fsm"
 )
 
-// Node is what the API needs from the cluster.
+// Node is what the API needs from the cluster, in the parts its routes
+// use, each declared where it is used.
 type Node interface {
-	// Heartbeat returns once the heartbeats are committed on a quorum.
-	Heartbeat(ctx context.Context, ids ...string) error
-	// Apply commits a command and returns the FSM's response; it fails
-	// with cluster.ErrNotLeader anywhere but on the leader.
-	Apply(ctx context.Context, c fsm.Command) (any, error)
-	// Reserve admits, on the leader, a service id a single command is
-	// about to create (max_services, auto_register); release once applied.
-	Reserve(id string, defining bool) (release func(), err error)
-	IsLeader() bool
-	// Now is the time to stamp into a command: on the leader, the
-	// leadership's time, which the wall clock's steps do not move.
-	Now() time.Time
-	ID() string
-	// MaxBatch is the most ids a forwarded batch may carry (batch_size).
-	MaxBatch() int
-	Leader() (id, httpAddr string)
-	Members() []cluster.Member
-	Ready() error
-	// InternalHandler answers the routes only the cluster's nodes call
-	// (internal.go).
-	InternalHandler(auth cluster.InternalAuth) http.Handler
-	// ProxyToLeader sends a write to the leader and its answer back
-	// (forward.go).
-	ProxyToLeader(w http.ResponseWriter, r *http.Request, timeout time.Duration)
+	Writes     // heartbeats, pings and management writes (forward.go)
+	Topology   // who is who, and readiness (handlers.go)
+	Progress   // how far Raft got, for the status page (dashboard_view.go)
 	Membership // members.go
 	Backups    // snapshot.go
 	Configs    // config.go
+	// InternalHandler answers the routes only the cluster's nodes call
+	// (internal.go).
+	InternalHandler(auth cluster.InternalAuth) http.Handler
 }
 
 // State is the replicated state the read API serves.
@@ -175,29 +156,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": boundMessage(msg)})
-}
-
-// writeUnavailable tells the client (or its load balancer) to try again,
-// here or on another node: nothing was lost, the heartbeat was not taken.
-func writeUnavailable(w http.ResponseWriter, err error) {
-	w.Header().Set("Retry-After", "1")
-	writeError(w, http.StatusServiceUnavailable, err.Error())
-}
-
-// commitError maps a failed commit to its response. A refused new id is
-// the leader's answer and would be refused anywhere: 429 for max_services,
-// 404 when auto_register is off. Every other failure to commit is worth
-// retrying elsewhere, so all are 503.
-func commitError(w http.ResponseWriter, err error) {
-	switch {
-	case errors.Is(err, cluster.ErrTooManyServices):
-		writeError(w, http.StatusTooManyRequests, err.Error())
-		return
-	case errors.Is(err, fsm.ErrUnknownService):
-		writeError(w, http.StatusNotFound, err.Error())
-		return
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
-		err = errors.New("heartbeat not committed in time")
-	}
-	writeUnavailable(w, err)
 }

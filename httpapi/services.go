@@ -33,11 +33,6 @@ func (s *Server) serviceRoutes(r *mux.Router) {
 	s.nextProtoRoutes(r) // only in the watchdog_nextproto build (nextproto.go)
 }
 
-// conflict is a write refused because the config file owns the service.
-type conflict struct{ msg string }
-
-func (e *conflict) Error() string { return e.msg }
-
 // serviceSpec is the body of PUT /v1/services/{id}: the config file's
 // service entry, in JSON, with its field names and duration strings. A nil
 // field was omitted and takes the committed defaults.

@@ -131,14 +131,10 @@ func (s *Server) handleSnapshotRestore(w http.ResponseWriter, r *http.Request) {
 func restoreFailed(w http.ResponseWriter, err error) {
 	var tooBig *http.MaxBytesError
 	switch {
-	case errors.As(err, &tooBig):
-		bodyError(w, tooBig)
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		writeBodyTimeout(w) // the body, spooled, did not arrive in time
-	case errors.Is(err, cluster.ErrBadBackup):
-		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.As(err, &tooBig), errors.Is(err, os.ErrDeadlineExceeded):
+		bodyError(w, err) // the body, spooled, was too large or did not arrive in time
 	case errors.Is(err, cluster.ErrNotLeader):
-		writeUnavailable(w, fmt.Errorf("%w: leadership moved during the restore: retry", cluster.ErrNotLeader))
+		writeFailed(w, fmt.Errorf("%w: leadership moved during the restore: retry", cluster.ErrNotLeader))
 	default:
 		writeFailed(w, err)
 	}

@@ -43,7 +43,15 @@ func putBackup(t *testing.T, url, tok string, body []byte, chunked bool) (*http.
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	return send(t, req)
+	// Sent raw, the answer read while the body is still going out: a backup
+	// over the cap is refused before it is read, and a client that only
+	// reads after writing could see the closed connection's reset instead.
+	var wire bytes.Buffer
+	if err := req.Write(&wire); err != nil {
+		t.Fatal(err)
+	}
+	resp, answer := sendWhileReading(t, url, wire.String())
+	return resp, []byte(answer)
 }
 
 // reseal edits the snapshot inside a backup and gives the result a header

@@ -48,11 +48,11 @@ type streamDelta struct {
 // streamCluster is this node's own view: who it is, whom it follows,
 // whether it is ready, and its apply lag.
 type streamCluster struct {
-	Self     string  `json:"self"`
-	Leader   string  `json:"leader"`
-	Ready    bool    `json:"ready"`
-	NotReady string  `json:"not_ready,omitempty"`
-	Lag      *uint64 `json:"lag,omitempty"`
+	Self     string `json:"self"`
+	Leader   string `json:"leader"`
+	Ready    bool   `json:"ready"`
+	NotReady string `json:"not_ready,omitempty"`
+	Lag      uint64 `json:"lag"`
 }
 
 type streamClusterFull struct {
@@ -181,12 +181,8 @@ func (d *dashboard) push(w http.ResponseWriter, rc *http.ResponseController, st 
 	// The index is read before the services, so services are never older
 	// than the index they are filed under: at worst a poll looks at them
 	// once more than needed.
-	rs, indexed := d.node.(raftStats)
-	var applied uint64
-	if indexed {
-		applied = rs.AppliedIndex()
-	}
 	cv := d.clusterView()
+	applied := cv.applied
 	self := streamCluster{Self: cv.Self, Leader: cv.Leader, Ready: cv.Ready, NotReady: cv.NotReady, Lag: cv.Lag}
 	nodes := streamNodes(cv)
 	if !st.started {
@@ -208,11 +204,11 @@ func (d *dashboard) push(w http.ResponseWriter, rc *http.ResponseController, st 
 		return nil
 	}
 	delta := streamDelta{Now: time.Now().UTC()}
-	if !sameCluster(self, st.cluster) {
+	if self != st.cluster {
 		delta.Cluster = &self
 	}
 	delta.Nodes, delta.NodesRemoved = st.diffNodes(nodes)
-	if !indexed || applied != st.applied {
+	if applied != st.applied {
 		services, err := d.serviceJSON()
 		if err != nil {
 			return err
@@ -317,11 +313,6 @@ func (st *streamState) diffNodes(now []streamNode) (changed []streamNode, remove
 		}
 	}
 	return changed, removed
-}
-
-func sameCluster(a, b streamCluster) bool {
-	return a.Self == b.Self && a.Leader == b.Leader && a.Ready == b.Ready && a.NotReady == b.NotReady &&
-		(a.Lag == nil) == (b.Lag == nil) && (a.Lag == nil || *a.Lag == *b.Lag)
 }
 
 // sendEvent sends v as one event of the given type. JSON from Marshal has

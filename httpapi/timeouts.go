@@ -94,15 +94,6 @@ func allowTimeoutAnswer(w http.ResponseWriter) {
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(timeoutAnswerTime))
 }
 
-// writeBodyTimeout answers a body that did not arrive within the read
-// timeout: 408, and the connection closes (the rest of the body would only
-// trickle in).
-func writeBodyTimeout(w http.ResponseWriter) {
-	w.Header().Set("Connection", "close")
-	allowTimeoutAnswer(w)
-	writeError(w, http.StatusRequestTimeout, bodyTimeoutMessage)
-}
-
 // closeUnread makes an answer sent before the request's body was read to
 // its end (a refusal: 401, 413, a bad id) close the connection at once.
 // Otherwise net/http reads up to 256 KiB of what is left of the body, for

@@ -25,7 +25,7 @@ targets=(
 	./fsm:FuzzRestore
 	./cluster:FuzzInspectBackup
 	./cluster:FuzzRestoreBackup
-	./cmd/watchdog:FuzzParseConfig
+	./config:FuzzParseConfig
 	./httpapi:FuzzHTTPHandlers
 )
 

@@ -20,7 +20,7 @@ import (
 )
 
 // TestReadmeTour runs the shell commands of the README's five-minute tour,
-// and its PUT example, as a reader would, against a cluster of its own
+// and the PUT example of docs/http-api.md, as a reader would, against a cluster of its own
 // (make cluster, on a free WATCHDOG_PORT_BASE and its own WATCHDOG_DATA),
 // and checks what they print against the README's samples: the keys of
 // every sample object, the statuses the comments promise, the log line the
@@ -30,10 +30,7 @@ func TestReadmeTour(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skipf("make not found: %v", err)
 	}
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := repoRoot(t)
 	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +39,11 @@ func TestReadmeTour(t *testing.T) {
 	if len(tour) != 5 {
 		t.Fatalf("the tour has %d sh blocks; this test knows 5: update it with the README", len(tour))
 	}
-	put := shellBlocks(t, section(t, string(readme), "### Managing services"))[0]
+	httpAPI, err := os.ReadFile(filepath.Join(root, "docs", "http-api.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := shellBlocks(t, section(t, string(httpAPI), "## Managing services"))[0]
 	r := &tourRun{t: t, root: root, tp: freeTopology(t), haproxy: withHAProxy}
 	r.dataDir = filepath.Join(t.TempDir(), "cluster")
 	r.env = scriptEnv(r.dataDir, "", r.tp.base)
@@ -207,14 +208,14 @@ func (r *tourRun) cleanup() {
 	}
 }
 
-// section is the README from heading to the next heading of its level.
-func section(t *testing.T, readme, heading string) string {
+// section is a document from heading to the next heading of its level.
+func section(t *testing.T, doc, heading string) string {
 	t.Helper()
-	i := strings.Index(readme, "\n"+heading)
+	i := strings.Index(doc, "\n"+heading)
 	if i < 0 {
-		t.Fatalf("README has no %q", heading)
+		t.Fatalf("the document has no %q", heading)
 	}
-	rest := readme[i+1+len(heading):]
+	rest := doc[i+1+len(heading):]
 	level := heading[:strings.Index(heading, " ")+1]
 	if j := strings.Index(rest, "\n"+level); j >= 0 {
 		rest = rest[:j]

@@ -57,8 +57,8 @@ const ExecPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 // ExecEnv is the whole environment of an exec action: ExecPath and the
 // event, nothing of the agent's own environment (which holds
 // WATCHDOG_CONFIG, WATCHDOG_DATA and whatever else its operator set). Every
-// variable is always set, empty when it does not apply. The README lists
-// them; keep the two in step.
+// variable is always set, empty when it does not apply. docs/configuration.md
+// lists them; keep the two in step.
 func ExecEnv(ev Event) []string {
 	opt := func(set bool, v string) string {
 		if !set {

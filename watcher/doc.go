@@ -1,4 +1,3 @@
-// Package watcher is the leader's duty: it finds services whose heartbeats
-// stopped, commits their incidents through Raft, and only then runs the
-// actions those incidents owe, recording each outcome back through Raft.
+// Package watcher is the leader's duty: it commits an incident for each service gone silent,
+// then runs the actions incidents owe (exec, log, notifications) and commits each outcome.
 package watcher

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/watchdog-ha/watchdog/cluster"
+	"github.com/watchdog-ha/watchdog/config"
 	"github.com/watchdog-ha/watchdog/fsm"
 	"github.com/watchdog-ha/watchdog/httpapi"
 	"github.com/watchdog-ha/watchdog/watcher"
@@ -60,10 +61,10 @@ type tune func(*cluster.Config)
 
 // StartAgent starts a node as cfg says. It returns once the node listens;
 // the cluster forms in the background.
-func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, error) {
+func StartAgent(cfg *config.AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, error) {
 	// Nothing this node logs, whoever logs it (a receiver's error, Raft,
 	// the HTTP server), shows a secret of the configured actions.
-	redact := watcher.NewRedactor(watcher.ActionSecrets(buildActions(cfg.File, log)))
+	redact := watcher.NewRedactor(watcher.ActionSecrets(cfg.File.BuildActions(log)))
 	log = slog.New(redact.Handler(log.Handler()))
 	a := &Agent{FSM: fsm.New(), log: log, served: make(chan error, 1)}
 	dataDir := cfg.DataDir
@@ -106,11 +107,11 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 	apiToken := tokens.start(a.Node)
 	var desired *fsm.Configure
 	if !cfg.NoConfigFile {
-		desired = desiredConfig(cfg.File)
+		desired = cfg.File.Desired()
 	}
 	w := watcher.New(watcher.Config{
 		CheckInterval: time.Duration(cfg.File.CheckInterval),
-		Actions:       buildActions(cfg.File, log),
+		Actions:       cfg.File.BuildActions(log),
 		Desired:       desired,
 		Logger:        log.With("sys", "watcher"),
 		NodeID:        cfg.NodeID,
@@ -120,7 +121,7 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 		httpapi.WithActions(slices.Collect(maps.Keys(cfg.File.Actions))),
 		apiToken, httpapi.WithPingToken(string(cfg.File.PingToken)),
 		httpapi.WithTimeouts(time.Duration(cfg.File.ReadTimeout), time.Duration(cfg.File.WriteTimeout)),
-		httpapi.WithConfigParser(parseAppliedConfig), debugRoutes(cfg.EnableDebug))
+		httpapi.WithConfigParser(config.ParseApplied), debugRoutes(cfg.EnableDebug))
 	metrics.MustRegister(a.Node.Collector(), w.Collector(), api.Collector(), newConfigCollector(a.Node))
 	a.Node.Start(w.Run)
 	a.HTTP = httpServer(cfg.File, api, log)
@@ -132,7 +133,7 @@ func StartAgent(cfg *AgentConfig, log *slog.Logger, tunes ...tune) (*Agent, erro
 }
 
 // clusterConfig is the node's part of cfg; httpAddr is the address bound.
-func clusterConfig(cfg *AgentConfig, f *fsm.FSM, log *slog.Logger, dataDir, httpAddr string) cluster.Config {
+func clusterConfig(cfg *config.AgentConfig, f *fsm.FSM, log *slog.Logger, dataDir, httpAddr string) cluster.Config {
 	expect := cfg.BootstrapExpect
 	if cfg.Dev && expect == 0 {
 		expect = 1
@@ -148,12 +149,12 @@ func clusterConfig(cfg *AgentConfig, f *fsm.FSM, log *slog.Logger, dataDir, http
 		MaxServices:  file.MaxServices, RefuseUnknown: !file.AutoRegister,
 		Configured: slices.Collect(maps.Keys(file.Services)),
 		TLS:        cfg.TLS, GossipKey: cfg.GossipKey, ClusterSecret: cfg.ClusterSecret,
-		Local: localConfig(cfg),
+		Local: cfg.Local(),
 	}
 }
 
 // httpServer serves api with the file's limits against slow clients.
-func httpServer(file *FileConfig, api http.Handler, log *slog.Logger) *http.Server {
+func httpServer(file *config.FileConfig, api http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: time.Duration(file.ReadHeaderTimeout),
@@ -185,51 +186,4 @@ func (a *Agent) removeTemp() {
 	if a.tempDir != "" {
 		os.RemoveAll(a.tempDir)
 	}
-}
-
-// buildActions turns the configured actions into runnable ones. The action
-// "log" is built in. Notifications are retried by their policy; exec and
-// log run once per event.
-func buildActions(f *FileConfig, log *slog.Logger) map[string]watcher.Action {
-	alog := log.With("sys", "action")
-	out := map[string]watcher.Action{"log": watcher.Log{Log: alog}}
-	for name, ac := range f.Actions {
-		policy := watcher.RetryPolicy{Retries: ac.Retries, Timeout: time.Duration(ac.Timeout)}
-		switch {
-		case len(ac.Exec) > 0:
-			out[name] = watcher.Exec{Argv: ac.Exec, Timeout: time.Duration(ac.Timeout), Log: alog.With("action", name)}
-		case ac.Log != nil:
-			out[name] = watcher.Log{Log: alog.With("action", name)}
-		case ac.Webhook != nil:
-			out[name] = watcher.Webhook{URL: ac.Webhook.URL, Header: ac.Webhook.Headers, Policy: policy}
-		case ac.Slack != nil:
-			out[name] = watcher.Slack{URL: ac.Slack.URL, Policy: policy}
-		case ac.Email != nil:
-			e := ac.Email
-			out[name] = watcher.Email{Server: e.Server, From: e.From, To: e.To, Username: e.Username,
-				Password: e.Password, StartTLS: e.StartTLS, Policy: policy}
-		case ac.PagerDuty != nil:
-			out[name] = watcher.PagerDuty{RoutingKey: ac.PagerDuty.RoutingKey, URL: ac.PagerDuty.URL, Policy: policy}
-		}
-	}
-	return out
-}
-
-// desiredConfig is the part of the file the cluster replicates: defaults
-// and service definitions.
-func desiredConfig(f *FileConfig) *fsm.Configure {
-	c := &fsm.Configure{Defaults: definition(f.Defaults), Services: map[string]fsm.Definition{},
-		HistoryPerService: f.HistoryPerService, ActionsHash: actionsHash(f.Actions)}
-	for id, s := range f.Services {
-		c.Services[id] = definition(s)
-	}
-	return c
-}
-
-func definition(s ServiceConfig) fsm.Definition {
-	def := fsm.Definition{Timeout: time.Duration(s.Timeout), Actions: s.Actions, OnRecovered: s.OnRecovered,
-		Grace: time.Duration(s.Grace), Repeat: time.Duration(s.Repeat), MaxRepeats: s.MaxRepeats,
-		FlapThreshold: s.FlapThreshold, FlapWindow: time.Duration(s.FlapWindow), Tags: s.Tags, Description: s.Description}
-	scheduleOf(s, &def)
-	return def
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/watchdog-ha/watchdog/cluster"
+	"github.com/watchdog-ha/watchdog/config"
 	"github.com/watchdog-ha/watchdog/httpapi"
 )
 
@@ -27,7 +28,7 @@ type tokenKeeper struct {
 	written string // the token last written
 }
 
-func newTokenKeeper(cfg *AgentConfig, dataDir string, log *slog.Logger) *tokenKeeper {
+func newTokenKeeper(cfg *config.AgentConfig, dataDir string, log *slog.Logger) *tokenKeeper {
 	return &tokenKeeper{log: log, configured: string(cfg.File.APIToken), pingToken: cfg.File.PingToken != "",
 		open: cfg.OpenManagement && cfg.File.APIToken == "", path: filepath.Join(dataDir, cluster.APITokenFile)}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/watchdog-ha/watchdog/config"
 	"github.com/watchdog-ha/watchdog/loadgen"
 )
 
@@ -169,7 +170,7 @@ func TestBenchLeavesNothingBehind(t *testing.T) {
 // nodes of an in-process cluster, 64 at a time, each answered once
 // committed. Compare req/s with BenchmarkNoopHTTPRoundRobin.
 func BenchmarkHeartbeatThreeNodes(b *testing.B) {
-	file, err := ParseConfig(nil, "defaults")
+	file, err := config.ParseConfig(nil, "defaults")
 	if err != nil {
 		b.Fatal(err)
 	}

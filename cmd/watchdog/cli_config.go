@@ -14,21 +14,9 @@ import (
 	"strings"
 
 	"github.com/watchdog-ha/watchdog/client"
+	"github.com/watchdog-ha/watchdog/config"
 	"github.com/watchdog-ha/watchdog/fsm"
 )
-
-// parseAppliedConfig is the leader's parser for PUT /v1/config: the whole
-// file is validated as a node would (file:line errors), but it came from
-// the network, so the files it names are not read and node-local settings
-// (addresses, tokens, TLS) are not checked. Only what the cluster
-// replicates is kept, with the hash of the file's action definitions.
-func parseAppliedConfig(data []byte, name string) (fsm.Configure, error) {
-	cfg, err := parseConfig(&parser{file: name, remote: true}, data)
-	if err != nil {
-		return fsm.Configure{}, err
-	}
-	return *desiredConfig(cfg), nil
-}
 
 // runConfig is "watchdog config apply FILE" and "watchdog config show".
 func runConfig(ctx context.Context, args []string, env cliEnv) error {
@@ -74,7 +62,7 @@ Needs the API token (WATCHDOG_TOKEN) when the cluster has one.`)
 	if err != nil {
 		return fmt.Errorf("config apply: %w", err)
 	}
-	if _, err := ParseConfig(data, pos[0]); err != nil {
+	if _, err := config.ParseConfig(data, pos[0]); err != nil {
 		return fmt.Errorf("config apply: %s: not applied:\n%w", pos[0], err)
 	}
 	q := url.Values{"name": {pos[0]}}

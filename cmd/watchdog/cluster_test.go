@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/watchdog-ha/watchdog/cluster"
+	"github.com/watchdog-ha/watchdog/config"
 	"github.com/watchdog-ha/watchdog/fsm"
 )
 
@@ -22,7 +23,7 @@ import (
 // and HTTP over loopback TCP.
 type testCluster struct {
 	t    testing.TB
-	file *FileConfig
+	file *config.FileConfig
 	// secure starts agents as `watchdog agent` does outside -dev: without
 	// an api_token in file, the management routes need the token the
 	// cluster generates (apiToken). Otherwise, as with -dev, they are open,
@@ -41,7 +42,7 @@ func testLogger(t testing.TB) *slog.Logger {
 }
 
 // newTestCluster starts n agents that bootstrap together.
-func newTestCluster(t testing.TB, n int, file *FileConfig, tunes ...tune) *testCluster {
+func newTestCluster(t testing.TB, n int, file *config.FileConfig, tunes ...tune) *testCluster {
 	t.Helper()
 	return startTestCluster(&testCluster{t: t, file: file}, n, tunes...)
 }
@@ -63,7 +64,7 @@ func startTestCluster(c *testCluster, n int, tunes ...tune) *testCluster {
 
 // newSecureTestCluster is newTestCluster with the agents' secure defaults:
 // see testCluster.secure.
-func newSecureTestCluster(t testing.TB, n int, file *FileConfig, tunes ...tune) *testCluster {
+func newSecureTestCluster(t testing.TB, n int, file *config.FileConfig, tunes ...tune) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, file: file, secure: true}
 	for i := range n {
@@ -91,18 +92,18 @@ func apiToken(t testing.TB, a *Agent) string {
 // start adds an agent on fresh ports; it joins through the first running agent.
 func (c *testCluster) start(id string, expect int, dataDir string, tunes ...tune) *Agent {
 	c.t.Helper()
-	return c.launch(&AgentConfig{NodeID: id, HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
+	return c.launch(&config.AgentConfig{NodeID: id, HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
 		DataDir: dataDir, BootstrapExpect: expect, File: c.file}, tunes...)
 }
 
 // startAt restarts a node as it was: same id, data dir and addresses.
 func (c *testCluster) startAt(id, dataDir, raftAddr, gossipAddr, httpAddr string) *Agent {
 	c.t.Helper()
-	return c.launch(&AgentConfig{NodeID: id, HTTPAddr: httpAddr, RaftAddr: raftAddr, GossipAddr: gossipAddr,
+	return c.launch(&config.AgentConfig{NodeID: id, HTTPAddr: httpAddr, RaftAddr: raftAddr, GossipAddr: gossipAddr,
 		DataDir: dataDir, File: c.file})
 }
 
-func (c *testCluster) launch(cfg *AgentConfig, tunes ...tune) *Agent {
+func (c *testCluster) launch(cfg *config.AgentConfig, tunes ...tune) *Agent {
 	c.t.Helper()
 	id := cfg.NodeID
 	if running := c.running(); len(running) > 0 {
@@ -247,9 +248,9 @@ func recorder(t *testing.T) (argv []string, lines func() []string) {
 	}
 }
 
-func fileConfig(t *testing.T, yaml string) *FileConfig {
+func fileConfig(t *testing.T, yaml string) *config.FileConfig {
 	t.Helper()
-	f, err := ParseConfig([]byte(yaml), "test.yaml")
+	f, err := config.ParseConfig([]byte(yaml), "test.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

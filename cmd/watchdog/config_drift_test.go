@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/watchdog-ha/watchdog/cluster"
+	"github.com/watchdog-ha/watchdog/config"
 	"github.com/watchdog-ha/watchdog/fsm"
 )
 
@@ -38,15 +39,15 @@ services:
 // restartAs stops a and starts it again in place (same id, data dir and
 // addresses) with file, or without a config file when file is nil. Its log
 // goes to the returned buffer.
-func (c *testCluster) restartAs(a *Agent, file *FileConfig) (*Agent, *syncBuffer) {
+func (c *testCluster) restartAs(a *Agent, file *config.FileConfig) (*Agent, *syncBuffer) {
 	c.t.Helper()
 	id, dataDir, raftAddr, gossipAddr, httpAddr := a.Node.ID(), a.dataDir, a.Node.RaftAddr(), a.Node.GossipAddr(), a.Addr
 	c.stop(a)
-	cfg := &AgentConfig{NodeID: id, HTTPAddr: httpAddr, RaftAddr: raftAddr, GossipAddr: gossipAddr, DataDir: dataDir, File: file}
+	cfg := &config.AgentConfig{NodeID: id, HTTPAddr: httpAddr, RaftAddr: raftAddr, GossipAddr: gossipAddr, DataDir: dataDir, File: file}
 	if file == nil {
 		cfg.NoConfigFile = true
 		var err error
-		if cfg.File, err = ParseConfig(nil, "defaults"); err != nil {
+		if cfg.File, err = config.ParseConfig(nil, "defaults"); err != nil {
 			c.t.Fatal(err)
 		}
 	}
@@ -134,7 +135,7 @@ func TestNodeRestartedWithoutItsFileLeadsWithoutReplacingTheConfig(t *testing.T)
 	leader := c.leader(3)
 	waitFor(t, 10*time.Second, "the first configuration", func() bool { return leader.FSM.ConfigGeneration() == 1 })
 	committed := leader.FSM.ConfigInfo()
-	if committed.Hash != fsm.ConfigHash(*desiredConfig(file)) || !slices.Equal(committed.Actions, []string{"hook", "log"}) {
+	if committed.Hash != fsm.ConfigHash(*file.Desired()) || !slices.Equal(committed.Actions, []string{"hook", "log"}) {
 		t.Fatalf("committed %+v", committed)
 	}
 
@@ -241,7 +242,7 @@ func TestNodeWithAnotherFileLeadsOnTheCommittedConfig(t *testing.T) {
 	}
 	committedEverywhere(t, c, committed, 5*time.Second, []string{"hook"})
 	st := drifted.Node.ConfigStatus()
-	if st == nil || !st.Drift || len(st.Missing) != 0 || st.Hash != fsm.ConfigHash(*desiredConfig(other)) || st.CommittedHash != committed.Hash {
+	if st == nil || !st.Drift || len(st.Missing) != 0 || st.Hash != fsm.ConfigHash(*other.Desired()) || st.CommittedHash != committed.Hash {
 		t.Fatalf("drifted node's status %+v", st)
 	}
 	if err := drifted.Node.Ready(); err != nil {

@@ -6,53 +6,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 )
-
-// TestMaxConnectionsFromFileEnvAndFlag: max_connections defaults to 1024,
-// comes from the file, $WATCHDOG_MAX_CONNECTIONS or -max-connections (in
-// that rising order), and a value out of bounds is an error naming where
-// it came from.
-func TestMaxConnectionsFromFileEnvAndFlag(t *testing.T) {
-	file := writeAgentConfigFile(t, "max_connections: 64\n")
-	for _, c := range []struct {
-		name string
-		args []string
-		env  testEnv
-		want int
-	}{
-		{"default", []string{"-dev"}, nil, defaultMaxConnections},
-		{"file", []string{"-dev", "-config", file}, nil, 64},
-		{"env beats file", []string{"-dev", "-config", file}, testEnv{"WATCHDOG_MAX_CONNECTIONS": "128"}, 128},
-		{"flag beats env", []string{"-dev", "-config", file, "-max-connections", "256"}, testEnv{"WATCHDOG_MAX_CONNECTIONS": "128"}, 256},
-		{"0 is no limit", []string{"-dev", "-max-connections", "0"}, nil, 0},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			cfg, err := parseAgentForTest(t, c.args, c.env)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if cfg.File.MaxConnections != c.want {
-				t.Fatalf("max_connections %d, want %d", cfg.File.MaxConnections, c.want)
-			}
-		})
-	}
-	for _, c := range []struct {
-		args []string
-		env  testEnv
-		from string
-	}{
-		{[]string{"-dev", "-max-connections", "5"}, nil, "-max-connections"},
-		{[]string{"-dev"}, testEnv{"WATCHDOG_MAX_CONNECTIONS": "lots"}, "$WATCHDOG_MAX_CONNECTIONS"},
-		{[]string{"-dev", "-config", writeAgentConfigFile(t, "max_connections: -1\n")}, nil, "max_connections"},
-	} {
-		if _, err := parseAgentForTest(t, c.args, c.env); err == nil || !strings.Contains(err.Error(), c.from) {
-			t.Errorf("%v %v: error %v, want one naming %s", c.args, c.env, err, c.from)
-		}
-	}
-}
 
 // served opens a connection and has one request answered on it, leaving
 // it open and idle, as a kept-alive client does; ok is false when the

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/watchdog-ha/watchdog/config"
 )
 
 // TestDebugRoutes: /debug/pprof/ does not exist unless enable_debug is
@@ -19,7 +21,7 @@ func TestDebugRoutes(t *testing.T) {
 		}
 	})
 	start := func(id string, debug bool) *Agent {
-		return c.launch(&AgentConfig{NodeID: id, HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
+		return c.launch(&config.AgentConfig{NodeID: id, HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
 			GossipAddr: "127.0.0.1:0", DataDir: t.TempDir(), BootstrapExpect: 2, File: c.file, EnableDebug: debug})
 	}
 	off, on := start("off", false), start("on", true)

@@ -264,8 +264,8 @@ func TestLeaderWithAFullDiskStepsDownKeepsServingReadsAndRecovers(t *testing.T) 
 
 // TestNodeWithADamagedLogRefusesToStartAndIsReplaced truncates a stopped
 // follower's raft.db: it must refuse to start, exit non-zero with an error
-// that names the file and the README's way out, and no panic; the others
-// carry on; and the README's replacement (an empty data dir, the same
+// that names the file and the way out docs/operations.md gives, and no
+// panic; the others carry on; and that replacement (an empty data dir, the same
 // command line) brings it back with everything acknowledged.
 func TestNodeWithADamagedLogRefusesToStartAndIsReplaced(t *testing.T) {
 	if testing.Short() {
@@ -306,7 +306,7 @@ func TestNodeWithADamagedLogRefusesToStartAndIsReplaced(t *testing.T) {
 	if code != exitFailed {
 		t.Errorf("exit status %d, want %d", code, exitFailed)
 	}
-	for _, want := range []string{db, "damaged", "empty data dir", `"Replace a node whose disk was lost"`} {
+	for _, want := range []string{db, "damaged", "empty data dir", `docs/operations.md, "Replace a node whose disk was lost"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the error does not say %q", want)
 		}
@@ -329,7 +329,7 @@ func TestNodeWithADamagedLogRefusesToStartAndIsReplaced(t *testing.T) {
 		return load.count(others[0].id)+load.count(others[1].id) > before+20
 	})
 
-	// The README's replacement: the data dir moved aside, the same command line.
+	// The replacement docs/operations.md gives: the data dir moved aside, the same command line.
 	if err := os.Rename(victim.dataDir, victim.dataDir+".damaged"); err != nil {
 		t.Fatal(err)
 	}

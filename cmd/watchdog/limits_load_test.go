@@ -28,11 +28,11 @@ type hostileLoad struct {
 	slow      int // slowloris connections
 }
 
-// TestHostileLoad is the measurement the README's figures come from: 100 000
+// TestHostileLoad is the measurement the figures of docs/configuration.md come from: 100 000
 // random ids from 32 clients and 50 slowloris connections against
 // max_services (WATCHDOG_HOSTILE_LOAD_MAX, default 10000). It prints the
 // heap of the process (the three nodes) and the legitimate heartbeats'
-// latency before and during the attack, and checks what the README states
+// latency before and during the attack, and checks what docs/configuration.md states
 // (hostileLoad.run). Run it with
 //
 //	WATCHDOG_HOSTILE_LOAD=1 go test -run TestHostileLoad -v ./cmd/watchdog
@@ -53,7 +53,7 @@ func TestHostileLoadSmall(t *testing.T) {
 	hostileLoad{capacity: 300, ids: 3000, attackers: 8, slow: 10}.run(t)
 }
 
-// run attacks and checks what the README states: the cluster lets in
+// run attacks and checks what docs/configuration.md states: the cluster lets in
 // exactly max_services services (the legitimate one and max_services - 1
 // random ids) and refuses every other id with 429, every slow client is cut
 // off, and no legitimate heartbeat fails. The heap and the latencies are

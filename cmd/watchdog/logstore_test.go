@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/watchdog-ha/watchdog/cluster"
+	"github.com/watchdog-ha/watchdog/config"
 )
 
 // TestLogStoreSurvivesRestart: a cluster created on BoltDB is restarted
@@ -39,7 +40,7 @@ func TestLogStoreSurvivesRestart(t *testing.T) {
 	c.stop(follower)
 
 	// Asked for the other store: refused, with the file that holds the log.
-	cfg := &AgentConfig{NodeID: id, HTTPAddr: httpAddr, RaftAddr: raftAddr, GossipAddr: gossipAddr,
+	cfg := &config.AgentConfig{NodeID: id, HTTPAddr: httpAddr, RaftAddr: raftAddr, GossipAddr: gossipAddr,
 		DataDir: dataDir, File: c.file, LogStore: cluster.LogStoreWAL, OpenManagement: true}
 	if a, err := StartAgent(cfg, testLogger(t)); err == nil {
 		a.Close()
@@ -91,7 +92,7 @@ func TestNewDataDirGetsTheDefaultAndAWALDataDirKeepsIt(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dataDir, "raft.db")); err == nil {
 		t.Fatalf("raft.db beside the WAL in %s", dataDir)
 	}
-	cfg := &AgentConfig{NodeID: id, HTTPAddr: httpAddr, RaftAddr: raftAddr, GossipAddr: gossipAddr,
+	cfg := &config.AgentConfig{NodeID: id, HTTPAddr: httpAddr, RaftAddr: raftAddr, GossipAddr: gossipAddr,
 		DataDir: dataDir, File: c.file, LogStore: cluster.LogStoreBoltDB, OpenManagement: true}
 	if b, err := StartAgent(cfg, testLogger(t)); err == nil {
 		b.Close()

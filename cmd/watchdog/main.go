@@ -1,4 +1,3 @@
-// Command watchdog runs a node of the highly available watchdog cluster.
 package main
 
 import (
@@ -17,6 +16,9 @@ import (
 	// Zone data for the tz of scheduled services, in the binary: the image
 	// is FROM scratch, with no /usr/share/zoneinfo to load it from.
 	_ "time/tzdata"
+
+	"github.com/watchdog-ha/watchdog/config"
+	"github.com/watchdog-ha/watchdog/internal/sdnotify"
 )
 
 func main() { runMain() }
@@ -111,7 +113,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, tunes ...tune) er
 }
 
 func runAgent(ctx context.Context, args []string, stderr io.Writer, tunes ...tune) error {
-	cfg, err := ParseAgentFlags(args, os.Getenv, stderr)
+	cfg, err := config.ParseAgentFlags(args, os.Getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -124,7 +126,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer, tunes ...tun
 	if err != nil {
 		return err
 	}
-	stopNotify := notifySystemd(a.Addr, a.healthTLS(), os.Getenv, log) // systemd Type=notify (sdnotify.go)
+	stopNotify := sdnotify.Start(a.Addr, a.healthTLS(), os.Getenv, log) // systemd Type=notify
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")

@@ -476,16 +476,3 @@ func TestWipedNodeComesBackUnderItsIDAndAddress(t *testing.T) {
 		t.Fatalf("configuration after the replacement: %v", conf)
 	}
 }
-
-func TestDeadServerReapAfterIsAConfigKey(t *testing.T) {
-	if got := fileConfig(t, "").DeadServerReapAfter; got != Duration(72*time.Hour) {
-		t.Fatalf("default dead_server_reap_after = %s, want 72h", got)
-	}
-	if got := fileConfig(t, "dead_server_reap_after: 10m\n").DeadServerReapAfter; got != Duration(10*time.Minute) {
-		t.Fatalf("dead_server_reap_after: 10m gave %s", got)
-	}
-	_, err := ParseConfig([]byte("check_interval: 1s\ndead_server_reap_after: 5ms\n"), "w.yaml")
-	if err == nil || !strings.Contains(err.Error(), "w.yaml:2: dead_server_reap_after: 5ms is too short") {
-		t.Fatalf("a 5ms reap time: %v", err)
-	}
-}

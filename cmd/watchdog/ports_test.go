@@ -4,6 +4,8 @@ import (
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/watchdog-ha/watchdog/config"
 )
 
 // An agent whose HTTP address is taken (say -dev's default 8080 by the
@@ -14,7 +16,7 @@ func TestAgentOnATakenPortSaysHowToMoveIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	cfg := &AgentConfig{NodeID: "n1", HTTPAddr: ln.Addr().String(), RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
+	cfg := &config.AgentConfig{NodeID: "n1", HTTPAddr: ln.Addr().String(), RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
 		DataDir: t.TempDir(), BootstrapExpect: 1, File: fileConfig(t, "{}"), Dev: true, OpenManagement: true}
 	a, err := StartAgent(cfg, testLogger(t))
 	if err == nil {

@@ -345,7 +345,7 @@ func TestSIGTERMOfTheLeaderHandsOverWhereKillWaitsForAnElection(t *testing.T) {
 	if killElected < cluster.DefaultHeartbeatTimeout {
 		t.Fatalf("a new leader %s after kill -9, sooner than the heartbeat timeout (%s) allows", killElected, cluster.DefaultHeartbeatTimeout)
 	}
-	// What the README states: the handover gives a new leader within a
+	// What docs/operations.md states: the handover gives a new leader within a
 	// few round trips, where kill -9 waits for an election timeout. A
 	// node that stopped without handing over would leave the others to
 	// wait for theirs.

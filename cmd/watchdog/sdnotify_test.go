@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -87,42 +86,5 @@ func TestAgentNotifiesSystemd(t *testing.T) {
 	await(t, msgs, "STOPPING=1", 20*time.Second)
 	if err := <-done; err != nil {
 		t.Fatalf("agent: %v", err)
-	}
-}
-
-// An abstract socket ("@name") is reached too, and no pings are sent when
-// WATCHDOG_USEC is unset or meant for another process.
-func TestNotifyAbstractSocketAndInterval(t *testing.T) {
-	name := fmt.Sprintf("watchdog-test-%d-%d", os.Getpid(), time.Now().UnixNano())
-	msgs := listenNotify(t, "\x00"+name)
-	env := map[string]string{"NOTIFY_SOCKET": "@" + name}
-	n, err := newNotifier(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.close()
-	if err := n.send("READY=1"); err != nil {
-		t.Fatal(err)
-	}
-	await(t, msgs, "READY=1", 5*time.Second)
-
-	for _, c := range []struct {
-		usec, pid string
-		want      time.Duration
-	}{
-		{"", "", 0},
-		{"junk", "", 0},
-		{"30000000", "", 15 * time.Second},
-		{"30000000", fmt.Sprint(os.Getpid()), 15 * time.Second},
-		{"30000000", "1", 0},
-	} {
-		e := map[string]string{"WATCHDOG_USEC": c.usec, "WATCHDOG_PID": c.pid}
-		if got := watchdogInterval(func(k string) string { return e[k] }); got != c.want {
-			t.Errorf("WATCHDOG_USEC=%q WATCHDOG_PID=%q: interval %v, want %v", c.usec, c.pid, got, c.want)
-		}
-	}
-	none, err := newNotifier(func(string) string { return "" })
-	if none != nil || err != nil || none.send("READY=1") != nil {
-		t.Errorf("without NOTIFY_SOCKET: %v, %v", none, err)
 	}
 }

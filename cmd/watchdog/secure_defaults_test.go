@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/watchdog-ha/watchdog/cluster"
+	"github.com/watchdog-ha/watchdog/config"
 	"github.com/watchdog-ha/watchdog/fsm"
 )
 
@@ -115,7 +116,7 @@ func TestAgentWarnsAtStartWhatIsOpen(t *testing.T) {
 	start := func(yaml string, dev bool) string {
 		var buf syncBuffer
 		log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
-		cfg := &AgentConfig{NodeID: "n1", HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
+		cfg := &config.AgentConfig{NodeID: "n1", HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
 			DataDir: t.TempDir(), BootstrapExpect: 1, File: fileConfig(t, yaml), Dev: dev, OpenManagement: dev}
 		a, err := StartAgent(cfg, log)
 		if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	wdclient "github.com/watchdog-ha/watchdog/client"
+	"github.com/watchdog-ha/watchdog/config"
 	"github.com/watchdog-ha/watchdog/internal/testcert"
 )
 
@@ -135,7 +137,7 @@ func TestRaftRefusesNodesOfAnotherCA(t *testing.T) {
 		t.Fatalf("heartbeat with %s down: %d, %v", id, status, err)
 	}
 	foreign := secured(nodeTLS(t, other, "impostor", false), key)
-	back := c.launch(&AgentConfig{NodeID: id, HTTPAddr: httpAddr, RaftAddr: raftAddr, GossipAddr: gossipAddr,
+	back := c.launch(&config.AgentConfig{NodeID: id, HTTPAddr: httpAddr, RaftAddr: raftAddr, GossipAddr: gossipAddr,
 		DataDir: dataDir, File: c.file}, foreign)
 	newcomer := c.start("n4", 0, t.TempDir(), foreign)
 	waitFor(t, 30*time.Second, id+" and n4 alive in the leader's gossip", func() bool {
@@ -212,11 +214,11 @@ func TestKeygenMakesAGossipKey(t *testing.T) {
 	if err := runKeygen(nil, &out, &errOut); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := ParseConfig([]byte(fmt.Sprintf("gossip_key: %q\n", strings.TrimSpace(out.String()))), "test.yaml")
+	cfg, err := config.ParseConfig([]byte(fmt.Sprintf("gossip_key: %q\n", strings.TrimSpace(out.String()))), "test.yaml")
 	if err != nil {
 		t.Fatalf("the key keygen printed is refused: %v", err)
 	}
-	if key, err := decodeGossipKey(string(cfg.GossipKey)); err != nil || len(key) != 32 {
+	if key, err := base64.StdEncoding.DecodeString(string(cfg.GossipKey)); err != nil || len(key) != 32 {
 		t.Fatalf("key of %d bytes, %v; want 32", len(key), err)
 	}
 }

@@ -35,7 +35,7 @@ func buildWatchdog(t *testing.T, dir, name, tags string) string {
 	return bin
 }
 
-// restartOn stops p with SIGTERM, as the README's upgrade procedure does,
+// restartOn stops p with SIGTERM, as the upgrade procedure of docs/operations.md does,
 // starts it again on bin with the same command line and data, and waits
 // until `watchdog status` through it exits 0.
 func restartOn(t *testing.T, p *proc, bin string) {

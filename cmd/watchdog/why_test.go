@@ -80,8 +80,10 @@ func TestAlertsSayWhyAndExecSeesOnlyTheEvent(t *testing.T) {
 	srv := httptest.NewServer(hook)
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()
+	// The script writes the file whole, then renames it: the test never
+	// reads one that env is still writing.
 	script := filepath.Join(dir, "dump.sh")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\nenv > \""+dir+"/$WATCHDOG_EVENT.env\"\n"), 0o755); err != nil {
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nenv > \""+dir+"/$WATCHDOG_EVENT.tmp\" && mv \""+dir+"/$WATCHDOG_EVENT.tmp\" \""+dir+"/$WATCHDOG_EVENT.env\"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	file := fileConfig(t, fmt.Sprintf(`
@@ -137,7 +139,11 @@ services:
 			Note       string `json:"note"`
 		} `json:"incident"`
 	}
-	getJSON(t, "http://"+follower.Addr+"/v1/services/worker-1", &view)
+	// The follower shows the incident once it has applied it: polled.
+	waitFor(t, 15*time.Second, "the follower's view of the incident", func() bool {
+		getJSON(t, "http://"+follower.Addr+"/v1/services/worker-1", &view)
+		return view.Incident.Reason != ""
+	})
 	if view.Incident.Reason != "exit_status" || view.Incident.ExitStatus != 23 || view.Incident.Note != "rsync: disk full (exit 23)" {
 		t.Errorf("GET /v1/services/worker-1: incident %+v", view.Incident)
 	}
