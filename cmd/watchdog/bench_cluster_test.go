@@ -3,8 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -13,30 +14,80 @@ import (
 	"time"
 
 	"github.com/watchdog-ha/watchdog/config"
+	"github.com/watchdog-ha/watchdog/loadgen"
 )
 
-// TestBenchAgainstAWatchdog drives a real one-node watchdog for a second:
-// every heartbeat is answered 200, and every service it beat exists.
+// runningBench is `watchdog bench` running in the background until stop.
+type runningBench struct {
+	cancel      context.CancelFunc
+	done        chan error
+	out, errOut bytes.Buffer // read once done
+}
+
+func startBench(t *testing.T, args ...string) *runningBench {
+	ctx, cancel := context.WithCancel(t.Context())
+	t.Cleanup(cancel)
+	b := &runningBench{cancel: cancel, done: make(chan error, 1)}
+	go func() { b.done <- loadgen.Run(ctx, args, &b.out, &b.errOut) }()
+	return b
+}
+
+// stop interrupts the bench, as Ctrl-C does, and returns its outputs once
+// it has ended (deleting its services first).
+func (b *runningBench) stop(t *testing.T) (stdout, stderr string) {
+	t.Helper()
+	b.cancel()
+	select {
+	case err := <-b.done:
+		if err != nil {
+			t.Fatalf("%v\n%s", err, b.errOut.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the interrupted bench never returned")
+	}
+	return b.out.String(), b.errOut.String()
+}
+
+// TestBenchAgainstAWatchdog drives a real one-node watchdog on each route
+// until every service of the bench has taken a heartbeat of the load:
+// every heartbeat is answered 200, and none is for a service beyond them.
 func TestBenchAgainstAWatchdog(t *testing.T) {
 	c := newTestCluster(t, 1, fileConfig(t, ""))
 	a := c.leader(1)
-	for _, route := range []string{routeV1, routeQuery} {
+	for _, route := range []string{"v1", "query"} {
 		// Two clients, ten services: client 0 sends the even ids, client 1
 		// the odd ones, so five requests each cover them all.
-		cfg := &benchConfig{Addrs: []string{a.Addr}, Services: 10, Prefix: "bench-" + route + "-", Clients: 2, Duration: time.Second,
-			Route: route, Timeout: 5 * time.Second}
-		res := mustRun(t, cfg)
-		if res.Requests == 0 || res.OK != res.Requests {
-			t.Fatalf("%s: %d requests, %d ok, errors %v", route, res.Requests, res.OK, res.Errors)
+		prefix := "bench-" + route + "-"
+		b := startBench(t, "-addr", a.Addr, "-route", route, "-prefix", prefix, "-services", "10", "-clients", "2",
+			"-duration", "1h", "-warmup", "0s", "-json")
+		for i := range 10 {
+			id := fmt.Sprintf("%s%06d", prefix, i)
+			var definedAt int64
+			waitFor(t, 30*time.Second, id+" defined by the bench", func() bool {
+				s, ok := serviceOn(a, id)
+				definedAt = s.LastSeen
+				return ok
+			})
+			waitFor(t, 30*time.Second, "a heartbeat of the load to "+id, func() bool {
+				s, _ := serviceOn(a, id)
+				return s.LastSeen > definedAt
+			})
 		}
-		for i := range cfg.Services {
-			id := cfg.serviceID(i)
-			if s, ok := serviceOn(a, id); !ok || s.LastSeen == 0 {
-				t.Errorf("%s: after %d heartbeats, service %s: %+v, exists %v", route, res.Requests, id, s, ok)
-			}
+		if _, ok := serviceOn(a, prefix+"000010"); ok {
+			t.Errorf("%s000010 exists: the bench sent more than its 10 services", prefix)
 		}
-		if _, ok := serviceOn(a, cfg.serviceID(10)); ok {
-			t.Errorf("%s exists: the bench sent more than its 10 services", cfg.serviceID(10))
+		out, errOut := b.stop(t)
+		var rep struct {
+			Requests    uint64            `json:"requests"`
+			OK          uint64            `json:"ok"`
+			ErrorsTotal uint64            `json:"errors_total"`
+			Errors      map[string]uint64 `json:"errors"`
+		}
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("%v in %s\n%s", err, out, errOut)
+		}
+		if rep.Requests == 0 || rep.OK != rep.Requests || rep.ErrorsTotal != 0 {
+			t.Fatalf("%s: %d requests, %d ok, errors %v", route, rep.Requests, rep.OK, rep.Errors)
 		}
 	}
 }
@@ -69,7 +120,7 @@ func TestBenchLeavesNothingBehind(t *testing.T) {
 
 	t.Run("to the end", func(t *testing.T) {
 		var out, errOut bytes.Buffer
-		err := runBench(t.Context(), []string{"-addr", addr, "-prefix", "b1-", "-services", "20", "-clients", "4",
+		err := loadgen.Run(t.Context(), []string{"-addr", addr, "-prefix", "b1-", "-services", "20", "-clients", "4",
 			"-duration", "500ms", "-warmup", "0s"}, &out, &errOut)
 		if err != nil {
 			t.Fatalf("%v\n%s", err, errOut.String())
@@ -89,14 +140,8 @@ func TestBenchLeavesNothingBehind(t *testing.T) {
 	})
 
 	t.Run("interrupted", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		var out, errOut bytes.Buffer
-		done := make(chan error, 1)
-		go func() {
-			done <- runBench(ctx, []string{"-addr", addr, "-prefix", "b2-", "-services", "20", "-clients", "4",
-				"-duration", "1h", "-warmup", "0s"}, &out, &errOut)
-		}()
+		b := startBench(t, "-addr", addr, "-prefix", "b2-", "-services", "20", "-clients", "4",
+			"-duration", "1h", "-warmup", "0s")
 		var definedAt int64
 		waitFor(t, 30*time.Second, "the bench's services", func() bool {
 			ids, _ := benchServices(leader, "b2-")
@@ -111,20 +156,12 @@ func TestBenchLeavesNothingBehind(t *testing.T) {
 		if _, paging := benchServices(leader, "b2-"); len(paging) > 0 {
 			t.Fatalf("bench services with actions: %v", paging)
 		}
-		cancel() // Ctrl-C
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("%v\n%s", err, errOut.String())
-			}
-		case <-time.After(time.Minute):
-			t.Fatal("the interrupted bench never returned")
-		}
+		out, errOut := b.stop(t) // Ctrl-C
 		if ids, _ := benchServices(leader, "b2-"); len(ids) != 0 {
-			t.Fatalf("left behind after an interrupt: %v\n%s", ids, errOut.String())
+			t.Fatalf("left behind after an interrupt: %v\n%s", ids, errOut)
 		}
-		if !strings.Contains(out.String(), "interrupted") {
-			t.Fatalf("report:\n%s", out.String())
+		if !strings.Contains(out, "interrupted") {
+			t.Fatalf("report:\n%s", out)
 		}
 	})
 }
@@ -152,17 +189,47 @@ func BenchmarkHeartbeatThreeNodes(b *testing.B) {
 func BenchmarkNoopHTTPRoundRobin(b *testing.B) {
 	var addrs []string
 	for range 3 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		srv := newNoopServer()
-		go srv.Serve(ln)
-		b.Cleanup(func() { srv.Close() })
-		addrs = append(addrs, ln.Addr().String())
+		addrs = append(addrs, startNoopServer(b))
 	}
 	b.Run("roundrobin", func(b *testing.B) { benchRoundRobin(b, addrs) })
 }
+
+// startNoopServer runs `watchdog bench -noop-server` on a free port until
+// the benchmark ends, and returns its address.
+func startNoopServer(b *testing.B) string {
+	ctx, cancel := context.WithCancel(b.Context())
+	listening := &lineWriter{ch: make(chan string, 1)}
+	done := make(chan error, 1)
+	go func() { done <- loadgen.Run(ctx, []string{"-noop-server", "127.0.0.1:0"}, io.Discard, listening) }()
+	b.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Errorf("noop server: %v", err)
+		}
+	})
+	select {
+	case line := <-listening.ch:
+		return strings.TrimSpace(strings.TrimPrefix(line, "noop server listening on "))
+	case err := <-done:
+		done <- err // for the cleanup
+		b.Fatalf("noop server ended before it listened: %v", err)
+	}
+	return ""
+}
+
+// lineWriter hands each write to a channel, so a test can wait for output.
+type lineWriter struct{ ch chan string }
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	select {
+	case w.ch <- string(p):
+	default:
+	}
+	return len(p), nil
+}
+
+// benchServiceID is the id of service i of a benchmark.
+func benchServiceID(i int) string { return fmt.Sprintf("bench-%06d", i) }
 
 const benchParallelClients = 64
 

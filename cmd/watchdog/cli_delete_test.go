@@ -8,20 +8,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/watchdog-ha/watchdog/cli"
 	"github.com/watchdog-ha/watchdog/client"
 )
 
-// cliAnswering is cli with a terminal on stdin that answers answer.
-func cliAnswering(t *testing.T, answer string, cmd cliFunc, args ...string) (stdout, stderr string, code int) {
+// cliAnswering is runCLI with a terminal on stdin that answers answer.
+func cliAnswering(t *testing.T, answer string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	e := cliEnv{stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }, now: time.Now,
-		stdin: strings.NewReader(answer), interactive: true}
-	err := cmd(context.Background(), args, e)
+	err := runCLIWith(t, cli.Env{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }, Now: time.Now,
+		Stdin: strings.NewReader(answer), Interactive: true}, args...)
 	if err != nil {
 		errOut.WriteString("watchdog: " + err.Error() + "\n")
 	}
-	return out.String(), errOut.String(), exitCode(err)
+	return out.String(), errOut.String(), cli.ExitCode(err)
 }
 
 func TestCLIDelete(t *testing.T) {
@@ -54,24 +54,24 @@ func TestCLIDelete(t *testing.T) {
 	}
 
 	t.Run("one", func(t *testing.T) {
-		if out := mustCLI(t, exitOK, runDelete, "-addr", addr, "web-1"); out != "web-1: deleted\n" {
+		if out := mustCLI(t, cli.ExitOK, "delete", "-addr", addr, "web-1"); out != "web-1: deleted\n" {
 			t.Fatalf("delete said %q", out)
 		}
 		if _, ok := serviceOn(leader, "web-1"); ok {
 			t.Fatal("web-1 still there")
 		}
-		if _, errOut, code := cli(t, nil, runDelete, "-addr", addr, "web-1"); code != exitFailed || !strings.Contains(errOut, `"web-1"`) {
+		if _, errOut, code := runCLI(t, nil, "delete", "-addr", addr, "web-1"); code != cli.ExitFailed || !strings.Contains(errOut, `"web-1"`) {
 			t.Fatalf("deleting it again: exit %d, %s", code, errOut)
 		}
-		if _, errOut, code := cli(t, nil, runDelete, "-addr", addr, "cfg-batch-1"); code != exitFailed || !strings.Contains(errOut, "config file") {
+		if _, errOut, code := runCLI(t, nil, "delete", "-addr", addr, "cfg-batch-1"); code != cli.ExitFailed || !strings.Contains(errOut, "config file") {
 			t.Fatalf("deleting a config service: exit %d, %s", code, errOut)
 		}
 	})
 
 	t.Run("usage", func(t *testing.T) {
 		for _, args := range [][]string{{}, {"a", "b"}, {"-prefix", "x", "a"}, {"-prefix", ""}, {"-tag", ""}, {".."}} {
-			if _, errOut, code := cli(t, nil, runDelete, append([]string{"-addr", addr}, args...)...); code != exitUsage {
-				t.Fatalf("%q: exit %d, want %d: %s", args, code, exitUsage, errOut)
+			if _, errOut, code := runCLI(t, nil, append([]string{"delete", "-addr", addr}, args...)...); code != cli.ExitUsage {
+				t.Fatalf("%q: exit %d, want %d: %s", args, code, cli.ExitUsage, errOut)
 			}
 		}
 	})
@@ -80,12 +80,12 @@ func TestCLIDelete(t *testing.T) {
 	// which has applied the deletes before it answers them.
 	addr = leader.Addr
 	t.Run("bulk needs a confirmation", func(t *testing.T) {
-		_, errOut, code := cli(t, nil, runDelete, "-addr", addr, "-prefix", "wdbench-")
-		if code != exitUsage || !strings.Contains(errOut, "give -yes") || !strings.Contains(errOut, "delete 3 services") {
+		_, errOut, code := runCLI(t, nil, "delete", "-addr", addr, "-prefix", "wdbench-")
+		if code != cli.ExitUsage || !strings.Contains(errOut, "give -yes") || !strings.Contains(errOut, "delete 3 services") {
 			t.Fatalf("without a terminal nor -yes: exit %d: %s", code, errOut)
 		}
-		_, errOut, code = cliAnswering(t, "n\n", runDelete, "-addr", addr, "-prefix", "wdbench-")
-		if code != exitFailed || !strings.Contains(errOut, "[y/N]") {
+		_, errOut, code = cliAnswering(t, "n\n", "delete", "-addr", addr, "-prefix", "wdbench-")
+		if code != cli.ExitFailed || !strings.Contains(errOut, "[y/N]") {
 			t.Fatalf("answered no: exit %d: %s", code, errOut)
 		}
 		if got := left(); len(got) != 7 {
@@ -94,8 +94,8 @@ func TestCLIDelete(t *testing.T) {
 	})
 
 	t.Run("by prefix", func(t *testing.T) {
-		out, errOut, code := cliAnswering(t, "y\n", runDelete, "-addr", addr, "-prefix", "wdbench-a-")
-		if code != exitOK || !strings.Contains(out, "deleted 2 of 2") {
+		out, errOut, code := cliAnswering(t, "y\n", "delete", "-addr", addr, "-prefix", "wdbench-a-")
+		if code != cli.ExitOK || !strings.Contains(out, "deleted 2 of 2") {
 			t.Fatalf("exit %d, %q, %s", code, out, errOut)
 		}
 		if got, want := left(), []string{"cfg-batch-1", "job-1", "job-2", "other", "wdbench-b-000000"}; !slices.Equal(got, want) {
@@ -104,18 +104,18 @@ func TestCLIDelete(t *testing.T) {
 	})
 
 	t.Run("by tag and prefix", func(t *testing.T) {
-		out, errOut, code := cli(t, nil, runDelete, "-addr", addr, "-tag", "batch", "-prefix", "job-", "-yes")
-		if code != exitOK || !strings.Contains(out, "deleted 2 of 2") {
+		out, errOut, code := runCLI(t, nil, "delete", "-addr", addr, "-tag", "batch", "-prefix", "job-", "-yes")
+		if code != cli.ExitOK || !strings.Contains(out, "deleted 2 of 2") {
 			t.Fatalf("exit %d, %q, %s", code, out, errOut)
 		}
-		out, errOut, code = cli(t, nil, runDelete, "-addr", addr, "-tag", "batch", "-yes")
-		if code != exitOK || !strings.Contains(out, "deleted 1 of 1") || !strings.Contains(errOut, "skipping 1 defined in the config file") {
+		out, errOut, code = runCLI(t, nil, "delete", "-addr", addr, "-tag", "batch", "-yes")
+		if code != cli.ExitOK || !strings.Contains(out, "deleted 1 of 1") || !strings.Contains(errOut, "skipping 1 defined in the config file") {
 			t.Fatalf("exit %d, %q, %s", code, out, errOut)
 		}
 		if got, want := left(), []string{"cfg-batch-1", "wdbench-b-000000"}; !slices.Equal(got, want) {
 			t.Fatalf("left %v, want %v", got, want)
 		}
-		if out := mustCLI(t, exitOK, runDelete, "-addr", addr, "-tag", "nothing", "-yes"); !strings.Contains(out, "no service to delete") {
+		if out := mustCLI(t, cli.ExitOK, "delete", "-addr", addr, "-tag", "nothing", "-yes"); !strings.Contains(out, "no service to delete") {
 			t.Fatalf("nothing matched: %q", out)
 		}
 	})

@@ -3,38 +3,55 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"net"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/watchdog-ha/watchdog/cli"
+	"github.com/watchdog-ha/watchdog/cluster"
+	"github.com/watchdog-ha/watchdog/fsm"
 )
 
-type cliFunc func(context.Context, []string, cliEnv) error
-
-// cli runs a client command as the binary would, with env as its
-// environment, and returns its output and exit status.
-func cli(t *testing.T, env map[string]string, cmd cliFunc, args ...string) (stdout, stderr string, code int) {
+// runCLI runs a client command line (args[0] is the command) as the binary
+// would, with env as its environment, and returns its output and exit status.
+func runCLI(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	e := cliEnv{stdout: &out, stderr: &errOut, getenv: func(k string) string { return env[k] }, now: time.Now}
-	err := cmd(context.Background(), args, e)
+	err := runCLIWith(t, cli.Env{Stdout: &out, Stderr: &errOut, Getenv: func(k string) string { return env[k] }, Now: time.Now}, args...)
 	if err != nil {
 		errOut.WriteString("watchdog: " + err.Error() + "\n")
 	}
-	return out.String(), errOut.String(), exitCode(err)
+	return out.String(), errOut.String(), cli.ExitCode(err)
+}
+
+// runCLIWith runs a client command line in env.
+func runCLIWith(t *testing.T, env cli.Env, args ...string) error {
+	t.Helper()
+	cmd := cli.Lookup(args[0])
+	if cmd == nil {
+		t.Fatalf("no client command %q", args[0])
+	}
+	return cmd(context.Background(), args[1:], env)
 }
 
 // mustCLI runs a command that must exit with want.
-func mustCLI(t *testing.T, want int, cmd cliFunc, args ...string) string {
+func mustCLI(t *testing.T, want int, args ...string) string {
 	t.Helper()
-	out, errOut, code := cli(t, nil, cmd, args...)
+	out, errOut, code := runCLI(t, nil, args...)
 	if code != want {
 		t.Fatalf("%v: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", args, code, want, out, errOut)
 	}
 	return out
+}
+
+// apiCluster is GET /v1/cluster.
+type apiCluster struct {
+	Leader string           `json:"leader"`
+	Nodes  []cluster.Member `json:"nodes"`
+	Config fsm.ConfigInfo   `json:"config"`
 }
 
 // detail is the value of "key:" in the output of watchdog service.
@@ -84,18 +101,18 @@ func TestCLIAgainstARealCluster(t *testing.T) {
 	}
 	all := strings.Join([]string{c.running()[0].Addr, c.running()[1].Addr, "http://" + c.running()[2].Addr + "/"}, ",")
 
-	out := mustCLI(t, exitOK, runPing, "-addr", follower.Addr, "web-1")
+	out := mustCLI(t, cli.ExitOK, "ping", "-addr", follower.Addr, "web-1")
 	if !strings.Contains(out, "web-1: heartbeat committed") {
 		t.Fatalf("ping said %q", out)
 	}
 	if _, ok := serviceOn(leader, "web-1"); !ok {
 		t.Fatal("ping exited 0 but the leader has no web-1")
 	}
-	mustCLI(t, exitOK, runPing, "-addr", all, "web-2")
+	mustCLI(t, cli.ExitOK, "ping", "-addr", all, "web-2")
 	c.replicated("web-1", "web-2")
 
 	t.Run("services", func(t *testing.T) {
-		out := mustCLI(t, exitOK, runServices, "-addr", all)
+		out := mustCLI(t, cli.ExitOK, "services", "-addr", all)
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		if len(lines) != 3 || !strings.HasPrefix(lines[0], "ID") || !strings.Contains(lines[0], "NEXT DEADLINE") {
 			t.Fatalf("services table:\n%s", out)
@@ -108,13 +125,13 @@ func TestCLIAgainstARealCluster(t *testing.T) {
 			}
 		}
 		var v struct{ Services []struct{ ID, Status string } }
-		if err := json.Unmarshal([]byte(mustCLI(t, exitOK, runServices, "-json", "-addr", all)), &v); err != nil || len(v.Services) != 2 {
+		if err := json.Unmarshal([]byte(mustCLI(t, cli.ExitOK, "services", "-json", "-addr", all)), &v); err != nil || len(v.Services) != 2 {
 			t.Fatalf("services -json: %v %+v", err, v)
 		}
 	})
 
 	t.Run("service", func(t *testing.T) {
-		out := mustCLI(t, exitOK, runService, "web-1", "-addr", follower.Addr)
+		out := mustCLI(t, cli.ExitOK, "service", "web-1", "-addr", follower.Addr)
 		for key, want := range map[string]string{"id": "web-1", "status": "up", "timeout": "1m0s", "actions": "log",
 			"on recovered": "-", "incidents": "0"} {
 			if got := detail(out, key); got != want {
@@ -124,37 +141,37 @@ func TestCLIAgainstARealCluster(t *testing.T) {
 		if !strings.HasSuffix(detail(out, "last seen"), " ago)") || !strings.HasPrefix(detail(out, "next deadline"), "in ") {
 			t.Fatalf("service detail times:\n%s", out)
 		}
-		_, errOut, code := cli(t, nil, runService, "-addr", all, "nobody")
-		if code != exitFailed || !strings.Contains(errOut, `no service "nobody"`) {
+		_, errOut, code := runCLI(t, nil, "service", "-addr", all, "nobody")
+		if code != cli.ExitFailed || !strings.Contains(errOut, `no service "nobody"`) {
 			t.Fatalf("unknown service: exit %d, %s", code, errOut)
 		}
-		if _, _, code := cli(t, nil, runService, "-addr", all, ".."); code != exitUsage {
-			t.Fatalf("bad id: exit %d, want %d", code, exitUsage)
+		if _, _, code := runCLI(t, nil, "service", "-addr", all, ".."); code != cli.ExitUsage {
+			t.Fatalf("bad id: exit %d, want %d", code, cli.ExitUsage)
 		}
 	})
 
 	t.Run("pause and resume through a follower", func(t *testing.T) {
-		if out := mustCLI(t, exitOK, runPause, "-addr", follower.Addr, "web-2"); out != "web-2: paused\n" {
+		if out := mustCLI(t, cli.ExitOK, "pause", "-addr", follower.Addr, "web-2"); out != "web-2: paused\n" {
 			t.Fatalf("pause said %q", out)
 		}
 		if s, _ := serviceOn(leader, "web-2"); s.Status != "paused" {
 			t.Fatalf("pause exited 0 but the leader has %s", s.Status)
 		}
-		if out := mustCLI(t, exitOK, runResume, "-addr", follower.Addr, "web-2"); out != "web-2: up\n" {
+		if out := mustCLI(t, cli.ExitOK, "resume", "-addr", follower.Addr, "web-2"); out != "web-2: up\n" {
 			t.Fatalf("resume said %q", out)
 		}
 		// The detail ends with the recent events, read from the leader.
-		out := mustCLI(t, exitOK, runService, "web-2", "-addr", leader.Addr)
+		out := mustCLI(t, cli.ExitOK, "service", "web-2", "-addr", leader.Addr)
 		_, recent, ok := strings.Cut(out, "recent events")
 		if !ok || !strings.Contains(recent, " paused") || !strings.Contains(recent, " resumed") {
 			t.Fatalf("service detail lacks the pause and resume events:\n%s", out)
 		}
-		if out := mustCLI(t, exitOK, runResume, "-addr", follower.Addr, "web-2"); out != "web-2: service \"web-2\" is not paused (it is up): nothing to resume\n" {
+		if out := mustCLI(t, cli.ExitOK, "resume", "-addr", follower.Addr, "web-2"); out != "web-2: service \"web-2\" is not paused (it is up): nothing to resume\n" {
 			t.Fatalf("resume of what is not paused said %q", out)
 		}
 		// The same words for a missing service, whichever command meets it.
-		for name, cmd := range map[string]cliFunc{"pause": runPause, "resume": runResume, "service": runService, "delete": runDelete} {
-			if _, errOut, code := cli(t, nil, cmd, "-addr", all, "nobody"); code != exitFailed ||
+		for _, name := range []string{"pause", "resume", "service", "delete"} {
+			if _, errOut, code := runCLI(t, nil, name, "-addr", all, "nobody"); code != cli.ExitFailed ||
 				!strings.Contains(errOut, "watchdog: "+name+` nobody: no service "nobody" (404)`) {
 				t.Fatalf("%s unknown: exit %d, %s", name, code, errOut)
 			}
@@ -162,15 +179,15 @@ func TestCLIAgainstARealCluster(t *testing.T) {
 	})
 
 	t.Run("members and status", func(t *testing.T) {
-		out := mustCLI(t, exitOK, runMembers, "-addr", all)
+		out := mustCLI(t, cli.ExitOK, "members", "-addr", all)
 		if n := strings.Count(out, "\n"); n != 5 || !strings.Contains(out, leader.Node.ID()) {
 			t.Fatalf("members:\n%s", out)
 		}
 		var cl apiCluster
-		if err := json.Unmarshal([]byte(mustCLI(t, exitOK, runMembers, "-json", "-addr", all)), &cl); err != nil || cl.Leader != leader.Node.ID() {
+		if err := json.Unmarshal([]byte(mustCLI(t, cli.ExitOK, "members", "-json", "-addr", all)), &cl); err != nil || cl.Leader != leader.Node.ID() {
 			t.Fatalf("members -json: %v %+v", err, cl)
 		}
-		out = mustCLI(t, exitOK, runStatus, "-addr", all)
+		out = mustCLI(t, cli.ExitOK, "status", "-addr", all)
 		healthy := 0
 		for _, line := range strings.Split(out, "\n") {
 			if f := strings.Fields(line); len(f) == 5 && f[2] == "yes" && f[3] == "yes" && f[4] == "yes" {
@@ -183,8 +200,8 @@ func TestCLIAgainstARealCluster(t *testing.T) {
 	})
 
 	t.Run("WATCHDOG_ADDR", func(t *testing.T) {
-		out, errOut, code := cli(t, map[string]string{"WATCHDOG_ADDR": deadAddr(t) + "," + leader.Addr}, runPing, "from-env")
-		if code != exitOK || !strings.Contains(out, "via http://"+leader.Addr) {
+		out, errOut, code := runCLI(t, map[string]string{"WATCHDOG_ADDR": deadAddr(t) + "," + leader.Addr}, "ping", "from-env")
+		if code != cli.ExitOK || !strings.Contains(out, "via http://"+leader.Addr) {
 			t.Fatalf("exit %d: %s %s", code, out, errOut)
 		}
 	})
@@ -192,8 +209,8 @@ func TestCLIAgainstARealCluster(t *testing.T) {
 	// Last: it stops a node. Status, asked of the leader, sees it at once
 	// (its /readyz does not answer) and says the cluster is unhealthy.
 	c.stop(follower)
-	out, errOut, code := cli(t, nil, runStatus, "-addr", leader.Addr)
-	if code != exitFailed || !strings.Contains(out, follower.Node.ID()) || !strings.Contains(errOut, follower.Node.ID()+" not ready") {
+	out, errOut, code := runCLI(t, nil, "status", "-addr", leader.Addr)
+	if code != cli.ExitFailed || !strings.Contains(out, follower.Node.ID()) || !strings.Contains(errOut, follower.Node.ID()+" not ready") {
 		t.Fatalf("status with a node down: exit %d\n%s\n%s", code, out, errOut)
 	}
 }
@@ -206,7 +223,7 @@ func TestCLIPingTriesEachAddressInTurn(t *testing.T) {
 	lonely := newTestCluster(t, 0, c.file)
 	noLeader := lonely.start("lonely", 2, t.TempDir())
 	addrs := strings.Join([]string{deadAddr(t), noLeader.Addr, live.Addr}, ",")
-	out := mustCLI(t, exitOK, runPing, "-addr", addrs, "-timeout", "20s", "hopper")
+	out := mustCLI(t, cli.ExitOK, "ping", "-addr", addrs, "-timeout", "20s", "hopper")
 	if !strings.Contains(out, "via http://"+live.Addr) {
 		t.Fatalf("ping said %q", out)
 	}
@@ -216,9 +233,9 @@ func TestCLIPingTriesEachAddressInTurn(t *testing.T) {
 
 	// Nothing can take it: the documented exit status, within the bound.
 	start := time.Now()
-	_, errOut, code := cli(t, nil, runPing, "-addr", deadAddr(t)+","+noLeader.Addr, "-timeout", "1s", "hopper")
-	if code != exitUnavailable || !strings.Contains(errOut, "cluster unavailable") {
-		t.Fatalf("unreachable cluster: exit %d, want %d: %s", code, exitUnavailable, errOut)
+	_, errOut, code := runCLI(t, nil, "ping", "-addr", deadAddr(t)+","+noLeader.Addr, "-timeout", "1s", "hopper")
+	if code != cli.ExitUnavailable || !strings.Contains(errOut, "cluster unavailable") {
+		t.Fatalf("unreachable cluster: exit %d, want %d: %s", code, cli.ExitUnavailable, errOut)
 	}
 	if took := time.Since(start); took > 10*time.Second {
 		t.Fatalf("gave up after %s with -timeout 1s", took)
@@ -229,36 +246,36 @@ func TestCLIPausedServiceRaisesNoIncident(t *testing.T) {
 	c := newTestCluster(t, 3, fileConfig(t, "defaults: {timeout: 2s}\n"))
 	leader := c.leader(3)
 	addr := c.running()[0].Addr
-	mustCLI(t, exitOK, runPing, "-addr", addr, "maintained")
-	mustCLI(t, exitOK, runPause, "-addr", addr, "maintained")
+	mustCLI(t, cli.ExitOK, "ping", "-addr", addr, "maintained")
+	mustCLI(t, cli.ExitOK, "pause", "-addr", addr, "maintained")
 	// The control beats after the paused service, so it is due later: once
 	// it is down, the paused service would have been too, were it watched.
-	mustCLI(t, exitOK, runPing, "-addr", addr, "control")
+	mustCLI(t, cli.ExitOK, "ping", "-addr", addr, "control")
 	c.replicated("maintained", "control")
 	waitFor(t, 15*time.Second, "the control service to go down", func() bool { return isDown(t, addr, "control") })
-	out, _, _ := cli(t, nil, runService, "-addr", leader.Addr, "control")
+	out, _, _ := runCLI(t, nil, "service", "-addr", leader.Addr, "control")
 	if detail(out, "incidents") != "1" || !strings.Contains(out, ", still open\n") || !regexp.MustCompile(`(?m)^  down +log +`).MatchString(out) {
 		t.Fatalf("a down service's detail lacks its incident and action run:\n%s", out)
 	}
-	out = mustCLI(t, exitOK, runService, "-addr", leader.Addr, "maintained")
+	out = mustCLI(t, cli.ExitOK, "service", "-addr", leader.Addr, "maintained")
 	if detail(out, "status") != "paused" || detail(out, "incidents") != "0" {
 		t.Fatalf("paused service after its timeout:\n%s", out)
 	}
-	_, errOut, code := cli(t, nil, runServices, "-addr", addr)
-	if code != exitFailed || !strings.Contains(errOut, "1 down: control") {
+	_, errOut, code := runCLI(t, nil, "services", "-addr", addr)
+	if code != cli.ExitFailed || !strings.Contains(errOut, "1 down: control") {
 		t.Fatalf("services with one down: exit %d: %s", code, errOut)
 	}
 
 	// Resumed, it is watched again: silent for its timeout, it goes down.
-	mustCLI(t, exitOK, runResume, "-addr", addr, "maintained")
+	mustCLI(t, cli.ExitOK, "resume", "-addr", addr, "maintained")
 	waitFor(t, 15*time.Second, "the resumed service to go down", func() bool { return isDown(t, addr, "maintained") })
 }
 
 // isDown asks watchdog service whether id is down; a node that has not
 // applied the service yet says "no service" (also exit 1), which is not down.
 func isDown(t *testing.T, addr, id string) bool {
-	out, _, code := cli(t, nil, runService, "-addr", addr, id)
-	return detail(out, "status") == "down" && code == exitFailed
+	out, _, code := runCLI(t, nil, "service", "-addr", addr, id)
+	return detail(out, "status") == "down" && code == cli.ExitFailed
 }
 
 // replicated waits until every running agent has applied the services:
@@ -275,74 +292,4 @@ func (c *testCluster) replicated(ids ...string) {
 		}
 		return true
 	})
-}
-
-func TestCLIUsage(t *testing.T) {
-	for name, cmd := range map[string]cliFunc{"ping": runPing, "pause": runPause, "resume": runResume,
-		"service": runService, "services": runServices, "status": runStatus, "members": runMembers} {
-		t.Run(name, func(t *testing.T) {
-			_, errOut, code := cli(t, nil, cmd, "-h")
-			if code != exitOK || !strings.Contains(errOut, "Usage: watchdog "+name+" [flags]") ||
-				!strings.Contains(errOut, "-addr nodes") || !strings.Contains(errOut, "Exit status:") {
-				t.Fatalf("-h: exit %d\n%s", code, errOut)
-			}
-			for _, args := range [][]string{{"-no-such-flag"}, {"a", "b"}, {"-addr", "ftp://x", "a"}, {"-timeout", "0s", "a"}} {
-				if _, errOut, code := cli(t, nil, cmd, args...); code != exitUsage {
-					t.Fatalf("%v: exit %d, want %d\n%s", args, code, exitUsage, errOut)
-				}
-			}
-		})
-	}
-	if _, _, code := cli(t, nil, runPing); code != exitUsage {
-		t.Fatalf("ping without an id: exit %d", code)
-	}
-	if _, _, code := cli(t, nil, runPing, "a b"); code != exitUsage {
-		t.Fatalf("ping with a bad id: exit %d", code)
-	}
-}
-
-func TestClientAddrs(t *testing.T) {
-	const list = " 127.0.0.1:8081, http://n2:8080/ ,,https://lb.example/watchdog/"
-	nodes := func(tc *tls.Config) string {
-		c, err := newAPIClient(list, tc, "", "")
-		if err != nil {
-			t.Fatalf("%q: %v", list, err)
-		}
-		return strings.Join(c.Nodes(), " ")
-	}
-	if got, want := nodes(nil), "http://127.0.0.1:8081 http://n2:8080 https://lb.example/watchdog"; got != want {
-		t.Fatalf("nodes of %q: %q, want %q", list, got, want)
-	}
-	// With TLS, host:port means https; a URL keeps its scheme.
-	if got, want := nodes(&tls.Config{}), "https://127.0.0.1:8081 http://n2:8080 https://lb.example/watchdog"; got != want {
-		t.Fatalf("nodes of %q with TLS: %q, want %q", list, got, want)
-	}
-	for _, bad := range []string{"", " , ", "ftp://x", "http://", "http://h:1/?q=1", "%zz"} {
-		c, err := newAPIClient(bad, nil, "", "")
-		if err == nil {
-			t.Errorf("%q: got %q, want an error", bad, c.Nodes())
-		} else if strings.HasPrefix(err.Error(), "watchdog:") {
-			t.Errorf("%q: %q: the CLI prints its own prefix", bad, err)
-		}
-	}
-}
-
-func TestShortDurations(t *testing.T) {
-	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	at := func(d time.Duration) *time.Time { t := now.Add(d); return &t }
-	for _, c := range []struct{ got, want string }{
-		{ago(nil, now), "never"},
-		{ago(at(-350*time.Millisecond), now), "350ms ago"},
-		{ago(at(-42*time.Second), now), "42s ago"},
-		{ago(at(-(5*time.Minute + 3*time.Second)), now), "5m03s ago"},
-		{ago(at(-(3*time.Hour + 7*time.Minute)), now), "3h07m ago"},
-		{ago(at(-72*time.Hour), now), "3d ago"},
-		{dueIn(nil, now), "-"},
-		{dueIn(at(7*time.Second), now), "in 7s"},
-		{dueIn(at(-2*time.Second), now), "overdue 2s"},
-	} {
-		if c.got != c.want {
-			t.Errorf("got %q, want %q", c.got, c.want)
-		}
-	}
 }

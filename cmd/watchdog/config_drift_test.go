@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/watchdog-ha/watchdog/cli"
 	"github.com/watchdog-ha/watchdog/cluster"
 	"github.com/watchdog-ha/watchdog/config"
 	"github.com/watchdog-ha/watchdog/fsm"
@@ -183,7 +184,7 @@ func TestNodeRestartedWithoutItsFileLeadsWithoutReplacingTheConfig(t *testing.T)
 	if view.Config.Hash != committed.Hash || view.Config.Generation != 1 {
 		t.Fatalf("/v1/cluster config %+v, want %+v", view.Config, committed)
 	}
-	out := mustCLI(t, exitOK, runMembers, "-addr", leader.Addr)
+	out := mustCLI(t, cli.ExitOK, "members", "-addr", leader.Addr)
 	t.Logf("watchdog members with a node restarted without its file:\n%s", out)
 	if !strings.Contains(out, "none DRIFT, lacks hook") || !strings.Contains(out, committed.Hash+"\n") {
 		t.Fatalf("members does not show the drift:\n%s", out)
@@ -212,8 +213,8 @@ func TestNodeRestartedWithoutItsFileLeadsWithoutReplacingTheConfig(t *testing.T)
 	// A node that lacked an action before does not block another change;
 	// the apply warns about it.
 	changed := writeConfigFile(t, "changed.yaml", driftConfig(t, argv, "2s"))
-	_, errOut, code := cli(t, nil, runConfigApply, "-addr", strings.Join(c.addrs(), ","), changed)
-	if code != exitOK || !strings.Contains(errOut, "warning: "+bare.Node.ID()+"'s config file lacks hook") {
+	_, errOut, code := runCLI(t, nil, "config", "apply", "-addr", strings.Join(c.addrs(), ","), changed)
+	if code != cli.ExitOK || !strings.Contains(errOut, "warning: "+bare.Node.ID()+"'s config file lacks hook") {
 		t.Fatalf("apply with a node that already lacked hook: exit %d %s", code, errOut)
 	}
 }
@@ -276,8 +277,8 @@ func TestConfigApply(t *testing.T) {
 	all := strings.Join(c.addrs(), ",")
 
 	bad := writeConfigFile(t, "bad.yaml", strings.Replace(body, "timeout: 5s", "timeout: 1ms", 1)+"  other:\n    actions: [nope]\n")
-	out, errOut, code := cli(t, nil, runConfigApply, "-addr", all, bad)
-	if code != exitFailed || !strings.Contains(errOut, bad+":7: services.worker.timeout:") ||
+	out, errOut, code := runCLI(t, nil, "config", "apply", "-addr", all, bad)
+	if code != cli.ExitFailed || !strings.Contains(errOut, bad+":7: services.worker.timeout:") ||
 		!strings.Contains(errOut, bad+":10: services.other.actions") {
 		t.Fatalf("apply of a bad file: exit %d\n%s%s", code, out, errOut)
 	}
@@ -296,16 +297,16 @@ func TestConfigApply(t *testing.T) {
 	committedEverywhere(t, c, first, 5*time.Second, []string{"hook"})
 
 	good := writeConfigFile(t, "good.yaml", driftConfig(t, argv, "7s"))
-	out = mustCLI(t, exitOK, runConfigApply, "-addr", all, good)
+	out = mustCLI(t, cli.ExitOK, "config", "apply", "-addr", all, good)
 	second := leader.FSM.ConfigInfo()
 	if !strings.Contains(out, "applied "+good+": generation 2") || second.Hash == first.Hash {
 		t.Fatalf("apply: %s, committed %+v", out, second)
 	}
 	committedEverywhere(t, c, second, 7*time.Second, []string{"hook"})
-	if out := mustCLI(t, exitOK, runConfigApply, "-addr", all, good); !strings.Contains(out, "unchanged") {
+	if out := mustCLI(t, cli.ExitOK, "config", "apply", "-addr", all, good); !strings.Contains(out, "unchanged") {
 		t.Fatalf("second apply: %s", out)
 	}
-	if _, errOut, code := cli(t, nil, runConfigApply, "-addr", all, "-generation", "1", good); code != exitFailed ||
+	if _, errOut, code := runCLI(t, nil, "config", "apply", "-addr", all, "-generation", "1", good); code != cli.ExitFailed ||
 		!strings.Contains(errOut, "generation 2, not 1") {
 		t.Fatalf("apply at a stale generation: exit %d %s", code, errOut)
 	}
@@ -314,15 +315,15 @@ func TestConfigApply(t *testing.T) {
 	// nodes are not ready and say why.
 	pager := writeConfigFile(t, "pager.yaml", strings.Replace(driftConfig(t, argv, "7s"), "actions:\n", "actions:\n  pager:\n    exec: [\"/bin/true\"]\n", 1)+
 		"    on_recovered: [pager]\n")
-	_, errOut, code = cli(t, nil, runConfigApply, "-addr", all, pager)
-	if code != exitFailed || !strings.Contains(errOut, "n1's file lacks pager") || !strings.Contains(errOut, "n3's file lacks pager") {
+	_, errOut, code = runCLI(t, nil, "config", "apply", "-addr", all, pager)
+	if code != cli.ExitFailed || !strings.Contains(errOut, "n1's file lacks pager") || !strings.Contains(errOut, "n3's file lacks pager") {
 		t.Fatalf("apply naming an action the nodes lack: exit %d %s", code, errOut)
 	}
 	if g := leader.FSM.ConfigGeneration(); g != 2 {
 		t.Fatalf("refused apply changed the generation to %d", g)
 	}
-	_, errOut, code = cli(t, nil, runConfigApply, "-addr", all, "-force", pager)
-	if code != exitOK || !strings.Contains(errOut, "warning: n2's config file lacks pager") {
+	_, errOut, code = runCLI(t, nil, "config", "apply", "-addr", all, "-force", pager)
+	if code != cli.ExitOK || !strings.Contains(errOut, "warning: n2's config file lacks pager") {
 		t.Fatalf("forced apply: exit %d %s", code, errOut)
 	}
 	waitFor(t, 10*time.Second, "every node to be not ready for lack of pager", func() bool {

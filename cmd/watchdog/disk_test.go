@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/watchdog-ha/watchdog/cli"
 	"github.com/watchdog-ha/watchdog/internal/promtest"
 )
 
@@ -303,8 +304,8 @@ func TestNodeWithADamagedLogRefusesToStartAndIsReplaced(t *testing.T) {
 
 	code, out := runAgentToExit(t, victim)
 	t.Logf("%s on a truncated raft.db: exit status %d: %s", victim.id, code, strings.TrimSpace(out))
-	if code != exitFailed {
-		t.Errorf("exit status %d, want %d", code, exitFailed)
+	if code != cli.ExitFailed {
+		t.Errorf("exit status %d, want %d", code, cli.ExitFailed)
 	}
 	for _, want := range []string{db, "damaged", "empty data dir", `docs/operations.md, "Replace a node whose disk was lost"`} {
 		if !strings.Contains(out, want) {

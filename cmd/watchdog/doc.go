@@ -1,3 +1,3 @@
 // Command watchdog is the watchdog binary: "watchdog agent" assembles and runs a node of the
-// cluster (agent.go); every other command is a client of one.
+// cluster (agent.go); "watchdog bench" is package loadgen, and every other command package cli.
 package main

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/watchdog-ha/watchdog/cli"
 	"github.com/watchdog-ha/watchdog/fsm"
 )
 
@@ -88,7 +89,7 @@ func TestClusterViewShowsEveryNodesRaftAndGossipState(t *testing.T) {
 	if states["Leader"] != 1 || states["Follower"] != 2 {
 		t.Fatalf("raft states %v", states)
 	}
-	out := mustCLI(t, exitOK, runMembers, "-addr", follower.Addr)
+	out := mustCLI(t, cli.ExitOK, "members", "-addr", follower.Addr)
 	if !strings.HasPrefix(out, "NODE  HTTP") || strings.Count(out, " Follower ") != 2 || strings.Count(out, " Leader ") != 1 {
 		t.Fatalf("members:\n%s", out)
 	}
@@ -96,7 +97,7 @@ func TestClusterViewShowsEveryNodesRaftAndGossipState(t *testing.T) {
 
 	c.stop(follower)
 	waitFor(t, 10*time.Second, "the stopped node to show unreachable", func() bool {
-		out = mustCLI(t, exitOK, runMembers, "-addr", leader.Addr)
+		out = mustCLI(t, cli.ExitOK, "members", "-addr", leader.Addr)
 		for _, line := range strings.Split(out, "\n") {
 			if strings.HasPrefix(line, follower.Node.ID()+" ") {
 				return strings.Contains(line, " unreachable ")

@@ -15,8 +15,10 @@ import (
 	// is FROM scratch, with no /usr/share/zoneinfo to load it from.
 	_ "time/tzdata"
 
+	"github.com/watchdog-ha/watchdog/cli"
 	"github.com/watchdog-ha/watchdog/config"
 	"github.com/watchdog-ha/watchdog/internal/sdnotify"
+	"github.com/watchdog-ha/watchdog/loadgen"
 )
 
 func main() { runMain() }
@@ -27,16 +29,14 @@ func runMain(tunes ...tune) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stderr, tunes...)
-	if code := exitCode(err); code != exitOK {
+	if code := cli.ExitCode(err); code != cli.ExitOK {
 		// A usage error has been explained, with the usage, already.
-		if !errors.Is(err, errUsage) {
+		if !errors.Is(err, cli.ErrUsage) {
 			fmt.Fprintln(os.Stderr, "watchdog:", err)
 		}
 		os.Exit(code)
 	}
 }
-
-var errUsage = errors.New("usage")
 
 const usage = `usage: watchdog <command> [flags]
 
@@ -67,47 +67,22 @@ unhealthy, 2 usage error, 3 cluster unavailable.
 func run(ctx context.Context, args []string, stderr io.Writer, tunes ...tune) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return errUsage
+		return cli.ErrUsage
 	}
 	switch args[0] {
 	case "agent":
 		return runAgent(ctx, args[1:], stderr, tunes...)
 	case "bench":
-		return runBench(ctx, args[1:], os.Stdout, stderr)
-	case "version", "-version", "--version":
-		return runVersion(args[1:], os.Stdout, stderr)
-	case "keygen":
-		return runKeygen(args[1:], os.Stdout, stderr)
-	case "ping":
-		return runPing(ctx, args[1:], osCLIEnv(stderr))
-	case "run":
-		return runRun(ctx, args[1:], osCLIEnv(stderr))
-	case "status":
-		return runStatus(ctx, args[1:], osCLIEnv(stderr))
-	case "services":
-		return runServices(ctx, args[1:], osCLIEnv(stderr))
-	case "service":
-		return runService(ctx, args[1:], osCLIEnv(stderr))
-	case "pause":
-		return runPause(ctx, args[1:], osCLIEnv(stderr))
-	case "resume":
-		return runResume(ctx, args[1:], osCLIEnv(stderr))
-	case "delete":
-		return runDelete(ctx, args[1:], osCLIEnv(stderr))
-	case "members":
-		return runMembers(ctx, args[1:], osCLIEnv(stderr))
-	case "leave":
-		return runLeave(ctx, args[1:], osCLIEnv(stderr))
-	case "snapshot":
-		return runSnapshot(ctx, args[1:], osCLIEnv(stderr))
-	case "config":
-		return runConfig(ctx, args[1:], osCLIEnv(stderr))
+		return loadgen.Run(ctx, args[1:], os.Stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stderr, usage)
 		return flag.ErrHelp
 	}
+	if cmd := cli.Lookup(args[0]); cmd != nil {
+		return cmd(ctx, args[1:], cli.OSEnv(stderr))
+	}
 	fmt.Fprintf(stderr, "watchdog: unknown command %q\n%s", args[0], usage)
-	return errUsage
+	return cli.ErrUsage
 }
 
 func runAgent(ctx context.Context, args []string, stderr io.Writer, tunes ...tune) error {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/watchdog-ha/watchdog/cli"
 	"github.com/watchdog-ha/watchdog/cluster"
 )
 
@@ -278,7 +279,7 @@ func TestGrowToFiveAndShrinkToThreeUnderLoad(t *testing.T) {
 	old := leader.Node.ID()
 	handover := newLeaderAfter(c, old)
 	start := time.Now()
-	out := mustCLI(t, exitOK, runLeave, "-addr", leader.Addr)
+	out := mustCLI(t, cli.ExitOK, "leave", "-addr", leader.Addr)
 	if out != old+": left the cluster\n" {
 		t.Fatalf("leave said %q", out)
 	}
@@ -288,7 +289,7 @@ func TestGrowToFiveAndShrinkToThreeUnderLoad(t *testing.T) {
 	c.shutdown(leader)
 	leader = c.leader(4)
 	gone := c.follower(leader)
-	mustCLI(t, exitOK, runLeave, "-addr", gone.Addr)
+	mustCLI(t, cli.ExitOK, "leave", "-addr", gone.Addr)
 	waitForLeft(t, gone)
 	c.shutdown(gone)
 	leader = c.leader(3)
@@ -340,9 +341,9 @@ func TestMembersRemoveRefusesWhatWouldHurtAndRemovesTheDead(t *testing.T) {
 	}
 	refused := func(want string, args ...string) {
 		t.Helper()
-		out, errOut, code := cli(t, nil, runMembers, append([]string{"remove", "-addr", follower.Addr}, args...)...)
-		if code != exitFailed || !strings.Contains(errOut, want) {
-			t.Fatalf("members remove %v: exit %d, want %d and %q\n%s%s", args, code, exitFailed, want, out, errOut)
+		out, errOut, code := runCLI(t, nil, append([]string{"members", "remove", "-addr", follower.Addr}, args...)...)
+		if code != cli.ExitFailed || !strings.Contains(errOut, want) {
+			t.Fatalf("members remove %v: exit %d, want %d and %q\n%s%s", args, code, cli.ExitFailed, want, out, errOut)
 		}
 		t.Logf("members remove %v: %s", args, strings.TrimSpace(errOut))
 	}
@@ -362,19 +363,19 @@ func TestMembersRemoveRefusesWhatWouldHurtAndRemovesTheDead(t *testing.T) {
 		return false
 	})
 	// The leave of the follower now would leave the leader alone with a dead voter.
-	out, errOut, code := cli(t, nil, runLeave, "-addr", follower.Addr)
-	if code != exitFailed || !strings.Contains(errOut, "committing needs 2") {
+	out, errOut, code := runCLI(t, nil, "leave", "-addr", follower.Addr)
+	if code != cli.ExitFailed || !strings.Contains(errOut, "committing needs 2") {
 		t.Fatalf("leave below quorum: exit %d\n%s%s", code, out, errOut)
 	}
 	t.Logf("leave below quorum refused: %s", strings.TrimSpace(errOut))
 
-	if out := mustCLI(t, exitOK, runMembers, "remove", "-addr", follower.Addr, dead.Node.ID()); out != dead.Node.ID()+": removed\n" {
+	if out := mustCLI(t, cli.ExitOK, "members", "remove", "-addr", follower.Addr, dead.Node.ID()); out != dead.Node.ID()+": removed\n" {
 		t.Fatalf("remove said %q", out)
 	}
 	if conf := suffrages(leader); len(conf) != 2 || conf[dead.Node.ID()] != "" {
 		t.Fatalf("configuration after the removal: %v", conf)
 	}
-	again := mustCLI(t, exitOK, runMembers, "remove", "-addr", follower.Addr, dead.Node.ID())
+	again := mustCLI(t, cli.ExitOK, "members", "remove", "-addr", follower.Addr, dead.Node.ID())
 	if !strings.Contains(again, "nothing to do") {
 		t.Fatalf("second remove said %q", again)
 	}
@@ -388,8 +389,8 @@ func TestLastVoterNeverLeaves(t *testing.T) {
 	c := newTestCluster(t, 1, fileConfig(t, "defaults: {timeout: 1h}\n"))
 	solo := c.leader(1)
 	for _, args := range [][]string{{"-addr", solo.Addr}, {"-force", "-addr", solo.Addr}} {
-		_, errOut, code := cli(t, nil, runLeave, args...)
-		if code != exitFailed || !strings.Contains(errOut, "no voter") {
+		_, errOut, code := runCLI(t, nil, append([]string{"leave"}, args...)...)
+		if code != cli.ExitFailed || !strings.Contains(errOut, "no voter") {
 			t.Fatalf("leave %v of the last voter: exit %d\n%s", args, code, errOut)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/watchdog-ha/watchdog/cli"
 	"github.com/watchdog-ha/watchdog/cluster"
 	"github.com/watchdog-ha/watchdog/config"
 	"github.com/watchdog-ha/watchdog/fsm"
@@ -79,17 +80,17 @@ func TestMutatingRoutesAreNeverOpenOutsideDev(t *testing.T) {
 	}
 	// The generated token, as the CLI reads it from the data dir.
 	env := map[string]string{"WATCHDOG_TOKEN_FILE": filepath.Join(follower.dataDir, cluster.APITokenFile)}
-	if _, errOut, code := cli(t, nil, runPause, "-addr", follower.Addr, "job"); code != exitFailed || !strings.Contains(errOut, "401") {
+	if _, errOut, code := runCLI(t, nil, "pause", "-addr", follower.Addr, "job"); code != cli.ExitFailed || !strings.Contains(errOut, "401") {
 		t.Fatalf("pause without a token: exit %d %s", code, errOut)
 	}
-	if out, errOut, code := cli(t, env, runPause, "-addr", follower.Addr, "job"); code != exitOK {
+	if out, errOut, code := runCLI(t, env, "pause", "-addr", follower.Addr, "job"); code != cli.ExitOK {
 		t.Fatalf("pause with WATCHDOG_TOKEN_FILE: exit %d %s %s", code, out, errOut)
 	}
 	if code, body := call(t, "PUT", base+"/v1/services/new", `{"timeout": "1m"}`, token); code != http.StatusCreated {
 		t.Fatalf("PUT with the token: %d %s", code, body)
 	}
 	env["WATCHDOG_TOKEN_FILE"] = filepath.Join(t.TempDir(), "missing")
-	if _, errOut, code := cli(t, env, runResume, "-addr", follower.Addr, "job"); code == exitOK || !strings.Contains(errOut, "WATCHDOG_TOKEN_FILE") {
+	if _, errOut, code := runCLI(t, env, "resume", "-addr", follower.Addr, "job"); code == cli.ExitOK || !strings.Contains(errOut, "WATCHDOG_TOKEN_FILE") {
 		t.Fatalf("resume with a missing token file: exit %d %s", code, errOut)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/watchdog-ha/watchdog/cli"
 	"github.com/watchdog-ha/watchdog/fsm"
 )
 
@@ -84,7 +85,7 @@ func TestSnapshotRestoresIntoAFreshCluster(t *testing.T) {
 	}
 	heartbeat(t, srcFollower, "quick")
 	path := filepath.Join(t.TempDir(), "backup.snap")
-	out := mustCLI(t, exitOK, runSnapshot, "save", "-addr", srcFollower.Addr, path)
+	out := mustCLI(t, cli.ExitOK, "snapshot", "save", "-addr", srcFollower.Addr, path)
 	if !strings.Contains(out, "saved "+path+": ") || !strings.Contains(out, " 6 services (1 with an open incident)") {
 		t.Fatalf("save said %q", out)
 	}
@@ -96,7 +97,7 @@ func TestSnapshotRestoresIntoAFreshCluster(t *testing.T) {
 		return time.Since(time.Unix(0, quickSeen)) > quickTimeout+time.Second && time.Since(dstLed) > quickTimeout+time.Second
 	})
 	restoredAt := time.Now()
-	out = mustCLI(t, exitOK, runSnapshot, "restore", path, "-addr", dst.someFollower().Addr)
+	out = mustCLI(t, cli.ExitOK, "snapshot", "restore", path, "-addr", dst.someFollower().Addr)
 	if !strings.Contains(out, "restored "+path+": 6 services (1 with an open incident)") {
 		t.Fatalf("restore said %q", out)
 	}
@@ -161,23 +162,23 @@ func TestCLISnapshotTokenAndDamagedFiles(t *testing.T) {
 	a := c.leader(1)
 	heartbeat(t, a, "web-1")
 	path := filepath.Join(t.TempDir(), "backup.snap")
-	_, errOut, code := cli(t, nil, runSnapshot, "save", "-addr", a.Addr, path)
-	if code != exitFailed || !strings.Contains(errOut, "401") {
+	_, errOut, code := runCLI(t, nil, "snapshot", "save", "-addr", a.Addr, path)
+	if code != cli.ExitFailed || !strings.Contains(errOut, "401") {
 		t.Fatalf("save without the token: exit %d, %s", code, errOut)
 	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Fatalf("a refused save left %s: %v", path, err)
 	}
 	env := map[string]string{"WATCHDOG_TOKEN": "s3cret"}
-	if out, errOut, code := cli(t, env, runSnapshot, "save", "-addr", a.Addr, path); code != exitOK {
+	if out, errOut, code := runCLI(t, env, "snapshot", "save", "-addr", a.Addr, path); code != cli.ExitOK {
 		t.Fatalf("save with the token: exit %d, %s %s", code, out, errOut)
 	}
 	good, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, errOut, code = cli(t, nil, runSnapshot, "restore", "-addr", a.Addr, path)
-	if code != exitFailed || !strings.Contains(errOut, "401") {
+	_, errOut, code = runCLI(t, nil, "snapshot", "restore", "-addr", a.Addr, path)
+	if code != cli.ExitFailed || !strings.Contains(errOut, "401") {
 		t.Fatalf("restore without the token: exit %d, %s", code, errOut)
 	}
 	heartbeat(t, a, "web-2") // not in the backup
@@ -190,15 +191,15 @@ func TestCLISnapshotTokenAndDamagedFiles(t *testing.T) {
 		if err := os.WriteFile(bad, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_, errOut, code = cli(t, env, runSnapshot, "restore", "-addr", a.Addr, bad)
-		if code != exitFailed || !strings.Contains(errOut, "not a valid watchdog backup") {
+		_, errOut, code = runCLI(t, env, "snapshot", "restore", "-addr", a.Addr, bad)
+		if code != cli.ExitFailed || !strings.Contains(errOut, "not a valid watchdog backup") {
 			t.Fatalf("restore of a damaged file: exit %d, %s", code, errOut)
 		}
 	}
 	if _, ok := serviceOn(a, "web-2"); !ok {
 		t.Fatal("a refused restore changed the state")
 	}
-	if out, errOut, code := cli(t, env, runSnapshot, "restore", "-addr", a.Addr, path); code != exitOK {
+	if out, errOut, code := runCLI(t, env, "snapshot", "restore", "-addr", a.Addr, path); code != cli.ExitOK {
 		t.Fatalf("restore with the token: exit %d, %s %s", code, out, errOut)
 	}
 	waitFor(t, 10*time.Second, "the state as saved, without web-2", func() bool {
@@ -206,6 +207,6 @@ func TestCLISnapshotTokenAndDamagedFiles(t *testing.T) {
 		_, has1 := serviceOn(a, "web-1")
 		return has1 && !has2
 	})
-	mustCLI(t, exitUsage, runSnapshot, "save")
-	mustCLI(t, exitUsage, runSnapshot, "backup", path)
+	mustCLI(t, cli.ExitUsage, "snapshot", "save")
+	mustCLI(t, cli.ExitUsage, "snapshot", "backup", path)
 }

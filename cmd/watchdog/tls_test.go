@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"encoding/base64"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -13,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/watchdog-ha/watchdog/cli"
 	wdclient "github.com/watchdog-ha/watchdog/client"
 	"github.com/watchdog-ha/watchdog/config"
 	"github.com/watchdog-ha/watchdog/internal/testcert"
@@ -58,11 +57,11 @@ func TestTLSClusterServesOnlyClientsWithCertificates(t *testing.T) {
 
 	files := ca.Issue(t, "cli")
 	env := map[string]string{"WATCHDOG_TLS_CA": files.CA, "WATCHDOG_TLS_CERT": files.Cert, "WATCHDOG_TLS_KEY": files.Key}
-	if out, errOut, code := cli(t, env, runPing, "-addr", f.Addr, "by-cli"); code != exitOK {
+	if out, errOut, code := runCLI(t, env, "ping", "-addr", f.Addr, "by-cli"); code != cli.ExitOK {
 		t.Fatalf("watchdog ping over TLS: exit %d\n%s%s", code, out, errOut)
 	}
 	c.allReady()
-	if out, errOut, code := cli(t, env, runStatus, "-addr", f.Addr); code != exitOK {
+	if out, errOut, code := runCLI(t, env, "status", "-addr", f.Addr); code != cli.ExitOK {
 		t.Fatalf("watchdog status over TLS (asks each node at its https address): exit %d\n%s%s", code, out, errOut)
 	}
 	gc, err := wdclient.New([]string{f.Addr}, wdclient.WithTLSConfig(&tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{cert}}))
@@ -104,7 +103,7 @@ func TestTLSClusterServesOnlyClientsWithCertificates(t *testing.T) {
 
 	// Leaving goes from the node to the leader over https, with the node's
 	// certificate.
-	if out, errOut, code := cli(t, env, runLeave, "-addr", f.Addr); code != exitOK {
+	if out, errOut, code := runCLI(t, env, "leave", "-addr", f.Addr); code != cli.ExitOK {
 		t.Fatalf("watchdog leave over TLS: exit %d\n%s%s", code, out, errOut)
 	}
 	waitForLeft(t, f)
@@ -208,21 +207,6 @@ func TestGossipRefusesAWrongKey(t *testing.T) {
 	})
 }
 
-// TestKeygenMakesAGossipKey: watchdog keygen prints a key the config takes.
-func TestKeygenMakesAGossipKey(t *testing.T) {
-	var out, errOut strings.Builder
-	if err := runKeygen(nil, &out, &errOut); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.ParseConfig([]byte(fmt.Sprintf("gossip_key: %q\n", strings.TrimSpace(out.String()))), "test.yaml")
-	if err != nil {
-		t.Fatalf("the key keygen printed is refused: %v", err)
-	}
-	if key, err := base64.StdEncoding.DecodeString(string(cfg.GossipKey)); err != nil || len(key) != 32 {
-		t.Fatalf("key of %d bytes, %v; want 32", len(key), err)
-	}
-}
-
 // TestAgentProcessTakesTLSFromFlags starts a node as a process with the
 // -tls-* flags, -verify-incoming and -gossip-key-file, as an operator
 // would: it serves https only to clients with a certificate of its CA.
@@ -231,11 +215,8 @@ func TestAgentProcessTakesTLSFromFlags(t *testing.T) {
 	files := ca.Issue(t, "n1")
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "gossip.key")
-	var key strings.Builder
-	if err := runKeygen(nil, &key, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, []byte(key.String()), 0o600); err != nil {
+	key := mustCLI(t, cli.ExitOK, "keygen")
+	if err := os.WriteFile(keyFile, []byte(key), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	addrs := freeAddrs(t, 3)

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/watchdog-ha/watchdog/cli"
 	"github.com/watchdog-ha/watchdog/fsm"
 )
 
@@ -54,8 +55,8 @@ func waitForStatusOK(t *testing.T, p *proc) {
 	var out, errOut string
 	var code int
 	waitFor(t, 60*time.Second, "watchdog status through "+p.id+" to exit 0", func() bool {
-		out, errOut, code = cli(t, nil, runStatus, "-addr", p.httpAddr)
-		return code == exitOK
+		out, errOut, code = runCLI(t, nil, "status", "-addr", p.httpAddr)
+		return code == cli.ExitOK
 	})
 	t.Logf("%s back; watchdog status:\n%s%s", p.id, out, errOut)
 }
@@ -216,7 +217,7 @@ func acceptedEverywhere(t *testing.T, procs []*proc, leader *proc) {
 			t.Fatalf("a refused note was committed on %s", p.id)
 		}
 	}
-	out := mustCLI(t, exitOK, runMembers, "-addr", leader.httpAddr)
+	out := mustCLI(t, cli.ExitOK, "members", "-addr", leader.httpAddr)
 	// A header, a line a node, and the committed configuration's line.
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	// The PROTO column by its header (CONFIG follows it), and the node

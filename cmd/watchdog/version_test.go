@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -13,25 +11,6 @@ import (
 	"github.com/watchdog-ha/watchdog/internal/buildinfo"
 	"github.com/watchdog-ha/watchdog/internal/promtest"
 )
-
-func TestVersionCommand(t *testing.T) {
-	var out, errOut bytes.Buffer
-	if err := runVersion(nil, &out, &errOut); err != nil {
-		t.Fatal(err, errOut.String())
-	}
-	want := "watchdog " + buildinfo.Read().String() + " " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH + "\n"
-	if out.String() != want {
-		t.Fatalf("version printed %q, want %q", out.String(), want)
-	}
-	out.Reset()
-	var b buildinfo.Info
-	if err := runVersion([]string{"-json"}, &out, &errOut); err != nil || json.Unmarshal(out.Bytes(), &b) != nil || b != buildinfo.Read() {
-		t.Fatalf("version -json: %v %q", err, out.String())
-	}
-	if err := runVersion([]string{"extra"}, &out, &errOut); exitCode(err) != exitUsage {
-		t.Fatalf("an argument: %v", err)
-	}
-}
 
 // Every node says which build it runs: in /v1/cluster, for every node as
 // its status answers say, and in watchdog_build_info.

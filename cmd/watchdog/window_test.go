@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/watchdog-ha/watchdog/cli"
 	"github.com/watchdog-ha/watchdog/fsm"
 )
 
@@ -58,12 +59,12 @@ func TestMaintenanceWindowEndsThroughAFailover(t *testing.T) {
 	for _, id := range []string{"db", "cache", "web"} {
 		heartbeat(t, follower, id)
 	}
-	out := mustCLI(t, exitOK, runPause, "-addr", follower.Addr, "-tag", "maint", "-for", "4s")
+	out := mustCLI(t, cli.ExitOK, "pause", "-addr", follower.Addr, "-tag", "maint", "-for", "4s")
 	if !strings.HasPrefix(out, "tag maint: paused cache, db until ") || !strings.HasSuffix(out, "(0 unchanged)\n") {
 		t.Fatalf("pause -tag said %q", out)
 	}
 	until := time.Now().Add(5 * time.Second).UTC().Truncate(time.Second).Add(time.Second)
-	out = mustCLI(t, exitOK, runPause, "web", "-addr", follower.Addr, "-until", until.Format(time.RFC3339))
+	out = mustCLI(t, cli.ExitOK, "pause", "web", "-addr", follower.Addr, "-until", until.Format(time.RFC3339))
 	if out != "web: paused until "+until.Format(time.RFC3339)+"\n" {
 		t.Fatalf("pause -until said %q", out)
 	}
@@ -102,14 +103,14 @@ func TestMaintenanceWindowSurvivesARestore(t *testing.T) {
 	c := newTestCluster(t, 3, fileConfig(t, "check_interval: 100ms\ndefaults: {timeout: 1h}\n"))
 	leader := c.leader(3)
 	heartbeat(t, leader, "db")
-	mustCLI(t, exitOK, runPause, "db", "-for", "5s", "-addr", leader.Addr)
+	mustCLI(t, cli.ExitOK, "pause", "db", "-for", "5s", "-addr", leader.Addr)
 	path := filepath.Join(t.TempDir(), "backup.snap")
-	mustCLI(t, exitOK, runSnapshot, "save", "-addr", leader.Addr, path)
+	mustCLI(t, cli.ExitOK, "snapshot", "save", "-addr", leader.Addr, path)
 	windowEnd := mustService(t, leader, "db").PausedUntil
-	if out := mustCLI(t, exitOK, runResume, "db", "-addr", leader.Addr); out != "db: up\n" {
+	if out := mustCLI(t, cli.ExitOK, "resume", "db", "-addr", leader.Addr); out != "db: up\n" {
 		t.Fatalf("resume said %q", out)
 	}
-	mustCLI(t, exitOK, runSnapshot, "restore", path, "-addr", leader.Addr)
+	mustCLI(t, cli.ExitOK, "snapshot", "restore", path, "-addr", leader.Addr)
 	for _, a := range c.running() {
 		waitFor(t, 10*time.Second, a.Node.ID()+" paused again by the restore", func() bool {
 			s := mustService(t, a, "db")

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 )
 
 // runConfig is "watchdog config apply FILE" and "watchdog config show".
-func runConfig(ctx context.Context, args []string, env cliEnv) error {
+func runConfig(ctx context.Context, args []string, env Env) error {
 	if len(args) > 0 {
 		switch args[0] {
 		case "apply":
@@ -28,7 +28,7 @@ func runConfig(ctx context.Context, args []string, env cliEnv) error {
 			return runConfigShow(ctx, args[1:], env)
 		}
 	}
-	fmt.Fprint(env.stderr, `Usage: watchdog config apply [flags] FILE
+	fmt.Fprint(env.Stderr, `Usage: watchdog config apply [flags] FILE
        watchdog config show [flags]
 
 The committed configuration (defaults, services, history_per_service) is the
@@ -37,10 +37,10 @@ change it. "config apply" makes FILE's the cluster's configuration; "config
 show" prints the committed one's generation and hash, and this node's file's.
 Each takes -h.
 `)
-	return errUsage
+	return ErrUsage
 }
 
-func runConfigApply(ctx context.Context, args []string, env cliEnv) error {
+func runConfigApply(ctx context.Context, args []string, env Env) error {
 	f := newCLIFlags(env, "config apply", "FILE", `
 Makes FILE's configuration (defaults, services, history_per_service) the
 cluster's. FILE is checked here first, then sent to a node, which checks it
@@ -90,20 +90,20 @@ Needs the API token (WATCHDOG_TOKEN) when the cluster has one.`)
 		return fmt.Errorf("config apply: decode answer: %w", err)
 	}
 	if !v.Changed {
-		fmt.Fprintf(env.stdout, "unchanged: %s is the committed configuration (generation %d, hash %s)\n",
+		fmt.Fprintf(env.Stdout, "unchanged: %s is the committed configuration (generation %d, hash %s)\n",
 			pos[0], v.Committed.Generation, v.Committed.Hash)
 		return nil
 	}
-	fmt.Fprintf(env.stdout, "applied %s: generation %d, hash %s, %d services\n", pos[0],
+	fmt.Fprintf(env.Stdout, "applied %s: generation %d, hash %s, %d services\n", pos[0],
 		v.Committed.Generation, v.Committed.Hash, v.Services)
 	for _, id := range slices.Sorted(maps.Keys(v.Missing)) {
-		fmt.Fprintf(env.stderr, "warning: %s's config file lacks %s: it is not ready until it has them\n",
+		fmt.Fprintf(env.Stderr, "warning: %s's config file lacks %s: it is not ready until it has them\n",
 			id, strings.Join(v.Missing[id], ", "))
 	}
 	return nil
 }
 
-func runConfigShow(ctx context.Context, args []string, env cliEnv) error {
+func runConfigShow(ctx context.Context, args []string, env Env) error {
 	f := newCLIFlags(env, "config show", "", `
 Prints the committed configuration's generation, hash and the actions it
 names, and how the config file of the node that answers compares with it.
@@ -129,17 +129,17 @@ names, and how the config file of the node that answers compares with it.
 		return fmt.Errorf("config show: %w", err)
 	}
 	if *asJSON {
-		_, err = env.stdout.Write(raw)
+		_, err = env.Stdout.Write(raw)
 		return err
 	}
 	if v.Committed.Generation == 0 {
-		fmt.Fprintln(env.stdout, "committed: none yet (the first leader with a config file commits its own)")
+		fmt.Fprintln(env.Stdout, "committed: none yet (the first leader with a config file commits its own)")
 	} else {
-		fmt.Fprintf(env.stdout, "committed: generation %d, hash %s, actions %s\n", v.Committed.Generation,
+		fmt.Fprintf(env.Stdout, "committed: generation %d, hash %s, actions %s\n", v.Committed.Generation,
 			v.Committed.Hash, strings.Join(v.Committed.Actions, ","))
 	}
 	if v.File != nil {
-		fmt.Fprintf(env.stdout, "%s's file: %s\n", v.Node, configCell(v.File.File, v.File.Hash, v.File.Drift, v.File.Missing))
+		fmt.Fprintf(env.Stdout, "%s's file: %s\n", v.Node, configCell(v.File.File, v.File.Hash, v.File.Drift, v.File.Missing))
 	}
 	return nil
 }

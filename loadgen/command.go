@@ -1,4 +1,4 @@
-package main
+package loadgen
 
 import (
 	"context"
@@ -15,8 +15,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/watchdog-ha/watchdog/httpapi"
+	"github.com/watchdog-ha/watchdog/client"
 )
+
+// defaultAddr is the node the bench drives without -addr or $WATCHDOG_ADDR:
+// an agent's default HTTP address.
+const defaultAddr = "127.0.0.1:8080"
 
 // benchOptions are the parsed flags of `watchdog bench`.
 type benchOptions struct {
@@ -24,10 +28,12 @@ type benchOptions struct {
 	JSON       bool
 	NoopServer string  // if set, serve the no-op baseline here instead of measuring
 	APIToken   string  // to define and delete the bench's services
-	CPUPids    cpuFlag // servers whose CPU to measure (bench_cpu.go)
+	CPUPids    cpuFlag // servers whose CPU to measure (cpu.go)
 }
 
-func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// Run is `watchdog bench`: args are its flags (without the word bench). The
+// report goes to stdout, the flag errors and the progress to stderr.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	opts, err := parseBenchFlags(args, os.Getenv, stderr)
 	if err != nil {
 		return err
@@ -59,7 +65,7 @@ func newBenchFlagSet(stderr io.Writer, o *benchOptions, addrs *string) *flag.Fla
 	fs := flag.NewFlagSet("watchdog bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(addrs, "addr", "", "node HTTP `addresses`, host:port,host:port,... used round-robin\n"+
-		"(env WATCHDOG_ADDR, default "+defaultClientAddr+")")
+		"(env WATCHDOG_ADDR, default "+defaultAddr+")")
 	fs.IntVar(&o.Services, "services", 10000, "`number` of service ids, -prefix then 000000 and on")
 	fs.StringVar(&o.Prefix, "prefix", "", "`prefix` of the service ids (default "+benchPrefixDefault+"XXXXXX-, random per run)")
 	fs.IntVar(&o.Clients, "clients", 64, "concurrent clients, each with its own keep-alive connections")
@@ -109,7 +115,7 @@ func parseBenchFlags(args []string, getenv func(string) string, stderr io.Writer
 		return o, nil
 	}
 	// As every CLI command: $WATCHDOG_TOKEN, else $WATCHDOG_TOKEN_FILE.
-	tok, err := envToken(getenv)
+	tok, err := client.TokenFromEnv(getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +128,7 @@ func parseBenchFlags(args []string, getenv func(string) string, stderr io.Writer
 		addrs, from = getenv("WATCHDOG_ADDR"), "$WATCHDOG_ADDR"
 	}
 	if addrs == "" {
-		addrs = defaultClientAddr
+		addrs = defaultAddr
 	}
 	var errs []error
 	if o.Addrs, err = parseBenchAddrs(addrs); err != nil {
@@ -149,7 +155,7 @@ func (c *benchConfig) validate() []error {
 	check(c.Timeout <= 0, "-timeout: must be positive, got %s", c.Timeout)
 	check(!(c.Rate >= 0) || c.Rate > 1e9, "-rate: must be 0 (closed loop) or a number of requests/s up to 1e9, got %g", c.Rate)
 	check(c.Route != routeV1 && c.Route != routeQuery, "-route: must be %s or %s, got %q", routeV1, routeQuery, c.Route)
-	check(!httpapi.ValidID(c.serviceID(max(c.Services-1, 0))), "-prefix: %q makes invalid service ids: want A-Za-z0-9._-, ids at most 128 long", c.Prefix)
+	check(!client.ValidID(c.serviceID(max(c.Services-1, 0))), "-prefix: %q makes invalid service ids: want A-Za-z0-9._-, ids at most 128 long", c.Prefix)
 	return errs
 }
 

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -17,7 +17,7 @@ const readyTimeout = 2 * time.Second
 
 // runStatus prints the cluster's health: its leader and every node's
 // liveness, vote and readiness.
-func runStatus(ctx context.Context, args []string, env cliEnv) error {
+func runStatus(ctx context.Context, args []string, env Env) error {
 	f := newCLIFlags(env, "status", "", `
 Shows the cluster's health: the leader, and for every node whether it is
 alive (gossip), a voter (Raft) and ready (its own /readyz: it knows the
@@ -33,7 +33,7 @@ and every node is alive and ready.`)
 		return fmt.Errorf("status: %w", err)
 	}
 	ready := readiness(ctx, c, cl.Nodes)
-	if err := printStatus(env.stdout, cl, ready); err != nil {
+	if err := printStatus(env.Stdout, cl, ready); err != nil {
 		return err
 	}
 	var problems []string

@@ -1,11 +1,8 @@
-package main
+package cli
 
 import (
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/base64"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/watchdog-ha/watchdog/cluster"
@@ -31,7 +28,7 @@ func (f *cliFlags) tlsConfig() (*tls.Config, error) {
 		if flagVal != "" {
 			return flagVal, "-" + strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(env, "WATCHDOG_"), "_", "-"))
 		}
-		return f.env.getenv(env), "$" + env
+		return f.env.Getenv(env), "$" + env
 	}
 	ca, caFrom := pick(f.tls.ca, "WATCHDOG_TLS_CA")
 	cert, certFrom := pick(f.tls.cert, "WATCHDOG_TLS_CERT")
@@ -61,19 +58,4 @@ func (f *cliFlags) tlsConfig() (*tls.Config, error) {
 		c.Certificates = []tls.Certificate{pair}
 	}
 	return c, nil
-}
-
-// runKeygen prints a new gossip key: base64 of 32 random bytes (AES-256),
-// the form gossip_key and gossip_key_file take.
-func runKeygen(args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 {
-		fmt.Fprintln(stderr, "usage: watchdog keygen (takes no arguments)")
-		return errUsage
-	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return fmt.Errorf("keygen: %w", err)
-	}
-	_, err := fmt.Fprintln(stdout, base64.StdEncoding.EncodeToString(key))
-	return err
 }

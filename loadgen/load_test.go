@@ -1,4 +1,4 @@
-package main
+package loadgen
 
 import (
 	"bytes"
@@ -238,7 +238,7 @@ func TestBenchFlags(t *testing.T) {
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	var stderr bytes.Buffer
 	o, err := parseBenchFlags(nil, env(nil), &stderr)
-	if err != nil || strings.Join(o.Addrs, ",") != defaultClientAddr || o.Services != 10000 || o.Clients != 64 ||
+	if err != nil || strings.Join(o.Addrs, ",") != defaultAddr || o.Services != 10000 || o.Clients != 64 ||
 		o.Duration != 10*time.Second || o.Rate != 0 || o.Route != routeV1 || o.Timeout != 5*time.Second || o.Warmup != time.Second ||
 		!regexp.MustCompile(`^wdbench-[0-9a-f]{6}-$`).MatchString(o.Prefix) {
 		t.Fatalf("defaults: %+v, %v", o, err)
@@ -288,7 +288,7 @@ func TestBenchFlags(t *testing.T) {
 func TestBenchPrintsJSON(t *testing.T) {
 	srv := newCountingServer(t, func(http.ResponseWriter, *http.Request, string, int) int { return 200 })
 	var out, errOut bytes.Buffer
-	err := runBench(t.Context(), []string{"-addr", srv.URL, "-prefix", "bench-", "-services", "3", "-clients", "2",
+	err := Run(t.Context(), []string{"-addr", srv.URL, "-prefix", "bench-", "-services", "3", "-clients", "2",
 		"-duration", "200ms", "-warmup", "0s", "-json"}, &out, &errOut)
 	if err != nil {
 		t.Fatal(err, errOut.String())
@@ -312,7 +312,7 @@ func TestBenchPrintsJSON(t *testing.T) {
 func TestBenchPrintsText(t *testing.T) {
 	srv := newCountingServer(t, func(http.ResponseWriter, *http.Request, string, int) int { return 200 })
 	var out bytes.Buffer
-	err := runBench(t.Context(), []string{"-addr", srv.URL, "-prefix", "bench-", "-clients", "1", "-duration", "100ms",
+	err := Run(t.Context(), []string{"-addr", srv.URL, "-prefix", "bench-", "-clients", "1", "-duration", "100ms",
 		"-warmup", "0s", "-rate", "50"}, &out, &out)
 	if err != nil {
 		t.Fatal(err)

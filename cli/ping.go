@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 )
 
 // runPing sends one heartbeat and returns once it is committed.
-func runPing(ctx context.Context, args []string, env cliEnv) error {
+func runPing(ctx context.Context, args []string, env Env) error {
 	f := newCLIFlags(env, "ping", "ID", `
 Sends one heartbeat for service ID and returns once the cluster has committed
 it. Nodes are tried in turn: a node that is down or answers 503 (no leader)
@@ -21,6 +21,6 @@ idempotent, so a retry never does harm.`)
 	if err != nil {
 		return fmt.Errorf("ping %s: %w", id, err)
 	}
-	fmt.Fprintf(env.stdout, "%s: heartbeat committed (via %s)\n", id, via)
+	fmt.Fprintf(env.Stdout, "%s: heartbeat committed (via %s)\n", id, via)
 	return nil
 }

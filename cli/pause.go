@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -10,12 +10,11 @@ import (
 	"time"
 
 	"github.com/watchdog-ha/watchdog/client"
-	"github.com/watchdog-ha/watchdog/httpapi"
 )
 
 // runPause stops watching a service, or every service with a tag, until
 // resumed or for a maintenance window.
-func runPause(ctx context.Context, args []string, env cliEnv) error {
+func runPause(ctx context.Context, args []string, env Env) error {
 	f := newCLIFlags(env, "pause", "ID | -tag T", `
 Stops watching service ID, or every service tagged T (-tag): however long
 it stays silent, it raises no incident and runs no action. For maintenance.
@@ -52,7 +51,7 @@ too. Without them it stays paused until "watchdog resume".`)
 
 // runResume watches a paused service, or the paused services with a tag,
 // again, with a full timeout from now.
-func runResume(ctx context.Context, args []string, env cliEnv) error {
+func runResume(ctx context.Context, args []string, env Env) error {
 	f := newCLIFlags(env, "resume", "ID | -tag T", `
 Watches the paused service ID again, or every paused service tagged T
 (-tag). Its timeout starts afresh: the time it spent paused does not count
@@ -84,7 +83,7 @@ func pauseOrResume(ctx context.Context, f *cliFlags, args []string, tag *string,
 	switch {
 	case byTag && len(pos) > 0:
 		return f.usageError("give an ID or -tag, not both")
-	case byTag && !httpapi.ValidID(*tag):
+	case byTag && !client.ValidID(*tag):
 		return f.usageError("invalid tag %q: want 1-128 of A-Za-z0-9._- (not . or ..)", *tag)
 	case byTag:
 		target = *tag
@@ -101,7 +100,7 @@ func pauseOrResume(ctx context.Context, f *cliFlags, args []string, tag *string,
 	}
 	defer cancel()
 	out, err := do(ctx, c.c, target, byTag)
-	if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
+	if errors.Is(err, ErrUsage) || errors.Is(err, flag.ErrHelp) {
 		return err
 	}
 	if err != nil {
@@ -112,9 +111,9 @@ func pauseOrResume(ctx context.Context, f *cliFlags, args []string, tag *string,
 		return fmt.Errorf("%s %s: %w", f.name, what, cliError{err})
 	}
 	if byTag {
-		fmt.Fprintf(f.env.stdout, "tag %s: %s\n", target, out)
+		fmt.Fprintf(f.env.Stdout, "tag %s: %s\n", target, out)
 	} else {
-		fmt.Fprintf(f.env.stdout, "%s: %s\n", target, out)
+		fmt.Fprintf(f.env.Stdout, "%s: %s\n", target, out)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -21,7 +21,7 @@ const deleteWorkers = 8
 
 // runDelete forgets one service, or every service whose id has a prefix or
 // that has a tag.
-func runDelete(ctx context.Context, args []string, env cliEnv) error {
+func runDelete(ctx context.Context, args []string, env Env) error {
 	f := newCLIFlags(env, "delete", "ID | -prefix P | -tag T", `
 Deletes service ID: the cluster forgets it, its history and any action
 still owed for it (a heartbeat afterwards brings it back, on the defaults).
@@ -66,7 +66,7 @@ func deleteOne(ctx context.Context, f *cliFlags, arg string) error {
 	if err := c.Delete(ctx, id); err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)
 	}
-	fmt.Fprintf(f.env.stdout, "%s: deleted\n", id)
+	fmt.Fprintf(f.env.Stdout, "%s: deleted\n", id)
 	return nil
 }
 
@@ -109,10 +109,10 @@ func deleteMatching(ctx context.Context, f *cliFlags, m matcher, yes bool) error
 		}
 	}
 	if len(config) > 0 {
-		fmt.Fprintf(f.env.stderr, "watchdog delete: skipping %d defined in the config file (change it there): %s\n", len(config), abbreviate(config))
+		fmt.Fprintf(f.env.Stderr, "watchdog delete: skipping %d defined in the config file (change it there): %s\n", len(config), abbreviate(config))
 	}
 	if len(ids) == 0 {
-		fmt.Fprintf(f.env.stdout, "no service to delete matches %s\n", m)
+		fmt.Fprintf(f.env.Stdout, "no service to delete matches %s\n", m)
 		return nil
 	}
 	if !yes {
@@ -121,12 +121,12 @@ func deleteMatching(ctx context.Context, f *cliFlags, m matcher, yes bool) error
 		}
 	}
 	gone, failed := deleteAll(ctx, f, c, ids)
-	fmt.Fprintf(f.env.stdout, "deleted %d of %d services matching %s", len(ids)-len(failed)-gone, len(ids), m)
+	fmt.Fprintf(f.env.Stdout, "deleted %d of %d services matching %s", len(ids)-len(failed)-gone, len(ids), m)
 	if gone > 0 {
 		// The list came from one node's replica, which may lag a little.
-		fmt.Fprintf(f.env.stdout, " (%d were gone already)", gone)
+		fmt.Fprintf(f.env.Stdout, " (%d were gone already)", gone)
 	}
-	fmt.Fprintln(f.env.stdout)
+	fmt.Fprintln(f.env.Stdout)
 	if len(failed) > 0 {
 		return fmt.Errorf("delete: %d failed: %w", len(failed), errors.Join(failed...))
 	}
@@ -181,12 +181,12 @@ func deleteBounded(ctx context.Context, f *cliFlags, c *apiClient, id string) er
 // confirm asks question on the terminal and returns nil for a yes; without
 // a terminal to ask on, the answer is no, and -yes is the way.
 func confirm(f *cliFlags, question string) error {
-	if f.env.stdin == nil || !f.env.interactive {
+	if f.env.Stdin == nil || !f.env.Interactive {
 		fmt.Fprintf(f.Output(), "watchdog %s: %s\nwatchdog %s: stdin is not a terminal to confirm on: give -yes\n", f.name, question, f.name)
-		return fmt.Errorf("%w: not confirmed", errUsage)
+		return fmt.Errorf("%w: not confirmed", ErrUsage)
 	}
-	fmt.Fprintf(f.env.stderr, "%s [y/N] ", question)
-	line, _ := bufio.NewReader(f.env.stdin).ReadString('\n')
+	fmt.Fprintf(f.env.Stderr, "%s [y/N] ", question)
+	line, _ := bufio.NewReader(f.env.Stdin).ReadString('\n')
 	switch strings.ToLower(strings.TrimSpace(line)) {
 	case "y", "yes":
 		return nil

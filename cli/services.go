@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 )
 
 // runServices prints every service as a table, or the API's JSON.
-func runServices(ctx context.Context, args []string, env cliEnv) error {
+func runServices(ctx context.Context, args []string, env Env) error {
 	f := newCLIFlags(env, "services", "", `
 Lists every service the cluster watches: its status, when it was last heard
 from, its timeout and when it is next due. Exits 1 when any service is down.`)
@@ -27,9 +27,9 @@ from, its timeout and when it is next due. Exits 1 when any service is down.`)
 		return fmt.Errorf("services: %w", err)
 	}
 	if *asJSON {
-		_, err = env.stdout.Write(raw)
+		_, err = env.Stdout.Write(raw)
 	} else {
-		err = printServices(env.stdout, svcs, env.now())
+		err = printServices(env.Stdout, svcs, env.Now())
 	}
 	if err != nil {
 		return err
@@ -69,7 +69,7 @@ func expected(s client.Service) string {
 }
 
 // runService prints one service and its recent incidents.
-func runService(ctx context.Context, args []string, env cliEnv) error {
+func runService(ctx context.Context, args []string, env Env) error {
 	f := newCLIFlags(env, "service", "ID", `
 Shows service ID: its status, timing and actions, and its recent incidents
 with every action run and its outcome. Exits 1 when the service is down or
@@ -85,11 +85,11 @@ unknown.`)
 		return fmt.Errorf("service %s: %w", id, err)
 	}
 	if *asJSON {
-		_, err = env.stdout.Write(raw)
+		_, err = env.Stdout.Write(raw)
 	} else {
-		err = printService(env.stdout, s, env.now())
+		err = printService(env.Stdout, s, env.Now())
 		if err == nil {
-			err = printRecentEvents(ctx, env.stdout, c, id, env.now())
+			err = printRecentEvents(ctx, env.Stdout, c, id, env.Now())
 		}
 	}
 	if err != nil {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -35,7 +35,7 @@ const defaultPingTimeout = 5 * time.Second
 // -every while it runs, and its exit status with the end of its output after.
 // The pings are best effort: the command runs, and its status is returned,
 // whether or not the cluster can be reached.
-func runRun(ctx context.Context, args []string, env cliEnv) error {
+func runRun(ctx context.Context, args []string, env Env) error {
 	f := newCLIFlags(env, "run", "-id ID -- COMMAND [ARGS...]", `
 Runs COMMAND directly (no shell) and tells the cluster about it, as the
 healthchecks.io wrappers do: /ping/ID/start before (creating ID if the
@@ -56,7 +56,7 @@ status (127 if it could not start), never with the pings'.`)
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return fmt.Errorf("%w: %w", errUsage, err)
+		return fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	argv := f.Args()
 	if _, err := f.serviceID(*id); err != nil {
@@ -78,7 +78,7 @@ status (127 if it could not start), never with the pings'.`)
 	cancel()
 	startErr := r.send(ctx, "/start", nil)
 	if startErr != nil {
-		fmt.Fprintf(env.stderr, "watchdog run: %v; running the command anyway\n", startErr)
+		fmt.Fprintf(env.Stderr, "watchdog run: %v; running the command anyway\n", startErr)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err() // interrupted while starting: the command never ran
@@ -97,7 +97,7 @@ status (127 if it could not start), never with the pings'.`)
 func (f *cliFlags) setPingTimeout(flagValue time.Duration) error {
 	explicitTimeout := false
 	f.Visit(func(fl *flag.Flag) { explicitTimeout = explicitTimeout || fl.Name == "timeout" })
-	switch env := f.env.getenv("WATCHDOG_PING_TIMEOUT"); {
+	switch env := f.env.Getenv("WATCHDOG_PING_TIMEOUT"); {
 	case flagValue != 0:
 		f.timeout = flagValue
 	case explicitTimeout:
@@ -119,7 +119,7 @@ func (f *cliFlags) setPingTimeout(flagValue time.Duration) error {
 // runner is one "watchdog run".
 type runner struct {
 	f       *cliFlags
-	env     cliEnv
+	env     Env
 	id, rid string
 }
 
@@ -130,7 +130,7 @@ type runner struct {
 func (r *runner) ping(ctx context.Context, suffix string, note []byte) error {
 	err := r.send(ctx, suffix, note)
 	if err != nil {
-		fmt.Fprintln(r.env.stderr, "watchdog run:", err)
+		fmt.Fprintln(r.env.Stderr, "watchdog run:", err)
 	}
 	return err
 }
@@ -167,7 +167,7 @@ func (r *runner) halfTimeout(ctx context.Context, reachable bool) time.Duration 
 	_, s, err := c.Service(ctx, r.id)
 	d := s.Timeout
 	if err != nil || d <= 0 {
-		fmt.Fprintf(r.env.stderr, "watchdog run: cannot read the timeout of %s; re-sending the start every 5s\n", r.id)
+		fmt.Fprintf(r.env.Stderr, "watchdog run: cannot read the timeout of %s; re-sending the start every 5s\n", r.id)
 		return fallback
 	}
 	return max(d/2, 50*time.Millisecond)
@@ -178,7 +178,7 @@ func (r *runner) run(ctx context.Context, argv []string, interval time.Duration)
 	tail := &tailBuffer{max: fsm.MaxPingNote}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdin = os.Stdin
-	cmd.Stdout, cmd.Stderr = io.MultiWriter(r.env.stdout, tail), io.MultiWriter(r.env.stderr, tail)
+	cmd.Stdout, cmd.Stderr = io.MultiWriter(r.env.Stdout, tail), io.MultiWriter(r.env.Stderr, tail)
 	// Asked to stop, the command gets SIGTERM, as a service manager would.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	if err := cmd.Start(); err != nil {
@@ -219,9 +219,9 @@ func (r *runner) keepAlive(ctx context.Context, done <-chan struct{}, interval t
 			err := r.send(ctx, "/start", nil)
 			switch {
 			case err != nil && !failing:
-				fmt.Fprintf(r.env.stderr, "watchdog run: %v (retrying every %s, quietly)\n", err, interval)
+				fmt.Fprintf(r.env.Stderr, "watchdog run: %v (retrying every %s, quietly)\n", err, interval)
 			case err == nil && failing:
-				fmt.Fprintf(r.env.stderr, "watchdog run: ping %s/start: reached the cluster again\n", r.id)
+				fmt.Fprintf(r.env.Stderr, "watchdog run: ping %s/start: reached the cluster again\n", r.id)
 			}
 			failing = err != nil
 		}

@@ -1,4 +1,4 @@
-package main
+package loadgen
 
 import (
 	"context"
@@ -210,4 +210,13 @@ feed:
 	close(next)
 	wg.Wait()
 	return done, context.Cause(ctx)
+}
+
+// abbreviate lists a few ids and how many more.
+func abbreviate(ids []string) string {
+	const shown = 5
+	if len(ids) <= shown {
+		return strings.Join(ids, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(ids[:shown], ", "), len(ids)-shown)
 }

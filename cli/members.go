@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -10,8 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/watchdog-ha/watchdog/client"
 	"github.com/watchdog-ha/watchdog/cluster"
-	"github.com/watchdog-ha/watchdog/httpapi"
 )
 
 // leaveTimeout is the default -timeout of leave: a leadership transfer, a
@@ -20,7 +20,7 @@ const leaveTimeout = 30 * time.Second
 
 // runMembers lists the nodes as one node sees them, or, as "members remove
 // NODE", removes a node that is gone for good.
-func runMembers(ctx context.Context, args []string, env cliEnv) error {
+func runMembers(ctx context.Context, args []string, env Env) error {
 	if len(args) > 0 && args[0] == "remove" {
 		return runMembersRemove(ctx, args[1:], env)
 	}
@@ -49,10 +49,10 @@ at most a second ago; "unreachable" when it did not answer.
 		return fmt.Errorf("members: %w", err)
 	}
 	if *asJSON {
-		_, err = env.stdout.Write(raw)
+		_, err = env.Stdout.Write(raw)
 		return err
 	}
-	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tHTTP\tRAFT\tSUFFRAGE\tSTATE\tGOSSIP\tAPPLIED\tLAG\tCONTACT\tPROTO\tCONFIG")
 	for _, n := range cl.Nodes {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, orDash(n.HTTPAddr), orDash(n.RaftAddr),
@@ -63,9 +63,9 @@ at most a second ago; "unreachable" when it did not answer.
 		return err
 	}
 	if cl.Config.Generation == 0 {
-		_, err = fmt.Fprintln(env.stdout, "committed configuration: none yet")
+		_, err = fmt.Fprintln(env.Stdout, "committed configuration: none yet")
 	} else {
-		_, err = fmt.Fprintf(env.stdout, "committed configuration: generation %d, hash %s\n", cl.Config.Generation, cl.Config.Hash)
+		_, err = fmt.Fprintf(env.Stdout, "committed configuration: generation %d, hash %s\n", cl.Config.Generation, cl.Config.Hash)
 	}
 	return err
 }
@@ -106,7 +106,7 @@ func optProto(p int) string {
 }
 
 // runMembersRemove removes a node that is gone for good, through any node.
-func runMembersRemove(ctx context.Context, args []string, env cliEnv) error {
+func runMembersRemove(ctx context.Context, args []string, env Env) error {
 	f := newCLIFlags(env, "members remove", "NODE", `
 Removes NODE from the Raft configuration, for a node that is gone for good
 (its machine is lost). Any node takes the request and forwards it to the
@@ -120,7 +120,7 @@ configuration succeeds and changes nothing.`)
 	if err != nil {
 		return err
 	}
-	if !httpapi.ValidID(pos[0]) {
+	if !client.ValidID(pos[0]) {
 		return f.usageError("invalid node id %q", pos[0])
 	}
 	ctx, cancel, c, err := f.client(ctx)
@@ -141,15 +141,15 @@ configuration succeeds and changes nothing.`)
 		return fmt.Errorf("members remove: decode answer: %w", err)
 	}
 	if v.Removed {
-		fmt.Fprintf(env.stdout, "%s: removed\n", pos[0])
+		fmt.Fprintf(env.Stdout, "%s: removed\n", pos[0])
 	} else {
-		fmt.Fprintf(env.stdout, "%s: not in the Raft configuration (nothing to do)\n", pos[0])
+		fmt.Fprintf(env.Stdout, "%s: not in the Raft configuration (nothing to do)\n", pos[0])
 	}
 	return nil
 }
 
 // runLeave retires the one node given in -addr.
-func runLeave(ctx context.Context, args []string, env cliEnv) error {
+func runLeave(ctx context.Context, args []string, env Env) error {
 	f := newCLIFlags(env, "leave", "", `
 Retires the node at -addr from the cluster for good, as before
 decommissioning its machine: if it is the leader it hands leadership over
@@ -181,6 +181,6 @@ send it SIGTERM instead: it keeps its place.`)
 	if err := json.Unmarshal(body, &v); err != nil {
 		return fmt.Errorf("leave: decode answer: %w", err)
 	}
-	fmt.Fprintf(env.stdout, "%s: left the cluster\n", v.Node)
+	fmt.Fprintf(env.Stdout, "%s: left the cluster\n", v.Node)
 	return nil
 }

@@ -1,11 +1,11 @@
-package main
+package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"runtime"
 
 	"github.com/watchdog-ha/watchdog/internal/buildinfo"
@@ -13,7 +13,8 @@ import (
 
 // runVersion prints the build of this binary: it asks no node (each node
 // reports its own in GET /v1/cluster and watchdog_build_info).
-func runVersion(args []string, stdout, stderr io.Writer) error {
+func runVersion(_ context.Context, args []string, env Env) error {
+	stdout, stderr := env.Stdout, env.Stderr
 	f := flag.NewFlagSet("watchdog version", flag.ContinueOnError)
 	f.SetOutput(stderr)
 	f.Usage = func() {
@@ -30,11 +31,11 @@ watchdog_build_info metric.
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return fmt.Errorf("%w: %w", errUsage, err)
+		return fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	if f.NArg() > 0 {
 		fmt.Fprintf(stderr, "watchdog version: unexpected argument %q\n", f.Arg(0))
-		return errUsage
+		return ErrUsage
 	}
 	b := buildinfo.Read()
 	if *asJSON {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -21,7 +21,7 @@ import (
 const snapshotTimeout = 5 * time.Minute
 
 // runSnapshot is "watchdog snapshot save FILE" or "watchdog snapshot restore FILE".
-func runSnapshot(ctx context.Context, args []string, env cliEnv) error {
+func runSnapshot(ctx context.Context, args []string, env Env) error {
 	if len(args) > 0 {
 		switch args[0] {
 		case "save":
@@ -30,18 +30,18 @@ func runSnapshot(ctx context.Context, args []string, env cliEnv) error {
 			return runSnapshotRestore(ctx, args[1:], env)
 		}
 	}
-	fmt.Fprint(env.stderr, "usage: watchdog snapshot save FILE | watchdog snapshot restore FILE (each takes -h)\n")
-	return fmt.Errorf("%w: want snapshot save or snapshot restore", errUsage)
+	fmt.Fprint(env.Stderr, "usage: watchdog snapshot save FILE | watchdog snapshot restore FILE (each takes -h)\n")
+	return fmt.Errorf("%w: want snapshot save or snapshot restore", ErrUsage)
 }
 
-func snapshotFlags(env cliEnv, name, about string) *cliFlags {
+func snapshotFlags(env Env, name, about string) *cliFlags {
 	f := newCLIFlags(env, name, "FILE", about)
 	f.timeout = snapshotTimeout
 	f.Lookup("timeout").DefValue = snapshotTimeout.String()
 	return f
 }
 
-func runSnapshotSave(ctx context.Context, args []string, env cliEnv) error {
+func runSnapshotSave(ctx context.Context, args []string, env Env) error {
 	f := snapshotFlags(env, "snapshot save", `
 Saves a backup of the cluster's replicated state to FILE: every service, its
 definition, status, incidents and history. The leader takes a fresh snapshot
@@ -58,12 +58,12 @@ sets an api_token.`)
 	if err != nil {
 		return fmt.Errorf("snapshot save: %w", err)
 	}
-	fmt.Fprintf(env.stdout, "saved %s: %d bytes, %d services (%d with an open incident), raft index %d, term %d, from %s\n",
+	fmt.Fprintf(env.Stdout, "saved %s: %d bytes, %d services (%d with an open incident), raft index %d, term %d, from %s\n",
 		pos[0], size, info.Services, info.OpenIncidents, info.Index, info.Term, info.Node)
 	return nil
 }
 
-func runSnapshotRestore(ctx context.Context, args []string, env cliEnv) error {
+func runSnapshotRestore(ctx context.Context, args []string, env Env) error {
 	f := snapshotFlags(env, "snapshot restore", `
 Replaces the cluster's replicated state with the backup in FILE, through the
 leader (any node forwards it there). The file is checked here, and again by
@@ -82,7 +82,7 @@ $WATCHDOG_TOKEN when the cluster sets an api_token.`)
 	if err != nil {
 		return fmt.Errorf("snapshot restore: %w", err)
 	}
-	fmt.Fprintf(env.stdout, "restored %s: %d services (%d with an open incident), saved at raft index %d by %s at %s\n",
+	fmt.Fprintf(env.Stdout, "restored %s: %d services (%d with an open incident), saved at raft index %d by %s at %s\n",
 		pos[0], info.Services, info.OpenIncidents, info.Index, info.Node, info.Created.Format(time.RFC3339))
 	return nil
 }
