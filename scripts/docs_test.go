@@ -311,3 +311,58 @@ func slug(text string) string {
 	}
 	return b.String()
 }
+
+// TestDocsNameTestsThatExist: a test, fuzz target or benchmark the README or
+// docs/ names (as the source of a figure or of a guarantee) is defined in the
+// repository, so that moving or renaming one cannot leave a claim without
+// its proof. Where a doc names the package beside it (`go test ... ./pkg`),
+// the test is in that package.
+func TestDocsNameTestsThatExist(t *testing.T) {
+	root := repoRoot(t)
+	defined := map[string][]string{} // name -> packages (dirs) that define it
+	funcDecl := regexp.MustCompile(`(?m)^func ((?:Test|Fuzz|Benchmark)[A-Z][A-Za-z0-9_]*)\(`)
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") && path != root {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range funcDecl.FindAllSubmatch(src, -1) {
+			defined[string(m[1])] = append(defined[string(m[1])], relTo(root, filepath.Dir(path)))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := regexp.MustCompile(`\b(?:Test|Fuzz|Benchmark)[A-Z][A-Za-z0-9_]*`)
+	command := regexp.MustCompile("go test[^`\n]*-run '?\\^?([A-Z][A-Za-z0-9_]*)\\$?'?[^`\n]*? \\./([a-z/]+[a-z])/?")
+	for _, doc := range docFiles(t, root) {
+		text, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range named.FindAllString(string(text), -1) {
+			if len(defined[name]) == 0 {
+				t.Errorf("%s names %s, which no test file defines", relTo(root, doc), name)
+			}
+		}
+		for _, m := range command.FindAllStringSubmatch(string(text), -1) {
+			name, pkg := m[1], m[2]
+			if !strings.HasPrefix(name, "Test") && !strings.HasPrefix(name, "Fuzz") {
+				continue // a pattern such as RollingUpgrade: matched by go test itself
+			}
+			if len(defined[name]) > 0 && !slices.Contains(defined[name], pkg) {
+				t.Errorf("%s runs %s in ./%s, but it is defined in %v", relTo(root, doc), name, pkg, defined[name])
+			}
+		}
+	}
+}
