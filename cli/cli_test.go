@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -21,18 +20,6 @@ func cli(t *testing.T, env map[string]string, cmd Command, args ...string) (stdo
 		errOut.WriteString("watchdog: " + err.Error() + "\n")
 	}
 	return out.String(), errOut.String(), ExitCode(err)
-}
-
-// deadAddr is a loopback address nothing listens on.
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 func TestLookupFindsEveryClientCommand(t *testing.T) {

@@ -80,6 +80,12 @@ Needs the API token (WATCHDOG_TOKEN) when the cluster has one.`)
 		}
 		return fmt.Errorf("config apply: %w", err)
 	}
+	return printApplied(env, pos[0], body)
+}
+
+// printApplied prints the answer to an apply of file: what it committed,
+// and the nodes whose files lack actions it names.
+func printApplied(env Env, file string, body []byte) error {
 	var v struct {
 		Changed   bool
 		Services  int
@@ -91,10 +97,10 @@ Needs the API token (WATCHDOG_TOKEN) when the cluster has one.`)
 	}
 	if !v.Changed {
 		fmt.Fprintf(env.Stdout, "unchanged: %s is the committed configuration (generation %d, hash %s)\n",
-			pos[0], v.Committed.Generation, v.Committed.Hash)
+			file, v.Committed.Generation, v.Committed.Hash)
 		return nil
 	}
-	fmt.Fprintf(env.Stdout, "applied %s: generation %d, hash %s, %d services\n", pos[0],
+	fmt.Fprintf(env.Stdout, "applied %s: generation %d, hash %s, %d services\n", file,
 		v.Committed.Generation, v.Committed.Hash, v.Services)
 	for _, id := range slices.Sorted(maps.Keys(v.Missing)) {
 		fmt.Fprintf(env.Stderr, "warning: %s's config file lacks %s: it is not ready until it has them\n",

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/watchdog-ha/watchdog/fsm"
+	"github.com/watchdog-ha/watchdog/internal/testnet"
 )
 
 func TestCLIRunUsage(t *testing.T) {
@@ -70,7 +71,7 @@ func TestCLIRunWithoutClusterStillRunsTheCommand(t *testing.T) {
 		env  map[string]string
 		args []string
 	}{
-		{"nobody listens", map[string]string{"WATCHDOG_ADDR": deadAddr(t)}, []string{"-ping-timeout", "300ms"}},
+		{"nobody listens", map[string]string{"WATCHDOG_ADDR": testnet.DeadAddr(t)}, []string{"-ping-timeout", "300ms"}},
 		{"never answers", map[string]string{"WATCHDOG_ADDR": silentAddr(t), "WATCHDOG_PING_TIMEOUT": "300ms"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -92,7 +93,7 @@ func TestCLIRunWithoutClusterStillRunsTheCommand(t *testing.T) {
 		})
 	}
 	t.Run("success", func(t *testing.T) {
-		env := map[string]string{"WATCHDOG_ADDR": deadAddr(t)}
+		env := map[string]string{"WATCHDOG_ADDR": testnet.DeadAddr(t)}
 		out, errOut, code := cli(t, env, runRun, "-id", "offline", "-ping-timeout", "200ms", "--", "true")
 		if code != 0 {
 			t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)

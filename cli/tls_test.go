@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/watchdog-ha/watchdog/internal/testcert"
+	"github.com/watchdog-ha/watchdog/internal/testnet"
 )
 
 func TestCLIRefusesBadTLSSettings(t *testing.T) {
@@ -13,7 +14,7 @@ func TestCLIRefusesBadTLSSettings(t *testing.T) {
 		"key without cert": {"WATCHDOG_TLS_KEY": f.Key},
 		"CA not PEM":       {"WATCHDOG_TLS_CA": f.Key},
 	} {
-		if _, errOut, code := cli(t, env, runPing, "-addr", deadAddr(t), "svc"); code != ExitUsage || !strings.Contains(errOut, "WATCHDOG_TLS_") {
+		if _, errOut, code := cli(t, env, runPing, "-addr", testnet.DeadAddr(t), "svc"); code != ExitUsage || !strings.Contains(errOut, "WATCHDOG_TLS_") {
 			t.Errorf("%s: exit %d, %q; want a usage error naming the variable", name, code, errOut)
 		}
 	}

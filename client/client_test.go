@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -19,6 +18,7 @@ import (
 	"github.com/watchdog-ha/watchdog/cluster"
 	"github.com/watchdog-ha/watchdog/fsm"
 	"github.com/watchdog-ha/watchdog/httpapi"
+	"github.com/watchdog-ha/watchdog/internal/testnet"
 )
 
 // singleNode serves the API of a real one-node cluster, built as
@@ -57,18 +57,6 @@ func singleNode(t *testing.T, opts ...httpapi.Option) (*httptest.Server, *fsm.FS
 		t.Fatal("single node never established its leadership")
 	}
 	return srv, f
-}
-
-// deadAddr is an address nothing listens on: connections are refused.
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 // unavailable is a node that answers every request 503 as a node without a
@@ -166,7 +154,7 @@ func TestServiceDurationsAndPolicyAreParsed(t *testing.T) {
 func TestPingGoesPastADeadNodeAndA503(t *testing.T) {
 	srv, f := singleNode(t)
 	busy, hits := unavailable(t, "1")
-	c := newClient(t, []string{deadAddr(t), busy.URL, srv.URL})
+	c := newClient(t, []string{testnet.DeadAddr(t), busy.URL, srv.URL})
 	start := time.Now()
 	if err := c.Ping(context.Background(), "past-the-dead"); err != nil {
 		t.Fatalf("Ping: %v", err)
@@ -226,7 +214,7 @@ func TestContextDeadlineIsRespected(t *testing.T) {
 		name  string
 		addrs []string
 	}{
-		{"refused and 503", []string{deadAddr(t), busy.URL}},
+		{"refused and 503", []string{testnet.DeadAddr(t), busy.URL}},
 		{"hanging node", []string{hang.URL, busy.URL}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/watchdog-ha/watchdog/client"
 	"github.com/watchdog-ha/watchdog/httpapi"
+	"github.com/watchdog-ha/watchdog/internal/testnet"
 )
 
 // TestDoSendsAnyRouteAndSaysWhoAnswered: Do goes past a dead node and a
@@ -23,7 +24,7 @@ import (
 func TestDoSendsAnyRouteAndSaysWhoAnswered(t *testing.T) {
 	srv, _ := singleNode(t, httpapi.WithPingToken("ping-secret"), httpapi.WithAPIToken("api-secret"))
 	noLeader, _ := unavailable(t, "")
-	c := newClient(t, []string{deadAddr(t), noLeader.URL, srv.URL},
+	c := newClient(t, []string{testnet.DeadAddr(t), noLeader.URL, srv.URL},
 		client.WithPingToken("ping-secret"), client.WithAPIToken("api-secret"))
 	if got := strings.Join(c.Nodes(), " "); !strings.HasSuffix(got, " "+noLeader.URL+" "+srv.URL) {
 		t.Fatalf("Nodes = %q", got)
@@ -140,7 +141,7 @@ func TestDoAtAsksOneNodeOnce(t *testing.T) {
 	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusServiceUnavailable || apiErr.Message != "no leader" || hits.Load() != 1 {
 		t.Fatalf("readiness of a node without a leader: %v after %d requests; want one APIError 503", err, hits.Load())
 	}
-	if _, err := c.DoAt(ctx, deadAddr(t), client.Request{Path: "/readyz"}); err == nil || errors.As(err, &apiErr) {
+	if _, err := c.DoAt(ctx, testnet.DeadAddr(t), client.Request{Path: "/readyz"}); err == nil || errors.As(err, &apiErr) {
 		t.Fatalf("readiness of a dead node: %v; want the transport's error", err)
 	}
 	if _, err := c.DoAt(ctx, "ftp://x", client.Request{Path: "/readyz"}); err == nil {

@@ -88,12 +88,14 @@ func (h *internalHandler) heartbeats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	maxIDs := h.n.cfg.MaxBatch
+	var body []byte
+	var err error
 	if limit := maxForwardedBytes(maxIDs); r.ContentLength > limit {
 		// Refused before a byte of it is read, so the answer comes at once.
-		writePeerError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("batch larger than %d bytes (batch_size %d ids)", limit, maxIDs))
-		return
+		err = &http.MaxBytesError{Limit: limit}
+	} else {
+		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxForwardedBytes(maxIDs)))
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
@@ -120,10 +122,9 @@ func (h *internalHandler) heartbeats(w http.ResponseWriter, r *http.Request) {
 	case errors.As(err, &refused):
 		// The others are committed: the follower answers each request.
 		writePeerJSON(w, ForwardRefusedStatus, ForwardRefusedBody{Error: err.Error(), Refused: refused.Reasons()})
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		writePeerError(w, http.StatusServiceUnavailable, "heartbeats not committed in time")
 	case err != nil:
-		writePeerError(w, http.StatusServiceUnavailable, err.Error())
+		status, msg := peerFailure(err, "heartbeats not committed in time")
+		writePeerError(w, status, msg)
 	default:
 		w.WriteHeader(http.StatusOK) // no body: the status says it all
 	}
@@ -185,16 +186,26 @@ func (h *internalHandler) leave(w http.ResponseWriter, r *http.Request, id strin
 	ctx, cancel := context.WithTimeout(r.Context(), 2*h.n.cfg.ApplyTimeout)
 	defer cancel()
 	removed, err := h.n.RemoveMember(ctx, id, RemoveOptions{Force: force, Leaving: true})
+	if err != nil {
+		status, msg := peerFailure(err, "removal not committed in time (it may still commit; retrying is safe)")
+		writePeerError(w, status, msg)
+		return
+	}
+	writePeerJSON(w, http.StatusOK, map[string]any{"node": id, "removed": removed})
+}
+
+// peerFailure is the internal routes' one mapping of a failed commit or
+// removal to its answer. Refusals of a membership change are final (409,
+// 404); anything else did not commit and is 503, worth a retry. late is
+// what to say instead of the context's error when the wait ran out.
+func peerFailure(err error, late string) (status int, msg string) {
 	switch {
 	case errors.Is(err, ErrRefused):
-		writePeerError(w, http.StatusConflict, err.Error())
+		return http.StatusConflict, err.Error()
 	case errors.Is(err, ErrUnknownMember):
-		writePeerError(w, http.StatusNotFound, err.Error())
+		return http.StatusNotFound, err.Error()
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		writePeerError(w, http.StatusServiceUnavailable, "removal not committed in time (it may still commit; retrying is safe)")
-	case err != nil:
-		writePeerError(w, http.StatusServiceUnavailable, err.Error())
-	default:
-		writePeerJSON(w, http.StatusOK, map[string]any{"node": id, "removed": removed})
+		return http.StatusServiceUnavailable, late
 	}
+	return http.StatusServiceUnavailable, err.Error()
 }

@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -131,5 +133,30 @@ func TestForwardedBatchesInFlightEachGetTheirOwnAnswer(t *testing.T) {
 	})
 	if _, ok := leader.FSM().Service("stranger-2"); ok {
 		t.Fatal("a refused id was committed")
+	}
+}
+
+// The internal routes answer a failed commit or removal as they always
+// have: a refused membership change is final (409, 404) in its own words,
+// anything else is a 503, and a wait that ran out says the route's words.
+func TestPeerFailureAnswersEachErrorAsBefore(t *testing.T) {
+	const late = "heartbeats not committed in time"
+	refused := fmt.Errorf("%w: n2 is the leader", ErrRefused)
+	unknown := fmt.Errorf("%w: %q", ErrUnknownMember, "n9")
+	for _, c := range []struct {
+		err    error
+		status int
+		msg    string
+	}{
+		{refused, http.StatusConflict, refused.Error()},
+		{unknown, http.StatusNotFound, unknown.Error()},
+		{fmt.Errorf("commit: %w", context.DeadlineExceeded), http.StatusServiceUnavailable, late},
+		{context.Canceled, http.StatusServiceUnavailable, late},
+		{ErrNotLeader, http.StatusServiceUnavailable, ErrNotLeader.Error()},
+		{errors.New("disk full"), http.StatusServiceUnavailable, "disk full"},
+	} {
+		if status, msg := peerFailure(c.err, late); status != c.status || msg != c.msg {
+			t.Errorf("%v: %d %q, want %d %q", c.err, status, msg, c.status, c.msg)
+		}
 	}
 }

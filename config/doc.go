@@ -1,4 +1,3 @@
-// Package config is what a watchdog node runs with: the agent's flags and
-// WATCHDOG_* environment over the YAML config file, which it validates
-// ("file:line: field: problem"), reading secrets inline or from _file paths.
+// Package config is a node's configuration: the YAML file, validated as "file:line: field: problem",
+// with secrets inline or in _file paths, under the agent's flags and WATCHDOG_* environment.
 package config

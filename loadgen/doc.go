@@ -1,4 +1,3 @@
-// Package loadgen is `watchdog bench`: it sends heartbeats to the nodes of
-// a watchdog cluster and reports the throughput, the errors by kind and the
-// latency percentiles (and, with -cpu-pids, the servers' CPU per heartbeat).
+// Package loadgen is `watchdog bench`: it sends heartbeats to a watchdog cluster's nodes and reports
+// the throughput, the errors by kind, the latency percentiles and, with -cpu-pids, the servers' CPU.
 package loadgen

@@ -75,14 +75,10 @@ func StartAgent(cfg *config.AgentConfig, log *slog.Logger, tunes ...tune) (*Agen
 		}
 		a.tempDir, dataDir = dir, dir
 	}
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	ln, err := listenAPI(cfg.HTTPAddr)
 	if err != nil {
 		a.removeTemp()
-		if errors.Is(err, syscall.EADDRINUSE) {
-			// 8080, the default, is also make cluster's load balancer.
-			return nil, fmt.Errorf("listen on %s: %w: give this node another address with -http-addr", cfg.HTTPAddr, err)
-		}
-		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+		return nil, err
 	}
 	a.Addr, a.dataDir = ln.Addr().String(), dataDir
 	conns := httpapi.NewConnLimiter(cfg.File.MaxConnections)
@@ -105,17 +101,7 @@ func StartAgent(cfg *config.AgentConfig, log *slog.Logger, tunes ...tune) (*Agen
 		return nil, err
 	}
 	apiToken := tokens.start(a.Node)
-	var desired *fsm.Configure
-	if !cfg.NoConfigFile {
-		desired = cfg.File.Desired()
-	}
-	w := watcher.New(watcher.Config{
-		CheckInterval: time.Duration(cfg.File.CheckInterval),
-		Actions:       cfg.File.BuildActions(log),
-		Desired:       desired,
-		Logger:        log.With("sys", "watcher"),
-		NodeID:        cfg.NodeID,
-	}, a.FSM, a.Node)
+	w := newWatcher(cfg, a, log)
 	metrics := newRegistry(a.FSM, cfg.File.ServiceMetrics)
 	api := httpapi.New(a.Node, a.FSM, log.With("sys", "http"), httpapi.WithMetrics(metrics),
 		httpapi.WithActions(slices.Collect(maps.Keys(cfg.File.Actions))),
@@ -130,6 +116,35 @@ func StartAgent(cfg *config.AgentConfig, log *slog.Logger, tunes ...tune) (*Agen
 	log.Info("agent started", "node", cfg.NodeID, "http", a.Addr, "raft", a.Node.RaftAddr(),
 		"gossip", a.Node.GossipAddr(), "data_dir", dataDir, "tls", a.tls != nil, "gossip_encrypted", cc.GossipKey != nil)
 	return a, nil
+}
+
+// listenAPI binds the HTTP API's address; a taken port says which flag
+// moves it.
+func listenAPI(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			// 8080, the default, is also make cluster's load balancer.
+			return nil, fmt.Errorf("listen on %s: %w: give this node another address with -http-addr", addr, err)
+		}
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// newWatcher is the leader's duty of a's node, as cfg configures it.
+func newWatcher(cfg *config.AgentConfig, a *Agent, log *slog.Logger) *watcher.Watcher {
+	var desired *fsm.Configure
+	if !cfg.NoConfigFile {
+		desired = cfg.File.Desired()
+	}
+	return watcher.New(watcher.Config{
+		CheckInterval: time.Duration(cfg.File.CheckInterval),
+		Actions:       cfg.File.BuildActions(log),
+		Desired:       desired,
+		Logger:        log.With("sys", "watcher"),
+		NodeID:        cfg.NodeID,
+	}, a.FSM, a.Node)
 }
 
 // clusterConfig is the node's part of cfg; httpAddr is the address bound.

@@ -31,12 +31,7 @@ func TestCLIRunReportsTheCommand(t *testing.T) {
 	c := newTestCluster(t, 3, fileConfig(t, "defaults: {timeout: 1m}\n"))
 	leader := c.leader(3)
 	c.allReady()
-	var follower *Agent
-	for _, a := range c.running() {
-		if a != leader {
-			follower = a
-		}
-	}
+	follower := c.follower(leader)
 
 	t.Run("success", func(t *testing.T) {
 		out, errOut, code := runCLI(t, nil, "run", "-addr", follower.Addr, "-id", "ok-job", "--", "/bin/sh", "-c", "echo hello; echo world")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"regexp"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/watchdog-ha/watchdog/cli"
 	"github.com/watchdog-ha/watchdog/cluster"
 	"github.com/watchdog-ha/watchdog/fsm"
+	"github.com/watchdog-ha/watchdog/internal/testnet"
 )
 
 // runCLI runs a client command line (args[0] is the command) as the binary
@@ -64,18 +64,6 @@ func detail(out, key string) string {
 	return ""
 }
 
-// deadAddr is a loopback address nothing listens on.
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // allReady waits until every running agent says it is ready.
 func (c *testCluster) allReady() {
 	c.t.Helper()
@@ -93,12 +81,7 @@ func TestCLIAgainstARealCluster(t *testing.T) {
 	c := newTestCluster(t, 3, fileConfig(t, "defaults: {timeout: 1m}\n"))
 	leader := c.leader(3)
 	c.allReady()
-	var follower *Agent
-	for _, a := range c.running() {
-		if a != leader {
-			follower = a
-		}
-	}
+	follower := c.follower(leader)
 	all := strings.Join([]string{c.running()[0].Addr, c.running()[1].Addr, "http://" + c.running()[2].Addr + "/"}, ",")
 
 	out := mustCLI(t, cli.ExitOK, "ping", "-addr", follower.Addr, "web-1")
@@ -200,7 +183,7 @@ func TestCLIAgainstARealCluster(t *testing.T) {
 	})
 
 	t.Run("WATCHDOG_ADDR", func(t *testing.T) {
-		out, errOut, code := runCLI(t, map[string]string{"WATCHDOG_ADDR": deadAddr(t) + "," + leader.Addr}, "ping", "from-env")
+		out, errOut, code := runCLI(t, map[string]string{"WATCHDOG_ADDR": testnet.DeadAddr(t) + "," + leader.Addr}, "ping", "from-env")
 		if code != cli.ExitOK || !strings.Contains(out, "via http://"+leader.Addr) {
 			t.Fatalf("exit %d: %s %s", code, out, errOut)
 		}
@@ -222,7 +205,7 @@ func TestCLIPingTriesEachAddressInTurn(t *testing.T) {
 	// comes) answers 503: the client must move on, as for a dead address.
 	lonely := newTestCluster(t, 0, c.file)
 	noLeader := lonely.start("lonely", 2, t.TempDir())
-	addrs := strings.Join([]string{deadAddr(t), noLeader.Addr, live.Addr}, ",")
+	addrs := strings.Join([]string{testnet.DeadAddr(t), noLeader.Addr, live.Addr}, ",")
 	out := mustCLI(t, cli.ExitOK, "ping", "-addr", addrs, "-timeout", "20s", "hopper")
 	if !strings.Contains(out, "via http://"+live.Addr) {
 		t.Fatalf("ping said %q", out)
@@ -233,7 +216,7 @@ func TestCLIPingTriesEachAddressInTurn(t *testing.T) {
 
 	// Nothing can take it: the documented exit status, within the bound.
 	start := time.Now()
-	_, errOut, code := runCLI(t, nil, "ping", "-addr", deadAddr(t)+","+noLeader.Addr, "-timeout", "1s", "hopper")
+	_, errOut, code := runCLI(t, nil, "ping", "-addr", testnet.DeadAddr(t)+","+noLeader.Addr, "-timeout", "1s", "hopper")
 	if code != cli.ExitUnavailable || !strings.Contains(errOut, "cluster unavailable") {
 		t.Fatalf("unreachable cluster: exit %d, want %d: %s", code, cli.ExitUnavailable, errOut)
 	}

@@ -2,62 +2,20 @@ package main
 
 import (
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/watchdog-ha/watchdog/internal/sdnotify/sdnotifytest"
 )
-
-// listenNotify listens on a unix datagram socket as systemd does and returns
-// the messages it receives.
-func listenNotify(t *testing.T, name string) <-chan string {
-	t.Helper()
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	msgs := make(chan string, 100)
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				close(msgs)
-				return
-			}
-			msgs <- string(buf[:n])
-		}
-	}()
-	return msgs
-}
-
-// await reads messages until one starts with want.
-func await(t *testing.T, msgs <-chan string, want string, within time.Duration) {
-	t.Helper()
-	deadline := time.After(within)
-	for {
-		select {
-		case m, ok := <-msgs:
-			if !ok {
-				t.Fatalf("notify socket closed before %q", want)
-			}
-			if strings.HasPrefix(m, want) {
-				return
-			}
-		case <-deadline:
-			t.Fatalf("no %q within %v", want, within)
-		}
-	}
-}
 
 // The real agent, started as "watchdog agent" is, under a fake systemd:
 // READY=1, then WATCHDOG=1 pings at half of WATCHDOG_USEC, then STOPPING=1.
 func TestAgentNotifiesSystemd(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "notify.sock")
-	msgs := listenNotify(t, sock)
+	msgs := sdnotifytest.Listen(t, sock)
 	t.Setenv("NOTIFY_SOCKET", sock)
 	t.Setenv("WATCHDOG_USEC", "200000") // pings every 100 ms
 	t.Setenv("WATCHDOG_PID", "")
@@ -80,10 +38,10 @@ func TestAgentNotifiesSystemd(t *testing.T) {
 		t.Fatal("no READY=1 within 20s")
 	}
 	for range 3 {
-		await(t, msgs, "WATCHDOG=1", 2*time.Second)
+		sdnotifytest.Await(t, msgs, "WATCHDOG=1", 2*time.Second)
 	}
 	cancel()
-	await(t, msgs, "STOPPING=1", 20*time.Second)
+	sdnotifytest.Await(t, msgs, "STOPPING=1", 20*time.Second)
 	if err := <-done; err != nil {
 		t.Fatalf("agent: %v", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/watchdog-ha/watchdog/fsm"
+	"github.com/watchdog-ha/watchdog/internal/testnet"
 )
 
 // The secrets planted in the configuration, one of each kind.
@@ -121,7 +122,7 @@ actions:
 services:
   leaky: {timeout: 1s, actions: [hook, chat, page, mail, tattle]}
 `, srv.URL+"/hook/"+pathSecret+"?key="+querySecret, headerSecret, srv.URL+"/services/T0/B0/"+slackSecret,
-		routingKey, srv.URL+"/pd/enqueue", deadAddr(t), smtpPassword, tattler))
+		routingKey, srv.URL+"/pd/enqueue", testnet.DeadAddr(t), smtpPassword, tattler))
 	logs := &syncBuffer{}
 	c := startTestCluster(&testCluster{t: t, file: file, logTo: logs}, 3)
 	c.leader(3)

@@ -1,5 +1,3 @@
-// Package buildinfo says which build of watchdog is running, from what the
-// Go toolchain recorded in the binary (debug.ReadBuildInfo): the module
-// version, the VCS revision and whether the tree was modified, and the Go
-// version. Nothing is set by linker flags, so every build reports it alike.
+// Package buildinfo says which build of watchdog is running, from what the Go toolchain recorded in
+// the binary (module version, VCS revision, modified or not, Go version); no linker flag sets it.
 package buildinfo

@@ -3,64 +3,21 @@ package sdnotify
 import (
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/watchdog-ha/watchdog/internal/sdnotify/sdnotifytest"
 )
-
-// listenNotify listens on a unix datagram socket as systemd does and returns
-// the messages it receives.
-func listenNotify(t *testing.T, name string) <-chan string {
-	t.Helper()
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	msgs := make(chan string, 100)
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				close(msgs)
-				return
-			}
-			msgs <- string(buf[:n])
-		}
-	}()
-	return msgs
-}
-
-// await reads messages until one starts with want.
-func await(t *testing.T, msgs <-chan string, want string, within time.Duration) {
-	t.Helper()
-	deadline := time.After(within)
-	for {
-		select {
-		case m, ok := <-msgs:
-			if !ok {
-				t.Fatalf("notify socket closed before %q", want)
-			}
-			if strings.HasPrefix(m, want) {
-				return
-			}
-		case <-deadline:
-			t.Fatalf("no %q within %v", want, within)
-		}
-	}
-}
 
 // Start says READY=1 at once, WATCHDOG=1 every half of $WATCHDOG_USEC
 // while /healthz answers 200, and STOPPING=1 when stopped.
 func TestStartPingsWhileHealthyAndSaysStopping(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "notify.sock")
-	msgs := listenNotify(t, sock)
+	msgs := sdnotifytest.Listen(t, sock)
 	healthz := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/healthz" {
 			http.NotFound(w, r)
@@ -69,19 +26,19 @@ func TestStartPingsWhileHealthyAndSaysStopping(t *testing.T) {
 	defer healthz.Close()
 	env := map[string]string{"NOTIFY_SOCKET": sock, "WATCHDOG_USEC": "100000"}
 	stop := Start(healthz.Listener.Addr().String(), nil, func(k string) string { return env[k] }, slog.New(slog.DiscardHandler))
-	await(t, msgs, "READY=1", 5*time.Second)
+	sdnotifytest.Await(t, msgs, "READY=1", 5*time.Second)
 	for range 3 {
-		await(t, msgs, "WATCHDOG=1", 2*time.Second)
+		sdnotifytest.Await(t, msgs, "WATCHDOG=1", 2*time.Second)
 	}
 	stop()
-	await(t, msgs, "STOPPING=1", 5*time.Second)
+	sdnotifytest.Await(t, msgs, "STOPPING=1", 5*time.Second)
 }
 
 // An abstract socket ("@name") is reached too, and no pings are sent when
 // WATCHDOG_USEC is unset or meant for another process.
 func TestNotifyAbstractSocketAndInterval(t *testing.T) {
 	name := fmt.Sprintf("watchdog-test-%d-%d", os.Getpid(), time.Now().UnixNano())
-	msgs := listenNotify(t, "\x00"+name)
+	msgs := sdnotifytest.Listen(t, "\x00"+name)
 	env := map[string]string{"NOTIFY_SOCKET": "@" + name}
 	n, err := newNotifier(func(k string) string { return env[k] })
 	if err != nil {
@@ -91,7 +48,7 @@ func TestNotifyAbstractSocketAndInterval(t *testing.T) {
 	if err := n.send("READY=1"); err != nil {
 		t.Fatal(err)
 	}
-	await(t, msgs, "READY=1", 5*time.Second)
+	sdnotifytest.Await(t, msgs, "READY=1", 5*time.Second)
 
 	for _, c := range []struct {
 		usec, pid string
