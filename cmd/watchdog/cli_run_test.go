@@ -17,6 +17,25 @@ func events(t *testing.T, a *Agent, id string) []fsm.Record {
 	return evs
 }
 
+// synced returns a once it has applied all that the current leader had
+// committed: then a read of its state shows every write the CLI was
+// answered for, even if leadership moved under load and a is a follower now.
+func (c *testCluster) synced(t testing.TB, a *Agent) *Agent {
+	t.Helper()
+	var want uint64
+	waitFor(t, 20*time.Second, "a leader", func() bool {
+		l := c.currentLeader()
+		if l != nil {
+			want = l.Node.RaftStatus().CommitIndex
+		}
+		return l != nil
+	})
+	waitFor(t, 20*time.Second, "the node to apply what the leader committed", func() bool {
+		return a.Node.RaftStatus().AppliedIndex >= want
+	})
+	return a
+}
+
 func countEvents(evs []fsm.Record, ev fsm.Event) int {
 	n := 0
 	for _, e := range evs {
@@ -38,13 +57,13 @@ func TestCLIRunReportsTheCommand(t *testing.T) {
 		if code != 0 || out != "hello\nworld\n" {
 			t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
 		}
-		evs := events(t, leader, "ok-job")
+		evs := events(t, c.synced(t, leader), "ok-job")
 		start, end := evs[0], evs[len(evs)-1]
 		if start.Event != fsm.EventStart || end.Event != fsm.EventSuccess || end.Note != "hello\nworld\n" ||
 			start.RunID == "" || end.RunID != start.RunID {
 			t.Fatalf("events = %+v, want start then success with the output and one run id", evs)
 		}
-		if s, _ := serviceOn(leader, "ok-job"); s.Status != fsm.StatusUp {
+		if s, _ := serviceOn(c.synced(t, leader), "ok-job"); s.Status != fsm.StatusUp {
 			t.Fatalf("ok-job is %s", s.Status)
 		}
 	})
@@ -54,8 +73,8 @@ func TestCLIRunReportsTheCommand(t *testing.T) {
 		if code != 3 {
 			t.Fatalf("exit %d, want the command's 3: %s", code, errOut)
 		}
-		s, _ := serviceOn(leader, "bad-job")
-		evs := events(t, leader, "bad-job")
+		s, _ := serviceOn(c.synced(t, leader), "bad-job")
+		evs := events(t, c.synced(t, leader), "bad-job")
 		// The fail, then down (and the log action's delivery, once it ran).
 		var fail fsm.Record
 		if i := slices.IndexFunc(evs, func(r fsm.Record) bool { return r.Event == fsm.EventFail }); i >= 0 {
@@ -70,7 +89,7 @@ func TestCLIRunReportsTheCommand(t *testing.T) {
 		if _, errOut, code := runCLI(t, nil, "run", "-addr", leader.Addr, "-id", "true-job", "--", "true"); code != 0 {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
-		if evs := events(t, leader, "true-job"); countEvents(evs, fsm.EventSuccess) != 1 {
+		if evs := events(t, c.synced(t, leader), "true-job"); countEvents(evs, fsm.EventSuccess) != 1 {
 			t.Fatalf("events %+v", evs)
 		}
 	})
@@ -80,7 +99,7 @@ func TestCLIRunReportsTheCommand(t *testing.T) {
 		if code != 127 { // the shell's status for a command that could not start
 			t.Fatalf("exit %d, want 127", code)
 		}
-		if s, _ := serviceOn(leader, "nope-job"); s.Status != fsm.StatusDown {
+		if s, _ := serviceOn(c.synced(t, leader), "nope-job"); s.Status != fsm.StatusDown {
 			t.Fatalf("nope-job is %s, want down", s.Status)
 		}
 	})
@@ -96,7 +115,7 @@ func TestCLIRunReportsTheCommand(t *testing.T) {
 			done <- code
 		}()
 		waitFor(t, 15*time.Second, "re-sent starts", func() bool {
-			return countEvents(events(t, leader, "long-job"), fsm.EventStart) >= 3
+			return countEvents(events(t, c.synced(t, leader), "long-job"), fsm.EventStart) >= 3
 		})
 		if err := touch(flag); err != nil {
 			t.Fatal(err)
@@ -104,7 +123,7 @@ func TestCLIRunReportsTheCommand(t *testing.T) {
 		if code := <-done; code != 0 {
 			t.Fatalf("exit %d", code)
 		}
-		evs := events(t, leader, "long-job")
+		evs := events(t, c.synced(t, leader), "long-job")
 		if evs[len(evs)-1].Event != fsm.EventSuccess {
 			t.Fatalf("events %+v", evs)
 		}
@@ -131,10 +150,10 @@ func TestPingStartWithoutSuccessIsAnIncident(t *testing.T) {
 		t.Fatalf("start: %d", resp.StatusCode)
 	}
 	waitFor(t, 15*time.Second, "the started run to go down", func() bool {
-		s, _ := serviceOn(leader, "stuck")
+		s, _ := serviceOn(c.synced(t, leader), "stuck")
 		return s.Status == fsm.StatusDown
 	})
-	evs := events(t, leader, "stuck")
+	evs := events(t, c.synced(t, leader), "stuck")
 	if evs[0].Event != fsm.EventStart || countEvents(evs, fsm.EventDown) != 1 || countEvents(evs, fsm.EventSuccess) != 0 {
 		t.Fatalf("events %+v, want the start, then down", evs)
 	}
