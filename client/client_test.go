@@ -274,8 +274,8 @@ func TestBadIDIsRefusedBeforeSending(t *testing.T) {
 func TestValidIDMatchesTheServer(t *testing.T) {
 	for _, id := range []string{"", ".", "..", "...", "a", "A-Z_0.9", "a/b", "a b", "é", "%2e", strings.Repeat("x", 128),
 		strings.Repeat("x", 129), "-", "_", ".hidden"} {
-		if client.ValidID(id) != httpapi.ValidID(id) {
-			t.Errorf("ValidID(%q): client %v, server %v", id, client.ValidID(id), httpapi.ValidID(id))
+		if client.ValidID(id) != fsm.ValidID(id) {
+			t.Errorf("ValidID(%q): client %v, server %v", id, client.ValidID(id), fsm.ValidID(id))
 		}
 	}
 }

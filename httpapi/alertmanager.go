@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+
+	"github.com/watchdog-ha/watchdog/fsm"
 )
 
 // Prometheus's dead man's switch. kube-prometheus and most Prometheus setups
@@ -75,7 +77,7 @@ func (s *Server) handleAlertmanager(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := mux.Vars(r)["id"]
-	if !ValidID(id) {
+	if !fsm.ValidID(id) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid service id %s: want 1-128 of A-Za-z0-9._- (not . or ..)", quoteInput(id)))
 		return
 	}

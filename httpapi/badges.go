@@ -84,7 +84,7 @@ func (s *Server) badgeOf(tag string) (b badge, status fsm.Status, found bool) {
 func (s *Server) handleBadge(write func(http.ResponseWriter, badge, fsm.Status)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		tag := mux.Vars(r)["tag"]
-		if !ValidID(tag) {
+		if !fsm.ValidID(tag) {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid tag %s: want 1-128 of A-Za-z0-9._- (not . or ..), or all", quoteInput(tag)))
 			return
 		}

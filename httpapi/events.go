@@ -51,7 +51,7 @@ func eventOf(service string, r fsm.Record) eventView {
 // node's replica, optionally only the events at or after ?since=.
 func (s *Server) handleServiceEvents(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["id"]
-	if !ValidID(id) {
+	if !fsm.ValidID(id) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid service id %q", id))
 		return
 	}

@@ -68,7 +68,7 @@ func (s *Server) leaderWriteUpTo(limit int64, h write) http.HandlerFunc {
 			return
 		}
 		// A bad id is refused here, without a hop and without a leader.
-		if id, ok := mux.Vars(r)["id"]; ok && !ValidID(id) {
+		if id, ok := mux.Vars(r)["id"]; ok && !fsm.ValidID(id) {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid service id %q: want 1-128 of A-Za-z0-9._- (not . or ..)", id))
 			return
 		}

@@ -265,7 +265,7 @@ func (g *guardNode) admit(what string, ids []string) bool {
 	g.proposed = append(g.proposed, fmt.Sprintf("%s %q", what, ids))
 	ok := len(ids) > 0
 	for _, id := range ids {
-		if !httpapi.ValidID(id) {
+		if !fsm.ValidID(id) {
 			g.bad = append(g.bad, fmt.Sprintf("the invalid id %q reached %s", id, what))
 		}
 		ok = ok && isFixture(id)

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/watchdog-ha/watchdog/cluster"
+	"github.com/watchdog-ha/watchdog/fsm"
 )
 
 // Topology is what the cluster and health routes, and the status page,
@@ -41,7 +42,7 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, id string, re
 	if !allowed(w, r, s.access.pingToken, true) {
 		return
 	}
-	if !ValidID(id) {
+	if !fsm.ValidID(id) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid service id %s: want 1-128 of A-Za-z0-9._- (not . or ..)", quoteInput(id)))
 		return
 	}
@@ -84,7 +85,7 @@ func (s *Server) handleServices(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleService(w http.ResponseWriter, r *http.Request) {
 	allowPeerOrigin(s.node, w.Header(), r) // the dashboard's history, after a failover (peers.go)
 	id := mux.Vars(r)["id"]
-	if !ValidID(id) {
+	if !fsm.ValidID(id) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid service id %s", quoteInput(id)))
 		return
 	}

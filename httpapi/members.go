@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/watchdog-ha/watchdog/cluster"
+	"github.com/watchdog-ha/watchdog/fsm"
 )
 
 // Membership is what the membership routes need from the node.
@@ -68,7 +69,7 @@ func (s *Server) handleLeave(w http.ResponseWriter, r *http.Request) {
 // leader (leaderWrite forwards it there).
 func (s *Server) handleRemoveMember(r *http.Request) (int, any, error) {
 	id := mux.Vars(r)["node"]
-	if !ValidID(id) {
+	if !fsm.ValidID(id) {
 		return 0, nil, &badRequest{fmt.Sprintf("invalid node id %q: want 1-128 of A-Za-z0-9._- (not . or ..)", id)}
 	}
 	force, err := boolParam(r, "force")

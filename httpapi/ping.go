@@ -128,7 +128,7 @@ func pingFailure(w http.ResponseWriter, f failure) {
 func parsePing(w http.ResponseWriter, r *http.Request) (pingRequest, failure) {
 	vars := mux.Vars(r)
 	p := pingRequest{id: vars["id"], signal: fsm.SignalSuccess, rid: r.URL.Query().Get("rid")}
-	if !ValidID(p.id) {
+	if !fsm.ValidID(p.id) {
 		return p, failure{http.StatusBadRequest, "invalid url format"}
 	}
 	switch sig, ok := vars["signal"]; {

@@ -36,7 +36,7 @@ func (r restoreRules) CheckDefaults(def fsm.Definition) error {
 
 // CheckService implements cluster.RestoreCheck.
 func (r restoreRules) CheckService(svc fsm.Service) error {
-	if !ValidID(svc.ID) {
+	if !fsm.ValidID(svc.ID) {
 		return errors.New("invalid id: want 1-128 of A-Za-z0-9._- (not . or ..)")
 	}
 	// A service on the defaults has them for its definition: checked once,

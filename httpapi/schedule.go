@@ -48,7 +48,7 @@ func checkDependsIDs(deps []string) error {
 		return fmt.Errorf("depends_on: at most %d services, got %d", fsm.MaxDependsOn, len(deps))
 	}
 	for i, id := range deps {
-		if !ValidID(id) {
+		if !fsm.ValidID(id) {
 			return fmt.Errorf("depends_on: invalid service id %s", quoteInput(id))
 		}
 		if slices.Contains(deps[:i], id) {

@@ -144,10 +144,6 @@ func heartbeatPathID(r *http.Request) (id string, ok bool) {
 	return id, true
 }
 
-// ValidID reports whether id may name a service: 1–128 of A-Za-z0-9._-,
-// and not "." or "..", which would read as paths (fsm.ValidID).
-func ValidID(id string) bool { return fsm.ValidID(id) }
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -326,7 +326,7 @@ func checkTags(tags []string) error {
 		return fmt.Errorf("tags: at most %d, got %d", fsm.MaxTags, len(tags))
 	}
 	for i, t := range tags {
-		if !ValidID(t) {
+		if !fsm.ValidID(t) {
 			return fmt.Errorf("tags: invalid tag %s: want 1-128 of A-Za-z0-9._- (not . or ..)", quoteInput(t))
 		}
 		if slices.Contains(tags[:i], t) {

@@ -129,7 +129,7 @@ func (s *Server) tagged(r *http.Request) (tag string, ids []string, err error) {
 	switch {
 	case !r.URL.Query().Has("tag"):
 		return "", nil, &badRequest{"tag: required, as ?tag=T"}
-	case !ValidID(tag):
+	case !fsm.ValidID(tag):
 		return "", nil, &badRequest{fmt.Sprintf("tag: invalid tag %s: want 1-128 of A-Za-z0-9._- (not . or ..)", quoteInput(tag))}
 	}
 	for _, svc := range s.state.Services() {

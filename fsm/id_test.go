@@ -1,4 +1,4 @@
-package httpapi
+package fsm
 
 import (
 	"regexp"
