@@ -119,3 +119,23 @@ func BenchmarkSnapshot1M(b *testing.B) {
 		b.ReportMetric(float64(size)/1e6, "MB")
 	}
 }
+
+// BenchmarkCommandProtocol is the leader's protocol gate, asked on every
+// proposal: of a table built per call (the package function) and of one
+// built once and held (KindTable, as cluster.Node does).
+func BenchmarkCommandProtocol(b *testing.B) {
+	var hb Command = Heartbeat{At: 1, IDs: []string{"a"}} // an interface already, as the gate is handed
+	b.Run("per-call", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			CommandProtocol(hb)
+		}
+	})
+	b.Run("held", func(b *testing.B) {
+		t := NewKindTable()
+		b.ReportAllocs()
+		for range b.N {
+			t.CommandProtocol(hb)
+		}
+	})
+}
