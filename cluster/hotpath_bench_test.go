@@ -1,0 +1,81 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"testing"
+)
+
+// The heartbeat path's own work in this package, per batch: what the
+// profile of BenchmarkHeartbeatThreeNodes (cmd/watchdog) shows besides
+// Raft and net/http. Allocations per op are the figures to compare; they do
+// not depend on the load of the machine.
+//
+//	go test -run '^$' -bench 'FlushBatch|ForwardBody|FlushMetrics' -benchmem ./cluster
+
+// benchIDs are n distinct service ids, as long as typical ones.
+func benchIDs(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("service-%07d", i)
+	}
+	return ids
+}
+
+// BenchmarkFlushBatch is a batch of 64 requests of one id each (one
+// repeated), merged and answered, with a flush that does nothing.
+func BenchmarkFlushBatch(b *testing.B) {
+	ids := benchIDs(64)
+	ids[63] = ids[0]
+	batch := make([]*batchReq, len(ids))
+	for i := range batch {
+		batch[i] = &batchReq{ids: ids[i : i+1], done: make(chan error, 1)}
+	}
+	bt := newBatcher(batchPolicy{max: 4096, fill: 4096}, func(context.Context, []string) error { return nil })
+	ctx := context.Background()
+	b.ReportAllocs()
+	for range b.N {
+		bt.flushBatch(ctx, batch)
+		for _, r := range batch {
+			<-r.done
+		}
+	}
+}
+
+// BenchmarkForwardBody is a batch of 64 ids written by the follower and
+// read by the leader.
+func BenchmarkForwardBody(b *testing.B) {
+	ids := benchIDs(64)
+	b.Run("write", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			forwardBody(ids)
+		}
+	})
+	b.Run("parse", func(b *testing.B) {
+		body := []byte(forwardBody(ids))
+		b.ReportAllocs()
+		for range b.N {
+			if _, err := parseForwardBody(body, 4096); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkFlushMetrics is the metrics' wrappers of a leader's and a
+// follower's flush, around a flush that succeeds.
+func BenchmarkFlushMetrics(b *testing.B) {
+	m := newMetrics()
+	ids := benchIDs(64)
+	ctx := context.Background()
+	nop := func(context.Context, []string) error { return nil }
+	for name, f := range map[string]flushFunc{"committing": m.committing(nop), "forwarding": m.forwarding(nop)} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				f(ctx, ids)
+			}
+		})
+	}
+}
