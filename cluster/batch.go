@@ -213,8 +213,8 @@ func (b *batcher) flushBatch(ctx context.Context, batch []*batchReq) {
 		ids = mergeIDs(batch)
 	}
 	err := b.flush(ctx, ids)
-	var refused *RefusedError
-	isRefused := errors.As(err, &refused)
+	// AsType, not As: As's target escapes, an allocation per batch.
+	refused, isRefused := errors.AsType[*RefusedError](err)
 	for _, r := range batch {
 		if isRefused {
 			// Only the requests that carried a refused id fail.
