@@ -37,6 +37,9 @@ type batcher struct {
 	// heartbeat. A request goes back only once its answer has been taken,
 	// so no late answer can reach its next user.
 	pool sync.Pool
+	// sets recycles mergeIDs' sets of ids seen (map[string]struct{}): a map
+	// made per batch was most of a batch's bytes.
+	sets sync.Pool
 }
 
 type batchReq struct {
@@ -210,7 +213,7 @@ func (b *batcher) drain(q *reqQueue) {
 func (b *batcher) flushBatch(ctx context.Context, batch []*batchReq) {
 	ids := batch[0].ids
 	if len(batch) > 1 {
-		ids = mergeIDs(batch)
+		ids = b.merge(batch)
 	}
 	err := b.flush(ctx, ids)
 	// AsType, not As: As's target escapes, an allocation per batch.
@@ -225,12 +228,31 @@ func (b *batcher) flushBatch(ctx context.Context, batch []*batchReq) {
 	}
 }
 
-func mergeIDs(batch []*batchReq) []string {
+// pooledSetMax bounds the sets that b.sets keeps: clearing a map costs
+// what it once held, so one grown by a rare huge batch is left to the GC.
+const pooledSetMax = 1024
+
+// merge is mergeIDs with a set from b.sets.
+func (b *batcher) merge(batch []*batchReq) []string {
+	seen, _ := b.sets.Get().(map[string]struct{})
+	if seen == nil {
+		seen = make(map[string]struct{}, len(batch))
+	}
+	ids := mergeIDs(batch, seen)
+	if len(seen) <= pooledSetMax {
+		clear(seen)
+		b.sets.Put(seen)
+	}
+	return ids
+}
+
+// mergeIDs is the ids of batch, each once, in order; seen is an empty set
+// to note them in.
+func mergeIDs(batch []*batchReq, seen map[string]struct{}) []string {
 	n := 0
 	for _, r := range batch {
 		n += len(r.ids)
 	}
-	seen := make(map[string]struct{}, n)
 	ids := make([]string, 0, n)
 	for _, r := range batch {
 		for _, id := range r.ids {
