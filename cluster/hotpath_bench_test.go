@@ -1,9 +1,14 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"testing"
+
+	"github.com/watchdog-ha/watchdog/fsm"
 )
 
 // The heartbeat path's own work in this package, per batch: what the
@@ -78,4 +83,39 @@ func BenchmarkFlushMetrics(b *testing.B) {
 			}
 		})
 	}
+}
+
+// parseForwardBodyBefore is parseForwardBody as it was before it sliced
+// one string: what the leader accepts, and its errors, must not change.
+func parseForwardBodyBefore(body []byte, maxIDs int) ([]string, error) {
+	body = bytes.TrimSuffix(body, []byte("\n"))
+	if len(body) == 0 {
+		return nil, errors.New("no service ids")
+	}
+	if n := bytes.Count(body, []byte("\n")) + 1; n > maxIDs {
+		return nil, fmt.Errorf("%w: %d ids, at most %d (batch_size)", errBatchTooLarge, n, maxIDs)
+	}
+	ids := make([]string, 0, bytes.Count(body, []byte("\n"))+1)
+	for i, line := range bytes.Split(body, []byte("\n")) {
+		id := string(bytes.TrimSuffix(line, []byte("\r")))
+		if !fsm.ValidID(id) {
+			return nil, fmt.Errorf("line %d: invalid service id %s", i+1, fsm.QuoteInput(id))
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+func FuzzParseForwardBody(f *testing.F) {
+	for _, s := range []string{"a", "a\n", "a\nb", "a\r\nb\r\n", "a\n\nb", "\n", "", "a\nb\nc\nd", "a b", "a\r", "\r\n", "a\n\n", "..\nx"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, err := parseForwardBody(body, 3)
+		want, wantErr := parseForwardBodyBefore(body, 3)
+		if fmt.Sprint(err) != fmt.Sprint(wantErr) || errors.Is(err, errBatchTooLarge) != errors.Is(wantErr, errBatchTooLarge) ||
+			!slices.Equal(got, want) {
+			t.Fatalf("%q: %q, %v; before: %q, %v", body, got, err, want, wantErr)
+		}
+	})
 }
