@@ -139,3 +139,23 @@ func BenchmarkCommandProtocol(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkDecodeHeartbeat reads an entry of 64 heartbeats, as every node
+// does for every entry before applying it.
+func BenchmarkDecodeHeartbeat(b *testing.B) {
+	ids := make([]string, 64)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("service-%07d", i)
+	}
+	data, err := Encode(Heartbeat{At: time.Now().UnixNano(), IDs: ids})
+	if err != nil {
+		b.Fatal(err)
+	}
+	t := commandKinds()
+	b.ReportAllocs()
+	for range b.N {
+		if _, err := t.decode(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
