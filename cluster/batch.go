@@ -33,9 +33,9 @@ type batcher struct {
 	inflight int
 	flush    flushFunc
 	now      func() time.Time // the clock spacing is read on (tests stop it)
-	// pool recycles requests and their channels: two allocations less per
-	// heartbeat. A request goes back only once its answer has been taken,
-	// so no late answer can reach its next user.
+	// pool recycles requests, their channels and their ids' slices: three
+	// allocations less per heartbeat. A request goes back only once its
+	// answer has been taken, so no late answer can reach its next user.
 	pool sync.Pool
 	// sets recycles mergeIDs' sets of ids seen (map[string]struct{}): a map
 	// made per batch was most of a batch's bytes.
@@ -43,9 +43,16 @@ type batcher struct {
 }
 
 type batchReq struct {
+	// ids is a copy of the caller's, in a slice of the request's own: so
+	// the caller's does not escape (a heartbeat's, of one id, stays on its
+	// stack), and the slice is reused with the request.
 	ids  []string
 	done chan error // buffered: the batcher never blocks on a caller gone away
 }
+
+// pooledIDsMax bounds the ids' slices kept with pooled requests: a
+// forwarded batch's, much larger than a heartbeat's, is left to the GC.
+const pooledIDsMax = 16
 
 // batchPolicy is how a batcher shapes its batches (see batcher).
 type batchPolicy struct {
@@ -103,24 +110,33 @@ func newBatcher(p batchPolicy, flush flushFunc) *batcher {
 // submit hands ids to the next batch and waits for its outcome.
 func (b *batcher) submit(ctx context.Context, ids []string) error {
 	r := b.pool.Get().(*batchReq)
-	r.ids = ids
+	r.ids = append(r.ids[:0], ids...)
 	select {
 	case b.reqs <- r:
 	case <-ctx.Done():
-		r.ids = nil
-		b.pool.Put(r)
+		b.recycle(r)
 		return ctx.Err()
 	}
 	select {
 	case err := <-r.done:
-		r.ids = nil
-		b.pool.Put(r)
+		b.recycle(r)
 		return err
 	case <-ctx.Done():
 		// The heartbeat may still commit; the caller retries, which is
 		// harmless because heartbeats are idempotent.
 		return ctx.Err()
 	}
+}
+
+// recycle puts r back in the pool, holding no ids.
+func (b *batcher) recycle(r *batchReq) {
+	if cap(r.ids) > pooledIDsMax {
+		r.ids = nil
+	} else {
+		clear(r.ids)
+		r.ids = r.ids[:0]
+	}
+	b.pool.Put(r)
 }
 
 // run forms and flushes batches until ctx ends.
