@@ -33,16 +33,26 @@ type batcher struct {
 	inflight int
 	flush    flushFunc
 	now      func() time.Time // the clock spacing is read on (tests stop it)
-	// pool recycles requests and their channels: two allocations less per
-	// heartbeat. A request goes back only once its answer has been taken,
-	// so no late answer can reach its next user.
+	// pool recycles requests, their channels and their ids' slices: three
+	// allocations less per heartbeat. A request goes back only once its
+	// answer has been taken, so no late answer can reach its next user.
 	pool sync.Pool
+	// sets recycles mergeIDs' sets of ids seen (map[string]struct{}): a map
+	// made per batch was most of a batch's bytes.
+	sets sync.Pool
 }
 
 type batchReq struct {
+	// ids is a copy of the caller's, in a slice of the request's own: so
+	// the caller's does not escape (a heartbeat's, of one id, stays on its
+	// stack), and the slice is reused with the request.
 	ids  []string
 	done chan error // buffered: the batcher never blocks on a caller gone away
 }
+
+// pooledIDsMax bounds the ids' slices kept with pooled requests: a
+// forwarded batch's, much larger than a heartbeat's, is left to the GC.
+const pooledIDsMax = 16
 
 // batchPolicy is how a batcher shapes its batches (see batcher).
 type batchPolicy struct {
@@ -100,24 +110,33 @@ func newBatcher(p batchPolicy, flush flushFunc) *batcher {
 // submit hands ids to the next batch and waits for its outcome.
 func (b *batcher) submit(ctx context.Context, ids []string) error {
 	r := b.pool.Get().(*batchReq)
-	r.ids = ids
+	r.ids = append(r.ids[:0], ids...)
 	select {
 	case b.reqs <- r:
 	case <-ctx.Done():
-		r.ids = nil
-		b.pool.Put(r)
+		b.recycle(r)
 		return ctx.Err()
 	}
 	select {
 	case err := <-r.done:
-		r.ids = nil
-		b.pool.Put(r)
+		b.recycle(r)
 		return err
 	case <-ctx.Done():
 		// The heartbeat may still commit; the caller retries, which is
 		// harmless because heartbeats are idempotent.
 		return ctx.Err()
 	}
+}
+
+// recycle puts r back in the pool, holding no ids.
+func (b *batcher) recycle(r *batchReq) {
+	if cap(r.ids) > pooledIDsMax {
+		r.ids = nil
+	} else {
+		clear(r.ids)
+		r.ids = r.ids[:0]
+	}
+	b.pool.Put(r)
 }
 
 // run forms and flushes batches until ctx ends.
@@ -210,11 +229,11 @@ func (b *batcher) drain(q *reqQueue) {
 func (b *batcher) flushBatch(ctx context.Context, batch []*batchReq) {
 	ids := batch[0].ids
 	if len(batch) > 1 {
-		ids = mergeIDs(batch)
+		ids = b.merge(batch)
 	}
 	err := b.flush(ctx, ids)
-	var refused *RefusedError
-	isRefused := errors.As(err, &refused)
+	// AsType, not As: As's target escapes, an allocation per batch.
+	refused, isRefused := errors.AsType[*RefusedError](err)
 	for _, r := range batch {
 		if isRefused {
 			// Only the requests that carried a refused id fail.
@@ -225,12 +244,31 @@ func (b *batcher) flushBatch(ctx context.Context, batch []*batchReq) {
 	}
 }
 
-func mergeIDs(batch []*batchReq) []string {
+// pooledSetMax bounds the sets that b.sets keeps: clearing a map costs
+// what it once held, so one grown by a rare huge batch is left to the GC.
+const pooledSetMax = 1024
+
+// merge is mergeIDs with a set from b.sets.
+func (b *batcher) merge(batch []*batchReq) []string {
+	seen, _ := b.sets.Get().(map[string]struct{})
+	if seen == nil {
+		seen = make(map[string]struct{}, len(batch))
+	}
+	ids := mergeIDs(batch, seen)
+	if len(seen) <= pooledSetMax {
+		clear(seen)
+		b.sets.Put(seen)
+	}
+	return ids
+}
+
+// mergeIDs is the ids of batch, each once, in order; seen is an empty set
+// to note them in.
+func mergeIDs(batch []*batchReq, seen map[string]struct{}) []string {
 	n := 0
 	for _, r := range batch {
 		n += len(r.ids)
 	}
-	seen := make(map[string]struct{}, n)
 	ids := make([]string, 0, n)
 	for _, r := range batch {
 		for _, id := range r.ids {

@@ -36,6 +36,13 @@ func (n *Node) Heartbeat(ctx context.Context, ids ...string) error {
 	}
 }
 
+// HeartbeatID is Heartbeat of one id, for callers through an interface:
+// the slice of a variadic call through one always escapes, an allocation
+// per request; here it stays on the stack (submit copies the ids).
+func (n *Node) HeartbeatID(ctx context.Context, id string) error {
+	return n.Heartbeat(ctx, id)
+}
+
 // leaderChanging reports whether err means only that the leader is changing.
 // A leader that cannot write its log steps down (Raft does), so a storage
 // error on the leader means a new leader is coming too.

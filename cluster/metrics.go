@@ -107,9 +107,9 @@ func (m *metrics) committing(flush flushFunc) flushFunc {
 	return func(ctx context.Context, ids []string) error {
 		err := flush(ctx, ids)
 		committed := len(ids)
-		var refused *RefusedError
+		refused, isRefused := errors.AsType[*RefusedError](err) // As would allocate its target
 		switch {
-		case errors.As(err, &refused):
+		case isRefused:
 			committed -= len(refused.IDs)
 			for _, err := range refused.IDs {
 				if errors.Is(err, ErrTooManyServices) {
@@ -136,8 +136,7 @@ func (m *metrics) forwarding(flush flushFunc) flushFunc {
 		m.fwdBatches.Inc()
 		m.fwdHeartbeats.Add(float64(len(ids)))
 		err := flush(ctx, ids)
-		var refused *RefusedError
-		if err != nil && !errors.As(err, &refused) {
+		if _, isRefused := errors.AsType[*RefusedError](err); err != nil && !isRefused {
 			m.fwdFailed.Inc()
 		}
 		return err

@@ -37,6 +37,8 @@ type Node struct {
 	// changes under its lock.
 	gossipAddr string
 	fsm        *fsm.FSM
+	// kinds answers the protocol gate on every proposal (protocol.go).
+	kinds fsm.KindTable
 	// logStoreKind is the store this node's log is in (LogStoreWAL, ...).
 	logStoreKind string
 
@@ -93,6 +95,7 @@ func New(cfg Config) (*Node, error) {
 		cfg:      cfg,
 		log:      logger{cfg.Logger},
 		fsm:      cfg.FSM,
+		kinds:    fsm.NewKindTable(),
 		notifyCh: make(chan bool, 16),
 		events:   make(chan struct{}, 1),
 		holdCh:   make(chan chan struct{}),

@@ -18,8 +18,8 @@ var ErrProtocolNotAgreed = errors.New("cluster: not every server understands thi
 // checkProtocol refuses c unless every server of the Raft configuration
 // (voters and non-voters: both apply the log) advertises, or last advertised
 // before it died, a protocol that can apply it: one that knows its kind and
-// the format it is written in (fsm.CommandProtocol: a Define with a schedule
-// needs more than one without). A server gossip never saw counts as
+// the format it is written in (fsm.CommandProtocol, asked of the table n
+// holds: a Define with a schedule needs more than one without). A server gossip never saw counts as
 // unknown, the lowest. A dead server counts at its last protocol rather
 // than as unknown: the leader's own work (ending maintenance windows) must
 // go on while a node is down, and a server that dies after the cluster
@@ -31,7 +31,7 @@ var ErrProtocolNotAgreed = errors.New("cluster: not every server understands thi
 // refuses, are retried on the watcher's next tick: there is no older form
 // to fall back to, and the base kinds it proposes today always pass.
 func (n *Node) checkProtocol(c fsm.Command) error {
-	need := fsm.CommandProtocol(c)
+	need := n.kinds.CommandProtocol(c)
 	if need <= fsm.BaseProtocol {
 		return nil
 	}

@@ -119,3 +119,43 @@ func BenchmarkSnapshot1M(b *testing.B) {
 		b.ReportMetric(float64(size)/1e6, "MB")
 	}
 }
+
+// BenchmarkCommandProtocol is the leader's protocol gate, asked on every
+// proposal: of a table built per call (the package function) and of one
+// built once and held (KindTable, as cluster.Node does).
+func BenchmarkCommandProtocol(b *testing.B) {
+	var hb Command = Heartbeat{At: 1, IDs: []string{"a"}} // an interface already, as the gate is handed
+	b.Run("per-call", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			CommandProtocol(hb)
+		}
+	})
+	b.Run("held", func(b *testing.B) {
+		t := NewKindTable()
+		b.ReportAllocs()
+		for range b.N {
+			t.CommandProtocol(hb)
+		}
+	})
+}
+
+// BenchmarkDecodeHeartbeat reads an entry of 64 heartbeats, as every node
+// does for every entry before applying it.
+func BenchmarkDecodeHeartbeat(b *testing.B) {
+	ids := make([]string, 64)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("service-%07d", i)
+	}
+	data, err := Encode(Heartbeat{At: time.Now().UnixNano(), IDs: ids})
+	if err != nil {
+		b.Fatal(err)
+	}
+	t := commandKinds()
+	b.ReportAllocs()
+	for range b.N {
+		if _, err := t.decode(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

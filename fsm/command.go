@@ -263,6 +263,9 @@ func (jsonCodec[C]) decode(body []byte) (command, error) {
 }
 
 // heartbeatCodec reads heartbeats, written in binary (appendHeartbeat).
+// Their ids are slices of one string, the entry's body: one allocation per
+// entry rather than one per id. Whoever keeps an id longer than the entry
+// clones it (applyHeartbeat), lest it hold the whole body.
 type heartbeatCodec struct{}
 
 func (heartbeatCodec) kind() Kind { return KindHeartbeat }
@@ -282,12 +285,14 @@ func (heartbeatCodec) decode(b []byte) (command, error) {
 	}
 	b = b[n:]
 	hb := Heartbeat{At: at, IDs: make([]string, 0, count)}
+	body := string(b) // the ids are slices of it
 	for range count {
 		size, n := binary.Uvarint(b)
 		if n <= 0 || size > uint64(len(b)-n) {
 			return nil, fmt.Errorf("%w: heartbeat id", ErrCorrupt)
 		}
-		hb.IDs = append(hb.IDs, string(b[n:n+int(size)]))
+		start := len(body) - len(b) + n
+		hb.IDs = append(hb.IDs, body[start:start+int(size)])
 		b = b[n+int(size):]
 	}
 	if len(b) != 0 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -120,11 +121,14 @@ func (r Recoveries) orNil() any {
 	return r
 }
 
+// applyHeartbeat marks the services up and seen at hb.At, adding those it
+// does not know. The ids may be slices of the whole entry (heartbeatCodec):
+// what is kept past the entry, a new service's id, is a clone of its own.
 func (f *FSM) applyHeartbeat(hb Heartbeat) (up Recoveries) {
 	for _, id := range hb.IDs {
 		s, ok := f.services[id]
 		if !ok {
-			f.add(&Service{ID: id, Def: f.defaults, Status: StatusUp, LastSeen: hb.At})
+			f.add(&Service{ID: strings.Clone(id), Def: f.defaults, Status: StatusUp, LastSeen: hb.At})
 			continue
 		}
 		// Timestamps only move forward: a retried or reordered heartbeat
@@ -133,7 +137,7 @@ func (f *FSM) applyHeartbeat(hb Heartbeat) (up Recoveries) {
 		s.New, s.Started = false, 0
 		if s.Status == StatusDown {
 			s.Status = StatusUp
-			r := Recovery{Service: id}
+			r := Recovery{Service: s.ID}
 			if cur := s.Current(); cur != nil && cur.Resolved == 0 {
 				r.Incident, r.DownFor, r.Flapping = cur.ID, time.Duration(hb.At-cur.Opened), cur.Flapping
 			}

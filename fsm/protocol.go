@@ -34,12 +34,24 @@ const (
 	releaseProtocol = 2
 )
 
+// KindTable is the table of command kinds, for a caller that asks it on
+// every proposal (the leader's protocol gate): NewKindTable builds it once
+// and the caller holds it, where MinProtocol and CommandProtocol build it on
+// each call (about 800 bytes in 2 allocations).
+type KindTable struct{ t kindTable }
+
+// NewKindTable builds the table of this build's command kinds.
+func NewKindTable() KindTable { return KindTable{t: commandKinds()} }
+
 // MinProtocol is the protocol version that introduced kind k (its row in
 // the table of kinds): every server must advertise at least this before the
 // leader proposes k. A kind this build does not know gets a version above
 // its own, so it is never proposed.
-func MinProtocol(k Kind) int {
-	if r, ok := commandKinds().lookup(k); ok {
+func MinProtocol(k Kind) int { return NewKindTable().MinProtocol(k) }
+
+// MinProtocol is the package's MinProtocol, read from t.
+func (t KindTable) MinProtocol(k Kind) int {
+	if r, ok := t.t.lookup(k); ok {
 		return r.protocol
 	}
 	return ProtocolVersion + 1
@@ -48,9 +60,13 @@ func MinProtocol(k Kind) int {
 // CommandProtocol is the protocol every server must advertise before the
 // leader proposes c: its kind's (MinProtocol), or more when c is written in
 // a newer format of its kind because it carries fields that an older build
-// would silently drop (see formatVersion). The leader's gate asks this.
-func CommandProtocol(c Command) int {
-	p := MinProtocol(c.Kind())
+// would silently drop (see formatVersion). The leader's gate asks this, of
+// the KindTable it holds.
+func CommandProtocol(c Command) int { return NewKindTable().CommandProtocol(c) }
+
+// CommandProtocol is the package's CommandProtocol, read from t.
+func (t KindTable) CommandProtocol(c Command) int {
+	p := t.MinProtocol(c.Kind())
 	if formatVersion(c) >= scheduleFormat {
 		p = max(p, ProtocolSchedules)
 	}

@@ -113,7 +113,7 @@ func (s *Server) handleAlertmanager(w http.ResponseWriter, r *http.Request) {
 	s.metrics.receivedAlertmanager.Inc()
 	ctx, cancel := context.WithTimeout(r.Context(), commitTimeout)
 	defer cancel()
-	if err := s.node.Heartbeat(ctx, id); err != nil {
+	if err := s.node.HeartbeatID(ctx, id); err != nil {
 		commitError(w, err)
 		return
 	}

@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
+
+	"github.com/watchdog-ha/watchdog/httpapi"
 )
 
 // BenchmarkHeartbeatRequestPath is the work of one heartbeat request on a
@@ -15,7 +18,18 @@ import (
 //	go test -run '^$' -bench HeartbeatRequestPath -benchmem ./httpapi
 func BenchmarkHeartbeatRequestPath(b *testing.B) {
 	srv, _, _ := singleNode(b)
-	h := srv.Config.Handler
+	benchHeartbeatRequests(b, srv.Config.Handler)
+}
+
+// BenchmarkHeartbeatRequestPathWithTimeouts is BenchmarkHeartbeatRequestPath
+// with per-request deadlines, as `watchdog agent` serves (setDeadlines).
+// The recorder takes no deadline; the work of setting one is what counts.
+func BenchmarkHeartbeatRequestPathWithTimeouts(b *testing.B) {
+	srv, _, _ := singleNode(b, httpapi.WithTimeouts(10*time.Second, 10*time.Second))
+	benchHeartbeatRequests(b, srv.Config.Handler)
+}
+
+func benchHeartbeatRequests(b *testing.B, h http.Handler) {
 	paths := make([]string, 1000)
 	for i := range paths {
 		paths[i] = fmt.Sprintf("/v1/heartbeat/bench-%04d", i)

@@ -18,8 +18,10 @@ import (
 // Writes is what the routes that commit need from the node: heartbeats,
 // pings, and the management writes leaderWrite runs.
 type Writes interface {
-	// Heartbeat returns once the heartbeats are committed on a quorum.
-	Heartbeat(ctx context.Context, ids ...string) error
+	// HeartbeatID returns once the heartbeat of id is committed on a
+	// quorum. One id, not a variadic list: a call through an interface
+	// allocates the list (cluster.Node.HeartbeatID).
+	HeartbeatID(ctx context.Context, id string) error
 	// Apply commits a command and returns the FSM's response; it fails
 	// with cluster.ErrNotLeader anywhere but on the leader.
 	Apply(ctx context.Context, c fsm.Command) (any, error)

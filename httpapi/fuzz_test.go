@@ -273,11 +273,11 @@ func (g *guardNode) admit(what string, ids []string) bool {
 	return ok
 }
 
-func (g *guardNode) Heartbeat(ctx context.Context, ids ...string) error {
-	if !g.admit("Heartbeat", ids) {
+func (g *guardNode) HeartbeatID(ctx context.Context, id string) error {
+	if !g.admit("HeartbeatID", []string{id}) {
 		return errNotCommitted
 	}
-	return g.Node.Heartbeat(ctx, ids...)
+	return g.Node.HeartbeatID(ctx, id)
 }
 
 func (g *guardNode) CommitHeartbeats(ctx context.Context, ids []string) error {

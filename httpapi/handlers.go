@@ -56,7 +56,7 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, id string, re
 	}
 	received.Inc()
 	// The request's own context still ends the wait if the client goes.
-	if err := s.node.Heartbeat(r.Context(), id); err != nil {
+	if err := s.node.HeartbeatID(r.Context(), id); err != nil {
 		commitError(w, err)
 		return
 	}

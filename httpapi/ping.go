@@ -171,7 +171,7 @@ func (s *Server) commitPing(w http.ResponseWriter, r *http.Request, p pingReques
 	defer cancel()
 	_, numbered := mux.Vars(r)["signal"]
 	if p.signal == fsm.SignalSuccess && !numbered && p.rid == "" && len(p.note) == 0 {
-		return s.node.Heartbeat(ctx, p.id)
+		return s.node.HeartbeatID(ctx, p.id)
 	}
 	if s.node.IsLeader() {
 		cmd := fsm.Ping{At: s.node.Now().UnixNano(), Service: p.id, Signal: p.signal, ExitStatus: p.exit,

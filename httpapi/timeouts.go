@@ -29,14 +29,16 @@ func (s *Server) setDeadlines(w http.ResponseWriter, r *http.Request) {
 	if s.readTimeout <= 0 && s.writeTimeout <= 0 {
 		return
 	}
-	rc := http.NewResponseController(w)
 	now := time.Now()
 	if s.writeTimeout > 0 {
-		_ = rc.SetWriteDeadline(now.Add(s.writeTimeout))
+		// A controller of its own, which stays on the stack: the one below
+		// escapes into the body, an allocation only a body needs.
+		_ = http.NewResponseController(w).SetWriteDeadline(now.Add(s.writeTimeout))
 	}
 	// A request without a body has nothing left to read; a deadline would
 	// only cancel its context once it passed.
 	if s.readTimeout > 0 && r.Body != nil && r.Body != http.NoBody {
+		rc := http.NewResponseController(w)
 		_ = rc.SetReadDeadline(now.Add(s.readTimeout))
 		r.Body = &timedBody{ReadCloser: r.Body, rc: rc}
 	}
