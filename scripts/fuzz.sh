@@ -25,6 +25,7 @@ targets=(
 	./fsm:FuzzRestore
 	./cluster:FuzzInspectBackup
 	./cluster:FuzzRestoreBackup
+	./cluster:FuzzParseForwardBody
 	./config:FuzzParseConfig
 	./httpapi:FuzzHTTPHandlers
 )
