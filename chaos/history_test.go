@@ -365,21 +365,31 @@ func missedDeaths(h *History, now time.Time, r Rules) []Violation {
 	return out
 }
 
+// eventKey names one event of one incident: its runs share the
+// idempotency key.
+type eventKey struct{ service, incident, event string }
+
+// runsByEvent groups the history's action runs by incident event, the keys
+// in a stable order.
+func runsByEvent(h *History) ([]eventKey, map[eventKey][]Exec) {
+	runs := map[eventKey][]Exec{}
+	for _, e := range h.Execs {
+		k := eventKey{e.Service, e.Incident, e.Event}
+		runs[k] = append(runs[k], e)
+	}
+	keys := slices.SortedFunc(maps.Keys(runs), func(a, b eventKey) int {
+		return cmp.Or(cmp.Compare(a.service, b.service), cmp.Compare(a.incident, b.incident), cmp.Compare(a.event, b.event))
+	})
+	return keys, runs
+}
+
 // doubleActions is "no double action": each event of an incident runs its
 // action once; twice only when the node that ran it first was under a
 // fault around that run (it was killed, stopped or cut off before the
 // outcome committed, and the next leader ran it again, with the same
 // incident id); never three times.
 func doubleActions(h *History, r Rules) []Violation {
-	type key struct{ service, incident, event string }
-	runs := map[key][]Exec{}
-	for _, e := range h.Execs {
-		k := key{e.Service, e.Incident, e.Event}
-		runs[k] = append(runs[k], e)
-	}
-	keys := slices.SortedFunc(maps.Keys(runs), func(a, b key) int {
-		return cmp.Or(cmp.Compare(a.service, b.service), cmp.Compare(a.incident, b.incident), cmp.Compare(a.event, b.event))
-	})
+	keys, runs := runsByEvent(h)
 	var out []Violation
 	for _, k := range keys {
 		es := runs[k]

@@ -8,7 +8,6 @@ package chaos
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -179,15 +178,7 @@ func staleLeaderActions(h *History, r Rules) []Violation {
 // first run to a poll after its last. (They share the incident id, the
 // idempotency key, by construction: that is what groups them.)
 func duplicatesPerLeaderChange(h *History) []Violation {
-	type key struct{ service, incident, event string }
-	runs := map[key][]Exec{}
-	for _, e := range h.Execs {
-		k := key{e.Service, e.Incident, e.Event}
-		runs[k] = append(runs[k], e)
-	}
-	keys := slices.SortedFunc(maps.Keys(runs), func(a, b key) int {
-		return cmp.Or(cmp.Compare(a.service, b.service), cmp.Compare(a.incident, b.incident), cmp.Compare(a.event, b.event))
-	})
+	keys, runs := runsByEvent(h)
 	var out []Violation
 	for _, k := range keys {
 		es := runs[k]

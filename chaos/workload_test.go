@@ -53,38 +53,34 @@ func (w *workload) start(services []string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	w.ctx, w.cancel = ctx, cancel
 	for i, svc := range services {
-		stop, done := make(chan struct{}), make(chan struct{})
-		w.mu.Lock()
-		w.stops[svc], w.done[svc] = stop, done
-		w.mu.Unlock()
-		w.wg.Add(1)
-		go func() {
-			defer w.wg.Done()
-			defer close(done)
-			// Spread the services over the period.
-			select {
-			case <-time.After(w.period * time.Duration(i) / time.Duration(len(services))):
-			case <-ctx.Done():
-				return
-			}
-			w.beat(ctx, svc, stop)
-		}()
+		// Spread the services over the period.
+		w.launch(ctx, svc, w.period*time.Duration(i)/time.Duration(len(services)))
 	}
+}
+
+// launch beats svc from after delay until it is stopped or ctx ends.
+func (w *workload) launch(ctx context.Context, svc string, delay time.Duration) {
+	stop, done := make(chan struct{}), make(chan struct{})
+	w.mu.Lock()
+	w.stops[svc], w.done[svc] = stop, done
+	w.mu.Unlock()
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		defer close(done)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return
+		}
+		w.beat(ctx, svc, stop)
+	}()
 }
 
 // add starts beating services (not beaten before) now, after start.
 func (w *workload) add(services ...string) {
 	for _, svc := range services {
-		stop, done := make(chan struct{}), make(chan struct{})
-		w.mu.Lock()
-		w.stops[svc], w.done[svc] = stop, done
-		w.mu.Unlock()
-		w.wg.Add(1)
-		go func() {
-			defer w.wg.Done()
-			defer close(done)
-			w.beat(w.ctx, svc, stop)
-		}()
+		w.launch(w.ctx, svc, 0)
 	}
 }
 

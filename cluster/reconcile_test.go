@@ -10,6 +10,23 @@ import (
 	"github.com/watchdog-ha/watchdog/fsm"
 )
 
+// leadAlone bootstraps n as the only voter of its cluster and waits until
+// it leads.
+func leadAlone(t *testing.T, n *Node) {
+	t.Helper()
+	self := raft.Server{ID: raft.ServerID(n.cfg.NodeID), Address: raft.ServerAddress(n.RaftAddr())}
+	if err := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{self}}).Error(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !n.IsLeader() {
+		if time.Now().After(deadline) {
+			t.Fatal("no leadership")
+		}
+		time.Sleep(10 * time.Millisecond) // polling Raft's state: it has no leadership signal to wait on here
+	}
+}
+
 // soloLeader is a real one-node cluster, leading, with its loops stopped:
 // the test sets the status table itself.
 func soloLeader(t *testing.T) *Node {
@@ -20,17 +37,7 @@ func soloLeader(t *testing.T) *Node {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
-	self := raft.Server{ID: "n1", Address: raft.ServerAddress(n.RaftAddr())}
-	if err := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{self}}).Error(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !n.IsLeader() {
-		if time.Now().After(deadline) {
-			t.Fatal("no leadership")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	leadAlone(t, n)
 	return n
 }
 

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/watchdog-ha/watchdog/fsm"
 )
 
@@ -27,17 +25,7 @@ func usedDataDir(t *testing.T, store string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	self := raft.Server{ID: "n1", Address: raft.ServerAddress(n.RaftAddr())}
-	if err := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{self}}).Error(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !n.IsLeader() {
-		if time.Now().After(deadline) {
-			t.Fatal("no leadership")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	leadAlone(t, n)
 	apply := func(from, to int) {
 		for i := from; i < to; i++ {
 			ids := make([]string, 20)
