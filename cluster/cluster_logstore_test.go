@@ -32,23 +32,25 @@ func TestAFollowerThatInstallsASnapshotKeepsAppending(t *testing.T) {
 			})
 			behind = c.Restart(id)
 			for i := range 8 {
-				c.Beat(leader, fmt.Sprintf("after-%d", i))
+				c.Beat(c.Leader(), fmt.Sprintf("after-%d", i))
 			}
-			c.Sync()
+			// Polled, not Sync: on a loaded machine the leadership may
+			// move, and a new leader may not have applied all yet.
+			c.waitFor("the follower to apply what was committed after its snapshot", func() bool {
+				_, ok := behind.FSM().Service("after-7")
+				return ok
+			})
 			if err := behind.storage.err(); err != nil {
 				t.Fatalf("the follower's storage after installing a snapshot: %v", err)
-			}
-			if _, ok := behind.FSM().Service("after-7"); !ok {
-				t.Fatal("the follower does not have what was committed after its snapshot")
 			}
 			// And its data dir starts again: snapshot plus the log after it.
 			c.Stop(id)
 			behind = c.Restart(id)
-			c.Beat(leader, "after-restart")
-			c.Sync()
-			if _, ok := behind.FSM().Service("after-restart"); !ok {
-				t.Fatal("the follower restarted after its snapshot does not follow the leader")
-			}
+			c.Beat(c.Leader(), "after-restart")
+			c.waitFor("the restarted follower to follow the leader", func() bool {
+				_, ok := behind.FSM().Service("after-restart")
+				return ok
+			})
 		})
 	}
 }
