@@ -304,3 +304,45 @@ func TestASteadyTrickleAtTheSpacingIsNeverDelayed(t *testing.T) {
 		clock.advance(time.Hour - time.Minute) // a minute early
 	}
 }
+
+// A heartbeat that finds the batcher idle is flushed by its caller: here
+// the scheduler never runs, so only the caller can have flushed it. The
+// next one, before its token, is not: it waits for the scheduler.
+func TestALoneHeartbeatIsFlushedByItsCaller(t *testing.T) {
+	clock := &stoppedClock{t: time.Now()}
+	var flushed [][]string
+	b := newBatcher(batchPolicy{max: 100, fill: 100, spacing: time.Hour}, func(_ context.Context, ids []string) error {
+		flushed = append(flushed, slices.Clone(ids))
+		return nil
+	})
+	b.now = clock.now
+	first, cancelFirst := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelFirst()
+	if err := b.submit(first, []string{"a"}); err != nil {
+		t.Fatalf("a heartbeat on an idle batcher: %v", err)
+	}
+	if len(flushed) != 1 || !slices.Equal(flushed[0], []string{"a"}) {
+		t.Fatalf("flushed %q, want [a] by the caller", flushed)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := b.submit(ctx, []string{"b"}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second heartbeat within the spacing: %v, want it left to the scheduler", err)
+	}
+	if len(flushed) != 1 {
+		t.Fatalf("flushed %q: the second heartbeat did not wait for its token", flushed)
+	}
+}
+
+// A caller flushing alone answers for its own ids only when some are
+// refused, as a batch does.
+func TestARefusedIDFailsOnlyItsCallerWhenAlone(t *testing.T) {
+	b := newBatcher(batchPolicy{max: 100, fill: 100}, func(_ context.Context, ids []string) error {
+		return &RefusedError{IDs: map[string]error{"bad": errors.New("unknown service")}}
+	})
+	err := b.submit(context.Background(), []string{"bad", "good"})
+	refused, ok := errors.AsType[*RefusedError](err)
+	if !ok || len(refused.IDs) != 1 || refused.IDs["bad"] == nil {
+		t.Fatalf("err = %v, want bad refused alone", err)
+	}
+}
