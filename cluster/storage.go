@@ -117,6 +117,16 @@ type checkedStore struct {
 	health *storageHealth
 }
 
+// IsMonotonic passes on whether the store wrapped takes no gaps in its log
+// (raft.MonotonicLogStore: the WAL). Raft then empties the log when it
+// installs a snapshot; hidden behind this wrapper, it kept the entries
+// below the snapshot, and a WAL follower brought up to date by a snapshot
+// refused every entry after it ("non-monotonic log entries") for good.
+func (s checkedStore) IsMonotonic() bool {
+	m, ok := s.raftStore.(raft.MonotonicLogStore)
+	return ok && m.IsMonotonic()
+}
+
 func (s checkedStore) StoreLog(l *raft.Log) error {
 	return s.health.appended(s.raftStore.StoreLog(l))
 }
