@@ -11,8 +11,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	wal "github.com/hashicorp/raft-wal"
-	"github.com/hashicorp/raft-wal/metadb"
 	"go.etcd.io/bbolt"
 )
 
@@ -152,51 +150,10 @@ func openLogStore(dataDir, kind string, log hclog.Logger) (logStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: lock %s (is another node using %s?): %w", dir, dataDir, err)
 	}
-	// The WAL does not close a meta store it opened itself (raft-wal
-	// v0.4.0): its file lock would outlive Close and make a node restarted
-	// in the same process wait forever. So the meta store is ours to close.
-	meta := &metadb.BoltMetaDB{}
-	w, err := wal.Open(dir, wal.WithMetaStore(meta), wal.WithLogger(log), wal.WithSegmentSize(walSegmentSize))
+	store, err := openWAL(dir, walSegments{size: walSegmentSize}, log, unlock)
 	if err != nil {
-		meta.Close()
 		unlock()
-		return nil, fmt.Errorf("cluster: open %s: %w", dir, err)
+		return nil, err
 	}
-	return &lockedWAL{WAL: w, meta: meta, unlock: unlock}, nil
-}
-
-// walSegmentSize is smaller than raft-wal's 64 MiB default, which it
-// preallocates on disk: entries here are a few KiB, so 16 MiB is still
-// minutes of heavy load, and a compacted log frees its space sooner.
-const walSegmentSize = 16 << 20
-
-// lockedWAL closes the WAL's meta store with it, then releases the data
-// dir's lock.
-type lockedWAL struct {
-	*wal.WAL
-	meta   *metadb.BoltMetaDB
-	unlock func()
-}
-
-func (l *lockedWAL) Close() error {
-	defer l.unlock()
-	return errors.Join(l.WAL.Close(), l.meta.Close())
-}
-
-// GetLog refuses entries below the first index, as BoltDB does. raft-wal
-// truncates the head of its open segment only logically and still serves
-// the entries below from it: a leader would then send a follower that is
-// far behind the whole log instead of a snapshot, and TrailingLogs would
-// bound nothing until the segment is sealed. An entry truncated between
-// the two reads is served, which is harmless: it was in the log a moment
-// ago and entries never change.
-func (l *lockedWAL) GetLog(index uint64, log *raft.Log) error {
-	first, err := l.WAL.FirstIndex()
-	if err != nil {
-		return err
-	}
-	if index < first {
-		return raft.ErrLogNotFound
-	}
-	return l.WAL.GetLog(index, log)
+	return store, nil
 }
