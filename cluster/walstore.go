@@ -72,8 +72,23 @@ func openWAL(dir string, seg walSegments, log hclog.Logger, unlock func()) (*wal
 }
 
 func (s *walStore) open() error {
-	if err := completeRotation(s.dir, s.seg); err != nil {
-		return fmt.Errorf("cluster: complete the WAL's last segment rotation in %s: %w", s.dir, err)
+	state, found, err := loadWALMeta(s.dir)
+	if err != nil {
+		return err
+	}
+	if found {
+		if err := checkSegmentFiles(s.dir, state); err != nil {
+			return err
+		}
+		if state, err = completeRotation(s.dir, s.seg, state); walOpenDamaged(err) {
+			return &damagedError{file: s.dir + string(filepath.Separator), problem: err.Error()}
+		} else if err != nil {
+			return fmt.Errorf("cluster: complete the WAL's last segment rotation in %s: %w", s.dir, err)
+		}
+		// The new tail, if the rotation left its file short.
+		if err := checkSegmentFiles(s.dir, state); err != nil {
+			return err
+		}
 	}
 	vfs := types.VFS(walfs.New())
 	if !s.seg.preallocate {
@@ -84,6 +99,9 @@ func (s *walStore) open() error {
 		wal.WithSegmentFiler(segment.NewFiler(s.dir, vfs)))
 	if err != nil {
 		meta.Close()
+		if walOpenDamaged(err) {
+			return &damagedError{file: s.dir + string(filepath.Separator), problem: err.Error()}
+		}
 		return fmt.Errorf("cluster: open %s: %w", s.dir, err)
 	}
 	s.w, s.meta, s.err = w, meta, nil
@@ -266,24 +284,19 @@ func (v sparseVFS) Create(dir, name string, size uint64) (types.WritableFile, er
 // after the append, fails (a full disk) or the process dies before it
 // commits (kill -9). The state committed here is the one the rotation
 // would have committed: the tail marked sealed, a new empty tail after it;
-// wal.Open then creates the new tail's file.
-func completeRotation(dir string, seg walSegments) error {
-	if _, err := os.Stat(filepath.Join(dir, "wal-meta.db")); errors.Is(err, os.ErrNotExist) {
-		return nil // a new WAL
-	}
-	meta := &metadb.BoltMetaDB{}
-	defer meta.Close()
-	state, err := meta.Load(dir)
-	if err != nil || len(state.Segments) == 0 {
-		return err
+// wal.Open then creates the new tail's file. It returns the segment list
+// as it now is.
+func completeRotation(dir string, seg walSegments, state types.PersistentState) (types.PersistentState, error) {
+	if len(state.Segments) == 0 {
+		return state, nil
 	}
 	tail := state.Segments[len(state.Segments)-1]
 	if !tail.SealTime.IsZero() {
-		return nil
+		return state, nil
 	}
 	sealed, indexStart, last, err := segmentSealed(dir, tail)
 	if err != nil || !sealed {
-		return err
+		return state, err
 	}
 	tail.SealTime, tail.MaxIndex, tail.IndexStart = time.Now(), last, indexStart
 	state.Segments[len(state.Segments)-1] = tail
@@ -292,7 +305,12 @@ func completeRotation(dir string, seg walSegments) error {
 		Codec: wal.CodecBinaryV1, CreateTime: time.Now(),
 	})
 	state.NextSegmentID++
-	return meta.CommitState(state)
+	meta := &metadb.BoltMetaDB{}
+	defer meta.Close()
+	if _, err := meta.Load(dir); err != nil {
+		return state, err
+	}
+	return state, meta.CommitState(state)
 }
 
 // segmentSealed reads the tail segment's file as raft-wal recovers it and
