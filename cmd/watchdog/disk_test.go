@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/watchdog-ha/watchdog/cli"
+	"github.com/watchdog-ha/watchdog/cluster"
 	"github.com/watchdog-ha/watchdog/internal/promtest"
 )
 
@@ -167,19 +168,29 @@ func (l *diskLoad) halt() {
 	<-l.done
 }
 
+// logStores are the stores every storage test runs on.
+var logStores = []string{cluster.LogStoreWAL, cluster.LogStoreBoltDB}
+
 // TestLeaderWithAFullDiskStepsDownKeepsServingReadsAndRecovers fills the
 // leader's disk under a heartbeat load: it must acknowledge nothing it did
 // not make durable, step down, say why on /readyz, its metrics and its log,
 // keep serving reads, while the others carry on; and once space returns be
-// ready again with every acknowledged heartbeat, without a restart.
+// ready again with every acknowledged heartbeat, without a restart. On
+// each log store.
 func TestLeaderWithAFullDiskStepsDownKeepsServingReadsAndRecovers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three node processes; skipped with -short")
 	}
+	for _, store := range logStores {
+		t.Run(store, func(t *testing.T) { leaderWithAFullDisk(t, store) })
+	}
+}
+
+func leaderWithAFullDisk(t *testing.T, store string) {
 	dir := t.TempDir()
 	smallDisks(t, dir, 16<<20)
 	config := filepath.Join(dir, "watchdog.yaml")
-	if err := os.WriteFile(config, []byte("defaults: {timeout: 1h}\n"), 0o644); err != nil {
+	if err := os.WriteFile(config, []byte("raft_log_store: "+store+"\ndefaults: {timeout: 1h}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	procs := startProcCluster(t, dir, "", config)
@@ -264,18 +275,38 @@ func TestLeaderWithAFullDiskStepsDownKeepsServingReadsAndRecovers(t *testing.T) 
 }
 
 // TestNodeWithADamagedLogRefusesToStartAndIsReplaced truncates a stopped
-// follower's raft.db: it must refuse to start, exit non-zero with an error
-// that names the file and the way out docs/operations.md gives, and no
-// panic; the others carry on; and that replacement (an empty data dir, the same
-// command line) brings it back with everything acknowledged.
+// follower's log (raft.db; the WAL's segment): it must refuse to start,
+// exit non-zero with an error that names the file and the way out
+// docs/operations.md gives, and no panic; the others carry on; and that
+// replacement (an empty data dir, the same command line) brings it back
+// with everything acknowledged. On each log store.
 func TestNodeWithADamagedLogRefusesToStartAndIsReplaced(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three node processes; skipped with -short")
 	}
+	for _, store := range logStores {
+		t.Run(store, func(t *testing.T) { damagedLogReplaced(t, store) })
+	}
+}
+
+// logFile is the file of a stopped node's log the damage test truncates:
+// raft.db, or the WAL's newest segment.
+func logFile(t *testing.T, dataDir, store string) string {
+	t.Helper()
+	if store == cluster.LogStoreBoltDB {
+		return filepath.Join(dataDir, "raft.db")
+	}
+	segments, _ := filepath.Glob(filepath.Join(dataDir, "wal", "*.wal"))
+	if len(segments) == 0 {
+		t.Fatalf("no WAL segment in %s", dataDir)
+	}
+	return segments[len(segments)-1]
+}
+
+func damagedLogReplaced(t *testing.T, store string) {
 	dir := t.TempDir()
 	config := filepath.Join(dir, "watchdog.yaml")
-	// BoltDB's raft.db, which the start-up check reads page by page.
-	if err := os.WriteFile(config, []byte("raft_log_store: boltdb\ndefaults: {timeout: 1h}\n"), 0o644); err != nil {
+	if err := os.WriteFile(config, []byte("raft_log_store: "+store+"\ndefaults: {timeout: 1h}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	procs := startProcCluster(t, dir, "", config)
@@ -293,7 +324,7 @@ func TestNodeWithADamagedLogRefusesToStartAndIsReplaced(t *testing.T) {
 	if err := victim.wait(t); err != nil {
 		t.Fatalf("%s: %v", victim.id, err)
 	}
-	db := filepath.Join(victim.dataDir, "raft.db")
+	db := logFile(t, victim.dataDir, store)
 	info, err := os.Stat(db)
 	if err != nil {
 		t.Fatal(err)
@@ -303,7 +334,7 @@ func TestNodeWithADamagedLogRefusesToStartAndIsReplaced(t *testing.T) {
 	}
 
 	code, out := runAgentToExit(t, victim)
-	t.Logf("%s on a truncated raft.db: exit status %d: %s", victim.id, code, strings.TrimSpace(out))
+	t.Logf("%s on a truncated %s: exit status %d: %s", victim.id, filepath.Base(db), code, strings.TrimSpace(out))
 	if code != cli.ExitFailed {
 		t.Errorf("exit status %d, want %d", code, cli.ExitFailed)
 	}
