@@ -19,6 +19,7 @@ import (
 
 	"github.com/watchdog-ha/watchdog/cli"
 	"github.com/watchdog-ha/watchdog/cluster"
+	"github.com/watchdog-ha/watchdog/internal/disktest"
 	"github.com/watchdog-ha/watchdog/internal/promtest"
 )
 
@@ -26,44 +27,10 @@ import (
 // own, a tmpfs of size bytes, that its test can fill. Mounting needs root.
 func smallDisks(t *testing.T, dir string, size int) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small filesystem for a node's data dir")
-	}
 	for i := 1; i <= 3; i++ {
-		p := filepath.Join(dir, fmt.Sprintf("n%d", i))
-		if err := os.MkdirAll(p, 0o750); err != nil {
-			t.Fatal(err)
-		}
-		if err := syscall.Mount("tmpfs", p, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
-			t.Fatalf("mount a tmpfs on %s: %v", p, err)
-		}
-		// Registered before the nodes start, so it runs after they are killed.
-		t.Cleanup(func() { _ = syscall.Unmount(p, syscall.MNT_DETACH) })
+		// Mounted before the nodes start, so unmounted after they are killed.
+		disktest.Mount(t, filepath.Join(dir, fmt.Sprintf("n%d", i)), size)
 	}
-}
-
-// fill writes a file in dir until its filesystem has no space left.
-func fill(t *testing.T, dir string) string {
-	t.Helper()
-	p := filepath.Join(dir, "filler")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			break
-		}
-	}
-	// The last pages may take a smaller write.
-	for _, err := f.Write(chunk[:512]); err == nil; _, err = f.Write(chunk[:512]) {
-	}
-	return p
 }
 
 // fetchURL returns the status and body of a GET.
@@ -199,7 +166,7 @@ func leaderWithAFullDisk(t *testing.T, store string) {
 	defer load.halt()
 	waitFor(t, 10*time.Second, "heartbeats acknowledged", func() bool { return load.count(full.id) > 20 })
 
-	filler := fill(t, full.dataDir)
+	filler := disktest.Fill(t, full.dataDir, 0)
 	filled := time.Now()
 	waitFor(t, 30*time.Second, full.id+"'s /readyz to say its storage fails", func() bool {
 		status, body := fetchURL("http://" + full.httpAddr + "/readyz")
