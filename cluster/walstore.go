@@ -80,14 +80,18 @@ func (s *walStore) open() error {
 		if err := checkSegmentFiles(s.dir, state); err != nil {
 			return err
 		}
-		if state, err = completeRotation(s.dir, s.seg, state); walOpenDamaged(err) {
+		switch done, err := completeRotation(s.dir, s.seg, state); {
+		case walOpenDamaged(err):
 			return &damagedError{file: s.dir + string(filepath.Separator), problem: err.Error()}
-		} else if err != nil {
-			return fmt.Errorf("cluster: complete the WAL's last segment rotation in %s: %w", s.dir, err)
-		}
-		// The new tail, if the rotation left its file short.
-		if err := checkSegmentFiles(s.dir, state); err != nil {
-			return err
+		case err != nil:
+			// Opened as it is, the WAL serves reads and refuses appends
+			// until an append reopens it and the rotation completes.
+			s.log.Warn("cannot complete the WAL's segment rotation yet: appends fail until it is", "err", err)
+		default:
+			// The new tail, if the rotation left its file short.
+			if err := checkSegmentFiles(s.dir, done); err != nil {
+				return err
+			}
 		}
 	}
 	vfs := types.VFS(walfs.New())
@@ -118,7 +122,11 @@ func (s *walStore) close() error {
 // followed by a new one: raft-wal rotates in the background after the
 // append that filled a segment and only logs a failure (a full disk), and
 // every append after it fails with ErrSealed until the WAL is opened
-// again, when completeRotation finishes the rotation.
+// again, when completeRotation finishes the rotation. A rotation that
+// cannot be completed yet (its meta commit fails on the full disk) leaves
+// the WAL opened as it was: reads go on, appends fail until the next try.
+// Should wal.Open itself fail, every call answers ErrStorage until an
+// append opens it again.
 func (s *walStore) reopen() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
