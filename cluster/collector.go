@@ -16,7 +16,7 @@ func (n *Node) Collector() prometheus.Collector {
 		lastContact:   desc("watchdog_raft_last_contact_seconds", "Seconds since this follower last heard from the leader; 0 on the leader, absent before any contact."),
 		gossipMembers: desc("watchdog_gossip_members", "Gossip members this node knows of, by state.", "state"),
 		storageHealthy: desc("watchdog_storage_healthy",
-			"1 while this node's writes to its data dir succeed; 0 from a failed write of raft.db (a full disk, an I/O error) until entries are written again."),
+			"1 while this node's writes to its data dir succeed; 0 from a failed write of the Raft log (wal/ or raft.db: a full disk, an I/O error) until entries are written again."),
 	}
 }
 

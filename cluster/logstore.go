@@ -11,8 +11,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	wal "github.com/hashicorp/raft-wal"
-	"github.com/hashicorp/raft-wal/metadb"
 	"go.etcd.io/bbolt"
 )
 
@@ -29,15 +27,15 @@ const (
 	// used.
 	LogStoreBoltDB = "boltdb"
 	// DefaultLogStore is the store of a new data dir. A data dir that holds
-	// a log already keeps its store, whatever the default. BoltDB stays the
-	// default for now although an entry costs about half the CPU on the WAL
-	// (BenchmarkLogStore): on the whole cluster the CPU per heartbeat was
-	// the same within the noise (HTTP and forwarding dominate), raft-wal
-	// v0.4.0 calls itself experimental (two of its bugs are worked around
-	// below), and the full-disk and damaged-file behaviour is proven on
-	// BoltDB only: the WAL preallocates 64 MiB segments, so a filling disk
-	// shows only when a segment rotates.
-	DefaultLogStore = LogStoreBoltDB
+	// a log already keeps its store, whatever the default, so a raft.db
+	// written by an older build goes on as BoltDB. The WAL is the default:
+	// it costs less CPU per heartbeat and commits sooner (one fdatasync per
+	// append against two; docs/performance.md), and it is held to what
+	// BoltDB is (walstore.go, walcheck.go): a full disk fails the first
+	// append that finds no space and the node recovers when space returns,
+	// a rotation interrupted by a full disk or kill -9 is completed, and a
+	// damaged data dir is refused; the storage tests run on both stores.
+	DefaultLogStore = LogStoreWAL
 )
 
 // ErrLogStoreMismatch is returned when the data dir holds a log in another
@@ -152,51 +150,10 @@ func openLogStore(dataDir, kind string, log hclog.Logger) (logStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: lock %s (is another node using %s?): %w", dir, dataDir, err)
 	}
-	// The WAL does not close a meta store it opened itself (raft-wal
-	// v0.4.0): its file lock would outlive Close and make a node restarted
-	// in the same process wait forever. So the meta store is ours to close.
-	meta := &metadb.BoltMetaDB{}
-	w, err := wal.Open(dir, wal.WithMetaStore(meta), wal.WithLogger(log), wal.WithSegmentSize(walSegmentSize))
+	store, err := openWAL(dir, walSegments{size: walSegmentSize}, log, unlock)
 	if err != nil {
-		meta.Close()
 		unlock()
-		return nil, fmt.Errorf("cluster: open %s: %w", dir, err)
+		return nil, err
 	}
-	return &lockedWAL{WAL: w, meta: meta, unlock: unlock}, nil
-}
-
-// walSegmentSize is smaller than raft-wal's 64 MiB default, which it
-// preallocates on disk: entries here are a few KiB, so 16 MiB is still
-// minutes of heavy load, and a compacted log frees its space sooner.
-const walSegmentSize = 16 << 20
-
-// lockedWAL closes the WAL's meta store with it, then releases the data
-// dir's lock.
-type lockedWAL struct {
-	*wal.WAL
-	meta   *metadb.BoltMetaDB
-	unlock func()
-}
-
-func (l *lockedWAL) Close() error {
-	defer l.unlock()
-	return errors.Join(l.WAL.Close(), l.meta.Close())
-}
-
-// GetLog refuses entries below the first index, as BoltDB does. raft-wal
-// truncates the head of its open segment only logically and still serves
-// the entries below from it: a leader would then send a follower that is
-// far behind the whole log instead of a snapshot, and TrailingLogs would
-// bound nothing until the segment is sealed. An entry truncated between
-// the two reads is served, which is harmless: it was in the log a moment
-// ago and entries never change.
-func (l *lockedWAL) GetLog(index uint64, log *raft.Log) error {
-	first, err := l.WAL.FirstIndex()
-	if err != nil {
-		return err
-	}
-	if index < first {
-		return raft.ErrLogNotFound
-	}
-	return l.WAL.GetLog(index, log)
+	return store, nil
 }

@@ -3,6 +3,8 @@ package cluster
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -34,6 +36,39 @@ func BenchmarkLogStore(b *testing.B) {
 			b.Run(name, func(b *testing.B) { benchApply(b, store, inflight, tunedRaft) })
 		}
 	}
+}
+
+// BenchmarkWALSegments compares the WAL's segment layouts: raft-wal's
+// preallocated segments at the size this node used before (16 MiB) against
+// sparse ones of three sizes, walSegmentSize among them. Run it with
+// -count, which repeats the whole set, so the variants alternate:
+//
+//	go test -run '^$' -bench WALSegments -benchtime 3000x -count 3 ./cluster/
+func BenchmarkWALSegments(b *testing.B) {
+	for _, variant := range []string{"prealloc-16MiB", "prealloc-4MiB", "sparse-16MiB", "sparse-4MiB", "sparse-1MiB"} {
+		for _, inflight := range []int{1, 16} {
+			b.Run(fmt.Sprintf("%s/inflight=%d", variant, inflight), func(b *testing.B) {
+				benchApply(b, "wal:"+variant, inflight, tunedRaft)
+			})
+		}
+	}
+}
+
+// openBenchStore opens store as openLogStore does, or the WAL laid out as
+// a BenchmarkWALSegments variant ("wal:sparse-4MiB").
+func openBenchStore(dir, store string, log hclog.Logger) (logStore, error) {
+	var seg walSegments
+	if _, err := fmt.Sscanf(store, "wal:prealloc-%dMiB", &seg.size); err == nil {
+		seg.preallocate = true
+	} else if _, err := fmt.Sscanf(store, "wal:sparse-%dMiB", &seg.size); err != nil {
+		return openLogStore(dir, store, log)
+	}
+	seg.size <<= 20
+	walDir := filepath.Join(dir, "wal")
+	if err := os.MkdirAll(walDir, 0o750); err != nil {
+		return nil, err
+	}
+	return openWAL(walDir, seg, log, func() {})
 }
 
 // BenchmarkRaftTuning compares the Raft settings raftConfig chooses with
@@ -115,7 +150,7 @@ func benchRaftNodes(b *testing.B, store string, voters, spare int, tune func(*ra
 	var nodes []benchNode
 	for i := range voters + spare {
 		dir := b.TempDir()
-		ls, err := openLogStore(dir, store, logger)
+		ls, err := openBenchStore(dir, store, logger)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -176,6 +176,10 @@ func (n *Node) openRaft() error {
 	if err != nil {
 		return err
 	}
+	if err := readWholeLog(store, storePath(c.DataDir, kind)); err != nil {
+		store.Close()
+		return err
+	}
 	n.store, n.logStoreKind = store, kind
 	n.log.Info("opened raft log store", "store", kind, "path", storePath(c.DataDir, kind))
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(c.DataDir, 2, n.log.hclog("raft"))

@@ -10,22 +10,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// ErrStorage marks an error of this node's data dir: a write to raft.db or a
+// ErrStorage marks an error of this node's data dir: a write to the log store or a
 // snapshot failed (a full disk, an I/O error). Whatever the write was for was
 // not made durable here, so it was not acknowledged.
 var ErrStorage = errors.New("cluster: storage failing")
 
 // What failed, as the op label of watchdog_disk_write_errors_total.
 const (
-	storeOpLog      = "log"      // entries appended to raft.db
-	storeOpStable   = "stable"   // term and vote in raft.db
+	storeOpLog      = "log"      // entries appended to the log
+	storeOpStable   = "stable"   // term and vote in the log store
 	storeOpSnapshot = "snapshot" // a snapshot written under snapshots/
 )
 
 // storageHealth is what this node knows of its own writes. It is failing
-// from a failed write of raft.db until an append of entries succeeds again:
-// appends are what a full disk refuses first (they need new pages, where a
-// term or vote rewrites pages bolt has free), and what the leader retries
+// from a failed write of the log store until an append of entries succeeds again:
+// appends are what a full disk refuses first (they need new blocks: pages
+// of raft.db, blocks of the WAL's sparse segment; a term or vote rewrites
+// pages bolt has free), and what the leader retries
 // on its own once space returns, so recovery needs no operator.
 //
 // A failed snapshot is counted and logged but leaves the node ready: its
@@ -115,6 +116,16 @@ type raftStore interface {
 type checkedStore struct {
 	raftStore
 	health *storageHealth
+}
+
+// IsMonotonic passes on whether the store wrapped takes no gaps in its log
+// (raft.MonotonicLogStore: the WAL). Raft then empties the log when it
+// installs a snapshot; hidden behind this wrapper, it kept the entries
+// below the snapshot, and a WAL follower brought up to date by a snapshot
+// refused every entry after it ("non-monotonic log entries") for good.
+func (s checkedStore) IsMonotonic() bool {
+	m, ok := s.raftStore.(raft.MonotonicLogStore)
+	return ok && m.IsMonotonic()
 }
 
 func (s checkedStore) StoreLog(l *raft.Log) error {

@@ -46,7 +46,9 @@ func (e *damagedError) Is(target error) bool { return target == ErrDamagedStore 
 
 // checkDataDir reads every file Raft will start from, before Raft does:
 // every snapshot whole against its checksum and, for a BoltDB log, raft.db
-// page by page (raft-wal checks its own segments as it opens them). A
+// page by page (the WAL's files are checked as it opens them, under its
+// lock: walcheck.go; and every entry of either store is read before Raft
+// starts: readWholeLog). A
 // truncated or corrupted file is reported as a damagedError instead of the
 // panic or fault (bolt maps the file into memory) Raft or bolt would stop
 // the process with.
@@ -56,6 +58,13 @@ func checkDataDir(dir, kind string) error {
 		return err
 	}
 	log := storePath(dir, kind)
+	if kind == LogStoreWAL {
+		// wal/ holds the directory's lock file from the first start on:
+		// the log, term and vote are in its meta store.
+		if _, err := os.Stat(log); err == nil {
+			log = filepath.Join(log, walMetaFile)
+		}
+	}
 	info, err := os.Stat(log)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) || (err == nil && kind == LogStoreBoltDB && info.Size() == 0):

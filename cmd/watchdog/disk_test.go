@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/watchdog-ha/watchdog/cli"
+	"github.com/watchdog-ha/watchdog/cluster"
+	"github.com/watchdog-ha/watchdog/internal/disktest"
 	"github.com/watchdog-ha/watchdog/internal/promtest"
 )
 
@@ -25,44 +27,10 @@ import (
 // own, a tmpfs of size bytes, that its test can fill. Mounting needs root.
 func smallDisks(t *testing.T, dir string, size int) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small filesystem for a node's data dir")
-	}
 	for i := 1; i <= 3; i++ {
-		p := filepath.Join(dir, fmt.Sprintf("n%d", i))
-		if err := os.MkdirAll(p, 0o750); err != nil {
-			t.Fatal(err)
-		}
-		if err := syscall.Mount("tmpfs", p, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
-			t.Fatalf("mount a tmpfs on %s: %v", p, err)
-		}
-		// Registered before the nodes start, so it runs after they are killed.
-		t.Cleanup(func() { _ = syscall.Unmount(p, syscall.MNT_DETACH) })
+		// Mounted before the nodes start, so unmounted after they are killed.
+		disktest.Mount(t, filepath.Join(dir, fmt.Sprintf("n%d", i)), size)
 	}
-}
-
-// fill writes a file in dir until its filesystem has no space left.
-func fill(t *testing.T, dir string) string {
-	t.Helper()
-	p := filepath.Join(dir, "filler")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			break
-		}
-	}
-	// The last pages may take a smaller write.
-	for _, err := f.Write(chunk[:512]); err == nil; _, err = f.Write(chunk[:512]) {
-	}
-	return p
 }
 
 // fetchURL returns the status and body of a GET.
@@ -167,19 +135,29 @@ func (l *diskLoad) halt() {
 	<-l.done
 }
 
+// logStores are the stores every storage test runs on.
+var logStores = []string{cluster.LogStoreWAL, cluster.LogStoreBoltDB}
+
 // TestLeaderWithAFullDiskStepsDownKeepsServingReadsAndRecovers fills the
 // leader's disk under a heartbeat load: it must acknowledge nothing it did
 // not make durable, step down, say why on /readyz, its metrics and its log,
 // keep serving reads, while the others carry on; and once space returns be
-// ready again with every acknowledged heartbeat, without a restart.
+// ready again with every acknowledged heartbeat, without a restart. On
+// each log store.
 func TestLeaderWithAFullDiskStepsDownKeepsServingReadsAndRecovers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three node processes; skipped with -short")
 	}
+	for _, store := range logStores {
+		t.Run(store, func(t *testing.T) { leaderWithAFullDisk(t, store) })
+	}
+}
+
+func leaderWithAFullDisk(t *testing.T, store string) {
 	dir := t.TempDir()
 	smallDisks(t, dir, 16<<20)
 	config := filepath.Join(dir, "watchdog.yaml")
-	if err := os.WriteFile(config, []byte("defaults: {timeout: 1h}\n"), 0o644); err != nil {
+	if err := os.WriteFile(config, []byte("raft_log_store: "+store+"\ndefaults: {timeout: 1h}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	procs := startProcCluster(t, dir, "", config)
@@ -188,7 +166,7 @@ func TestLeaderWithAFullDiskStepsDownKeepsServingReadsAndRecovers(t *testing.T) 
 	defer load.halt()
 	waitFor(t, 10*time.Second, "heartbeats acknowledged", func() bool { return load.count(full.id) > 20 })
 
-	filler := fill(t, full.dataDir)
+	filler := disktest.Fill(t, full.dataDir, 0)
 	filled := time.Now()
 	waitFor(t, 30*time.Second, full.id+"'s /readyz to say its storage fails", func() bool {
 		status, body := fetchURL("http://" + full.httpAddr + "/readyz")
@@ -264,18 +242,38 @@ func TestLeaderWithAFullDiskStepsDownKeepsServingReadsAndRecovers(t *testing.T) 
 }
 
 // TestNodeWithADamagedLogRefusesToStartAndIsReplaced truncates a stopped
-// follower's raft.db: it must refuse to start, exit non-zero with an error
-// that names the file and the way out docs/operations.md gives, and no
-// panic; the others carry on; and that replacement (an empty data dir, the same
-// command line) brings it back with everything acknowledged.
+// follower's log (raft.db; the WAL's segment): it must refuse to start,
+// exit non-zero with an error that names the file and the way out
+// docs/operations.md gives, and no panic; the others carry on; and that
+// replacement (an empty data dir, the same command line) brings it back
+// with everything acknowledged. On each log store.
 func TestNodeWithADamagedLogRefusesToStartAndIsReplaced(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three node processes; skipped with -short")
 	}
+	for _, store := range logStores {
+		t.Run(store, func(t *testing.T) { damagedLogReplaced(t, store) })
+	}
+}
+
+// logFile is the file of a stopped node's log the damage test truncates:
+// raft.db, or the WAL's newest segment.
+func logFile(t *testing.T, dataDir, store string) string {
+	t.Helper()
+	if store == cluster.LogStoreBoltDB {
+		return filepath.Join(dataDir, "raft.db")
+	}
+	segments, _ := filepath.Glob(filepath.Join(dataDir, "wal", "*.wal"))
+	if len(segments) == 0 {
+		t.Fatalf("no WAL segment in %s", dataDir)
+	}
+	return segments[len(segments)-1]
+}
+
+func damagedLogReplaced(t *testing.T, store string) {
 	dir := t.TempDir()
 	config := filepath.Join(dir, "watchdog.yaml")
-	// BoltDB's raft.db, which the start-up check reads page by page.
-	if err := os.WriteFile(config, []byte("raft_log_store: boltdb\ndefaults: {timeout: 1h}\n"), 0o644); err != nil {
+	if err := os.WriteFile(config, []byte("raft_log_store: "+store+"\ndefaults: {timeout: 1h}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	procs := startProcCluster(t, dir, "", config)
@@ -293,7 +291,7 @@ func TestNodeWithADamagedLogRefusesToStartAndIsReplaced(t *testing.T) {
 	if err := victim.wait(t); err != nil {
 		t.Fatalf("%s: %v", victim.id, err)
 	}
-	db := filepath.Join(victim.dataDir, "raft.db")
+	db := logFile(t, victim.dataDir, store)
 	info, err := os.Stat(db)
 	if err != nil {
 		t.Fatal(err)
@@ -303,7 +301,7 @@ func TestNodeWithADamagedLogRefusesToStartAndIsReplaced(t *testing.T) {
 	}
 
 	code, out := runAgentToExit(t, victim)
-	t.Logf("%s on a truncated raft.db: exit status %d: %s", victim.id, code, strings.TrimSpace(out))
+	t.Logf("%s on a truncated %s: exit status %d: %s", victim.id, filepath.Base(db), code, strings.TrimSpace(out))
 	if code != cli.ExitFailed {
 		t.Errorf("exit status %d, want %d", code, cli.ExitFailed)
 	}

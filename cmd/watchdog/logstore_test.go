@@ -14,11 +14,12 @@ import (
 	"github.com/watchdog-ha/watchdog/config"
 )
 
-// TestLogStoreSurvivesRestart: a cluster created on BoltDB is restarted
-// node by node without naming a store (as after an upgrade whose default is
-// another store): each node finds raft.db, keeps using it, keeps its state and
-// catches up; no wal/ appears beside it. Naming the WAL for that data dir
-// is refused, naming raft.db, and leaves the data dir as it was.
+// TestLogStoreSurvivesRestart: a cluster created on BoltDB (as every build
+// before the WAL became the default wrote it: raft.db) is restarted node by
+// node without naming a store, as after the upgrade to a build whose
+// default is the WAL: each node finds raft.db, keeps using it, keeps its
+// state and catches up; no wal/ appears beside it. Naming the WAL for that
+// data dir is refused, naming raft.db, and leaves the data dir as it was.
 func TestLogStoreSurvivesRestart(t *testing.T) {
 	bolt := func(cc *cluster.Config) { cc.LogStore = cluster.LogStoreBoltDB }
 	c := newTestCluster(t, 3, fileConfig(t, "defaults: {timeout: 1h}\n"), bolt)
@@ -70,19 +71,14 @@ func TestLogStoreSurvivesRestart(t *testing.T) {
 }
 
 // TestNewDataDirGetsTheDefaultAndAWALDataDirKeepsIt: a node without a
-// store named creates the default, BoltDB; one asked for the WAL keeps it
-// across a restart that names no store, with its state, and refuses to open
-// the data dir as BoltDB.
+// store named creates the default, the WAL, and keeps it across a restart
+// that names no store, with its state, and refuses to open the data dir
+// as BoltDB.
 func TestNewDataDirGetsTheDefaultAndAWALDataDirKeepsIt(t *testing.T) {
-	plain := newTestCluster(t, 1, fileConfig(t, "defaults: {timeout: 1h}\n"))
-	if got := plain.leader(1).Node.LogStore(); got != cluster.LogStoreBoltDB {
-		t.Fatalf("a new data dir got %q, want the default %q", got, cluster.LogStoreBoltDB)
-	}
-	wal := func(cc *cluster.Config) { cc.LogStore = cluster.LogStoreWAL }
-	c := newTestCluster(t, 1, fileConfig(t, "defaults: {timeout: 1h}\n"), wal)
+	c := newTestCluster(t, 1, fileConfig(t, "defaults: {timeout: 1h}\n"))
 	a := c.leader(1)
 	if got := a.Node.LogStore(); got != cluster.LogStoreWAL {
-		t.Fatalf("a new data dir got %q, want %q", got, cluster.LogStoreWAL)
+		t.Fatalf("a new data dir got %q, want the default %q", got, cluster.LogStoreWAL)
 	}
 	if code := heartbeat(t, a, "kept"); code != http.StatusOK {
 		t.Fatalf("heartbeat: %d", code)
