@@ -148,15 +148,6 @@ func (s checkedStore) SetUint64(k []byte, v uint64) error {
 	return s.health.wrote(storeOpStable, s.raftStore.SetUint64(k, v))
 }
 
-// IsMonotonic passes on whether the store refuses a gap in the log (the
-// WAL does): Raft then drops the whole log when it installs a snapshot
-// rather than keeping its tail, which the next append would leave behind a
-// gap. Without it a WAL node that installed one took no entry again.
-func (s checkedStore) IsMonotonic() bool {
-	m, ok := s.raftStore.(raft.MonotonicLogStore)
-	return ok && m.IsMonotonic()
-}
-
 // checkedSnapshots reports failed snapshot writes.
 type checkedSnapshots struct {
 	raft.SnapshotStore
