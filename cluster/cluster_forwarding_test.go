@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"net/http"
 	"strings"
@@ -72,17 +73,26 @@ func recordingHandler(seen *arrivals) func(*Node) http.Handler {
 	}
 }
 
-// A heartbeat a follower takes travels to the leader, signed as the
-// follower's, and is committed there; the follower reads it once it has
-// applied it.
+// A heartbeat a follower takes travels to the leader on the follower's
+// stream, opened once by a handshake signed as the follower's, and is
+// committed there; the follower reads it once it has applied it. Many
+// heartbeats later, some at once, the stream is still the only one.
 func TestAFollowersHeartbeatIsCommittedThroughTheLeader(t *testing.T) {
 	seen := &arrivals{}
 	c := newCluster(t, 3, withHandler(recordingHandler(seen)))
 	follower := c.Followers()[0]
 	c.Beat(follower, "via-follower")
-	forwarded := seen.on(ForwardPath)
-	if len(forwarded) == 0 {
-		t.Fatal("the follower committed its heartbeat without forwarding it")
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() { c.Beat(follower, fmt.Sprintf("at-once-%d", i)) })
+	}
+	wg.Wait()
+	if http := seen.on(ForwardPath); len(http) != 0 {
+		t.Fatalf("the follower forwarded over HTTP (%+v) to a leader with a stream route", http)
+	}
+	forwarded := seen.on(ForwardStreamPath)
+	if len(forwarded) != 1 {
+		t.Fatalf("the follower opened %d streams to the leader, want one", len(forwarded))
 	}
 	for _, a := range forwarded {
 		if a.at == follower.ID() || a.peer != follower.ID() || a.forwardedBy != follower.ID() {

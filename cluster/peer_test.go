@@ -17,16 +17,25 @@ import (
 )
 
 // forwardGate stands in front of a leader's internal handler and holds the
-// forwarded batches until open is closed.
+// batches forwarded over HTTP until open is closed. It answers the stream
+// handshake as a leader on a build without the stream does: 404.
 type forwardGate struct {
-	next   http.Handler
-	mu     sync.Mutex
-	bodies []string
-	held   int
-	open   chan struct{}
+	next     http.Handler
+	mu       sync.Mutex
+	bodies   []string
+	held     int
+	open     chan struct{}
+	upgrades int // stream handshakes refused
 }
 
 func (g *forwardGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == ForwardStreamPath {
+		g.mu.Lock()
+		g.upgrades++
+		g.mu.Unlock()
+		http.Error(w, "no such route", http.StatusNotFound)
+		return
+	}
 	if r.URL.Path != ForwardPath {
 		g.next.ServeHTTP(w, r)
 		return
@@ -73,10 +82,12 @@ func startPeerNode(t *testing.T, id string, expect int, join []string, tweak fun
 	return n
 }
 
-// A follower keeps several batches on their way to the leader at once,
-// each gets its own answer, and a refused id fails only the requests that
-// carried it, not the rest of its batch.
-func TestForwardedBatchesInFlightEachGetTheirOwnAnswer(t *testing.T) {
+// To a leader on a build without the forward stream (its handshake gets
+// 404), a follower forwards over HTTP, and asks for a stream only once
+// while that leader leads. There too it keeps several batches on their way
+// at once, each gets its own answer, and a refused id fails only the
+// requests that carried it, not the rest of its batch.
+func TestHTTPForwardedBatchesInFlightEachGetTheirOwnAnswer(t *testing.T) {
 	gate := &forwardGate{open: make(chan struct{})}
 	leaderCfg := func(c *Config) {
 		c.RefuseUnknown = true
@@ -133,6 +144,11 @@ func TestForwardedBatchesInFlightEachGetTheirOwnAnswer(t *testing.T) {
 	})
 	if _, ok := leader.FSM().Service("stranger-2"); ok {
 		t.Fatal("a refused id was committed")
+	}
+	gate.mu.Lock()
+	defer gate.mu.Unlock()
+	if gate.upgrades != 1 {
+		t.Fatalf("the follower asked %d times for a stream to the same leader, want once", gate.upgrades)
 	}
 }
 
