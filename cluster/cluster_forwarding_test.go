@@ -201,16 +201,11 @@ func postTo(t *testing.T, n *Node, path string, headers map[string]string) (int,
 // unless it is empty.
 func getFrom(t *testing.T, n *Node, path, peerAuth string) (int, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), clusterWait)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.cfg.HTTPAddr+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	headers := map[string]string{}
 	if peerAuth != "" {
-		req.Header.Set(PeerAuthHeader, peerAuth)
+		headers[PeerAuthHeader] = peerAuth
 	}
-	return do(t, req)
+	return getWith(t, n, path, headers)
 }
 
 // do sends req and returns the status of the answer, and its body.
@@ -221,5 +216,8 @@ func do(t *testing.T, req *http.Request) (int, string) {
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		return resp.StatusCode, "" // the body is the connection: nothing ends it
+	}
 	return resp.StatusCode, strings.TrimSpace(string(readAnswer(resp, 4096)))
 }
