@@ -200,11 +200,19 @@ func (s *servedStreams) remove(c net.Conn) {
 	_ = c.Close()
 }
 
-func (s *servedStreams) closeAll() {
+// drop closes the streams served now; new ones may open.
+func (s *servedStreams) drop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.closed = true
 	for c := range s.conns {
 		_ = c.Close()
 	}
+}
+
+// closeAll closes them and refuses new ones: the node is closing.
+func (s *servedStreams) closeAll() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.drop()
 }

@@ -206,7 +206,11 @@ func (fs *forwardStream) send(ctx context.Context, ids []string) error {
 	fs.pending[seq] = w
 	fs.mu.Unlock()
 
-	frame := appendBatchFrame(make([]byte, 0, batchHeaderLen+len(ids)*16), seq, ids)
+	size := batchHeaderLen
+	for _, id := range ids {
+		size += len(id) + 1
+	}
+	frame := appendBatchFrame(make([]byte, 0, size), seq, ids)
 	fs.wmu.Lock()
 	_, err := fs.conn.Write(frame)
 	fs.wmu.Unlock()
