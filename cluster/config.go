@@ -28,15 +28,14 @@ const (
 	DefaultMaxBatch          = 4096
 	DefaultMaxInflight       = 1
 	// DefaultForwardInflight is how many batches a follower may have on
-	// their way to the leader at once (on its stream, forward_stream.go):
-	// a batch waiting for its entry does not hold the next.
+	// their way to the leader at once, each on its own kept-alive
+	// connection: a batch waiting for its entry does not hold the next.
 	DefaultForwardInflight = 4
 	// DefaultBatchWindow and DefaultBatchFill shape group commit (see
 	// Config.BatchWindow and batcher), as measured in docs/heartbeat-cost.md:
 	// an entry costs about 2 ms of CPU over three nodes, so the window
 	// bounds that cost to about 0.13 cores at any load, while a heartbeat
-	// waits at most a window (a follower's forwards are not paced) and the
-	// p99 stays under 50 ms. It
+	// waits at most two windows (30 ms) and the p99 stays under 50 ms. It
 	// is not longer because the pace must stay above a steady client's own
 	// (50 heartbeats/s in make bench's idle row): a client as fast as the
 	// pace would never catch up after a hiccup. 32 heartbeats make an entry
@@ -113,8 +112,8 @@ type Config struct {
 	// BatchWindow paces the entries while heartbeats keep coming: at most
 	// one per window on average that does not hold BatchFill ids (a token
 	// bucket, see batcher). A heartbeat on an idle node is committed at
-	// once; the others join the next entry. A follower does not pace its
-	// forwards (forwardPolicy), so a heartbeat waits at most one window. 0
+	// once; the others join the next entry. A follower paces its forwards
+	// the same way, so a heartbeat waits at most two windows in all. 0
 	// starts every batch as soon as a slot is free.
 	MaxBatch        int
 	MaxInflight     int
@@ -235,12 +234,8 @@ func (c *Config) commitPolicy() batchPolicy {
 }
 
 func (c *Config) forwardPolicy() batchPolicy {
-	// Forwards are not paced: on the stream (forward_stream.go) a forward
-	// is a frame each way, a small fraction of an entry, and the leader
-	// paces the entries anyway. A batch starts as soon as a worker is
-	// free, with whatever arrived while they were all busy: group commit
-	// by the batches in flight only. Measured against pacing forwards on
-	// batch_window (docs/heartbeat-cost.md): the same CPU per heartbeat at
-	// 200/s and 1 000/s, within the noise, and a window less of waiting.
-	return batchPolicy{max: c.MaxBatch, fill: c.MaxBatch, inflight: c.ForwardInflight}
+	// A forward costs a fraction of an entry, so it needs fewer ids to be
+	// worth sending early: then a follower's clients in a closed loop (all
+	// waiting, none sending) are not held for its pace.
+	return batchPolicy{max: c.MaxBatch, fill: max(c.BatchFill/2, 1), inflight: c.ForwardInflight, spacing: c.BatchWindow, burst: defaultBurst}
 }
