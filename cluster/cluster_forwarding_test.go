@@ -185,9 +185,16 @@ func TestInternalRoutesAnswerOnlyTheClustersNodes(t *testing.T) {
 // postTo posts an empty body to path on n's HTTP port, with headers.
 func postTo(t *testing.T, n *Node, path string, headers map[string]string) (int, string) {
 	t.Helper()
+	return requestTo(t, n, http.MethodPost, path, headers)
+}
+
+// requestTo sends a request without a body to path on n's HTTP port, with
+// headers.
+func requestTo(t *testing.T, n *Node, method, path string, headers map[string]string) (int, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), clusterWait)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+n.cfg.HTTPAddr+path, nil)
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+n.cfg.HTTPAddr+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +212,7 @@ func getFrom(t *testing.T, n *Node, path, peerAuth string) (int, string) {
 	if peerAuth != "" {
 		headers[PeerAuthHeader] = peerAuth
 	}
-	return getWith(t, n, path, headers)
+	return requestTo(t, n, http.MethodGet, path, headers)
 }
 
 // do sends req and returns the status of the answer, and its body.

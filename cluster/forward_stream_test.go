@@ -33,6 +33,13 @@ func newStreamHold(ids ...string) *streamHold {
 	return h
 }
 
+// install makes h the hook of the node whose internal handler is next,
+// before the node serves anything (a wrap of startPeerNode).
+func (h *streamHold) install(next http.Handler) http.Handler {
+	next.(*internalHandler).n.streamedHook = h.hook
+	return next
+}
+
 func (h *streamHold) hook(ids []string) {
 	h.mu.Lock()
 	h.batches = append(h.batches, strings.Join(ids, "\n"))
@@ -103,16 +110,7 @@ func TestStreamedBatchesInFlightEachGetTheirOwnAnswer(t *testing.T) {
 		c.BatchWindow = 0
 	}
 	followerCfg := func(c *Config) { c.BatchWindow, c.ForwardInflight = 0, 2 }
-	leader := startPeerNode(t, "n1", 1, nil, leaderCfg, func(h http.Handler) http.Handler {
-		h.(*internalHandler).n.streamedHook = hold.hook // before the node serves anything
-		return h
-	})
-	waitUntil(t, 15*time.Second, "n1 to lead", leader.IsLeader)
-	follower := startPeerNode(t, "n2", 0, []string{leader.GossipAddr()}, followerCfg, nil)
-	waitUntil(t, 15*time.Second, "n2 to follow n1", func() bool {
-		id, addr := follower.Leader()
-		return id == "n1" && addr != ""
-	})
+	leader, follower := leaderAndFollower(t, leaderCfg, followerCfg, hold.install)
 	fwd := follower.forwards
 	first := submitAsync(fwd, "slow-1")
 	waitUntil(t, 10*time.Second, "the first batch at the leader", hold.got("slow-1"))
@@ -144,14 +142,7 @@ func TestStreamedBatchesInFlightEachGetTheirOwnAnswer(t *testing.T) {
 	if err := <-first; err != nil {
 		t.Fatalf("slow-1: %v", err)
 	}
-	waitUntil(t, 10*time.Second, "the follower to apply the heartbeats", func() bool {
-		_, ok1 := follower.FSM().Service("slow-1")
-		_, ok3 := follower.FSM().Service("known-3")
-		return ok1 && ok3
-	})
-	if _, ok := leader.FSM().Service("stranger-2"); ok {
-		t.Fatal("a refused id was committed")
-	}
+	appliedNotRefused(t, leader, follower, "stranger-2", "slow-1", "known-3")
 }
 
 // When the leader changes, the batches on the stream to the old one fail
@@ -207,17 +198,8 @@ func TestALeaderChangeFailsTheStreamsBatchesForARetry(t *testing.T) {
 func TestAStuckLeaderHoldsAStreamedBatchOnlyUntilItsTimeout(t *testing.T) {
 	hold := newStreamHold("stuck")
 	t.Cleanup(hold.letGoAll)
-	leader := startPeerNode(t, "n1", 1, nil, nil, func(h http.Handler) http.Handler {
-		h.(*internalHandler).n.streamedHook = hold.hook
-		return h
-	})
-	waitUntil(t, 15*time.Second, "n1 to lead", leader.IsLeader)
 	// The follower's timeout is what bounds its batches: 1.5 s.
-	follower := startPeerNode(t, "n2", 0, []string{leader.GossipAddr()}, func(c *Config) { c.ApplyTimeout = 500 * time.Millisecond }, nil)
-	waitUntil(t, 15*time.Second, "n2 to follow n1", func() bool {
-		id, addr := follower.Leader()
-		return id == "n1" && addr != ""
-	})
+	_, follower := leaderAndFollower(t, nil, func(c *Config) { c.ApplyTimeout = 500 * time.Millisecond }, hold.install)
 	stuck := submitAsync(follower.forwards, "stuck")
 	waitUntil(t, clusterWait, "the batch at the leader", hold.got("stuck"))
 	select {
@@ -337,23 +319,8 @@ func TestTheStreamHandshakeAdmitsOnlyTheClustersNodes(t *testing.T) {
 		if tc.upgrade != "" {
 			headers["Connection"], headers["Upgrade"] = "Upgrade", tc.upgrade
 		}
-		if got, body := getWith(t, leader, ForwardStreamPath, headers); got != tc.want {
+		if got, body := requestTo(t, leader, http.MethodGet, ForwardStreamPath, headers); got != tc.want {
 			t.Errorf("%s: %d %s, want %d", tc.name, got, body, tc.want)
 		}
 	}
-}
-
-// getWith gets path from n's HTTP port with headers.
-func getWith(t *testing.T, n *Node, path string, headers map[string]string) (int, string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), clusterWait)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.cfg.HTTPAddr+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	return do(t, req)
 }
