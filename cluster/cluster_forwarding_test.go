@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"net/http"
 	"strings"
@@ -72,17 +73,26 @@ func recordingHandler(seen *arrivals) func(*Node) http.Handler {
 	}
 }
 
-// A heartbeat a follower takes travels to the leader, signed as the
-// follower's, and is committed there; the follower reads it once it has
-// applied it.
+// A heartbeat a follower takes travels to the leader on the follower's
+// stream, opened once by a handshake signed as the follower's, and is
+// committed there; the follower reads it once it has applied it. Many
+// heartbeats later, some at once, the stream is still the only one.
 func TestAFollowersHeartbeatIsCommittedThroughTheLeader(t *testing.T) {
 	seen := &arrivals{}
 	c := newCluster(t, 3, withHandler(recordingHandler(seen)))
 	follower := c.Followers()[0]
 	c.Beat(follower, "via-follower")
-	forwarded := seen.on(ForwardPath)
-	if len(forwarded) == 0 {
-		t.Fatal("the follower committed its heartbeat without forwarding it")
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() { c.Beat(follower, fmt.Sprintf("at-once-%d", i)) })
+	}
+	wg.Wait()
+	if http := seen.on(ForwardPath); len(http) != 0 {
+		t.Fatalf("the follower forwarded over HTTP (%+v) to a leader with a stream route", http)
+	}
+	forwarded := seen.on(ForwardStreamPath)
+	if len(forwarded) != 1 {
+		t.Fatalf("the follower opened %d streams to the leader, want one", len(forwarded))
 	}
 	for _, a := range forwarded {
 		if a.at == follower.ID() || a.peer != follower.ID() || a.forwardedBy != follower.ID() {
@@ -175,9 +185,16 @@ func TestInternalRoutesAnswerOnlyTheClustersNodes(t *testing.T) {
 // postTo posts an empty body to path on n's HTTP port, with headers.
 func postTo(t *testing.T, n *Node, path string, headers map[string]string) (int, string) {
 	t.Helper()
+	return requestTo(t, n, http.MethodPost, path, headers)
+}
+
+// requestTo sends a request without a body to path on n's HTTP port, with
+// headers.
+func requestTo(t *testing.T, n *Node, method, path string, headers map[string]string) (int, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), clusterWait)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+n.cfg.HTTPAddr+path, nil)
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+n.cfg.HTTPAddr+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,16 +208,11 @@ func postTo(t *testing.T, n *Node, path string, headers map[string]string) (int,
 // unless it is empty.
 func getFrom(t *testing.T, n *Node, path, peerAuth string) (int, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), clusterWait)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.cfg.HTTPAddr+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	headers := map[string]string{}
 	if peerAuth != "" {
-		req.Header.Set(PeerAuthHeader, peerAuth)
+		headers[PeerAuthHeader] = peerAuth
 	}
-	return do(t, req)
+	return requestTo(t, n, http.MethodGet, path, headers)
 }
 
 // do sends req and returns the status of the answer, and its body.
@@ -211,5 +223,8 @@ func do(t *testing.T, req *http.Request) (int, string) {
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		return resp.StatusCode, "" // the body is the connection: nothing ends it
+	}
 	return resp.StatusCode, strings.TrimSpace(string(readAnswer(resp, 4096)))
 }

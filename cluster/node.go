@@ -58,13 +58,18 @@ type Node struct {
 	hasState atomic.Bool
 	ms       *membershipState // membership.go
 
-	commits   *batcher     // heartbeats committed here, on the leader
-	admission *admission   // which new ids the leader lets in (admission.go)
-	forwards  *batcher     // heartbeats sent on to the leader
-	client    *http.Client // to the other nodes (peer.go)
-	leaders   *leaderWatch // calls to the leader end when it changes (peer.go)
-	metrics   *metrics
-	storage   *storageHealth // storage.go
+	commits   *batcher        // heartbeats committed here, on the leader
+	admission *admission      // which new ids the leader lets in (admission.go)
+	forwards  *batcher        // heartbeats sent on to the leader
+	client    *http.Client    // to the other nodes (peer.go)
+	streams   *forwardStreams // this follower's to the leader (forward_stream.go)
+	served    servedStreams   // the leader's, from followers (forward_serve.go)
+	// streamedHook, set by tests only, sees each streamed batch before
+	// its commit: a test holds some there to keep them in flight.
+	streamedHook func(ids []string)
+	leaders      *leaderWatch // calls to the leader end when it changes (peer.go)
+	metrics      *metrics
+	storage      *storageHealth // storage.go
 
 	terms         terms         // the leader's time (clock.go)
 	secret        *secret       // the cluster secret (secret.go)
@@ -106,6 +111,7 @@ func New(cfg Config) (*Node, error) {
 		metrics:  newMetrics(),
 		terms:    terms{clock: cfg.Clock},
 		leaders:  newLeaderWatch(),
+		streams:  newForwardStreams(),
 
 		secretChanged: make(chan struct{}, 1),
 	}
@@ -280,6 +286,10 @@ func (n *Node) raftConfig() *raft.Config {
 // configuration: a restart is not a decommission.
 func (n *Node) Close() error {
 	n.stop()
+	// Streams are not the HTTP server's to close; their readers are among
+	// the goroutines waited for.
+	n.closeStreams()
+	n.served.closeAll()
 	n.wg.Wait()
 	var errs []error
 	if err := n.gossip.Shutdown(); err != nil {

@@ -19,7 +19,10 @@ import (
 //   - peer_client.go: the calls a node makes (forwarded heartbeats, status
 //     polls, a leave request, writes proxied to the leader);
 //   - peer_handler.go: the http.Handler that answers them, which httpapi
-//     mounts under InternalPrefix.
+//     mounts under InternalPrefix;
+//   - forward_stream.go, forward_serve.go, forward_frame.go: forwarded
+//     heartbeats on one long-lived connection per follower (the follower's
+//     end, the leader's, the frames), opened by a request to that handler.
 //
 // Forwarded writes go to the leader's public route, not an internal one:
 // the leader then runs exactly the handler it would for a client.

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strings"
 	"time"
 )
 
@@ -16,10 +15,11 @@ import (
 // n.client: kept-alive connections, each request signed (newPeerRequest).
 
 // forward sends a batch of heartbeats to the leader. Several batches may be
-// on their way at once (Config.ForwardInflight), each on its own kept-alive
-// connection and each with its own answer; nothing runs beside a batch.
+// on their way at once (Config.ForwardInflight), each with its own answer.
+// They travel on this node's stream to the leader (forward_stream.go), or,
+// to a leader on a build without one, each as its own HTTP request.
 func (n *Node) forward(ctx context.Context, ids []string) error {
-	// Taken before the lookup: a change after it cancels this call.
+	// Taken before the lookup: a change after it ends this call.
 	changed := n.leaders.current()
 	leaderID, addr, err := n.leaderPeer()
 	switch {
@@ -28,21 +28,32 @@ func (n *Node) forward(ctx context.Context, ids []string) error {
 	case leaderID == n.cfg.NodeID:
 		return n.commits.submit(ctx, ids)
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout+time.Second)
+	s, err := n.streamTo(ctx, changed, leaderID, addr)
+	switch {
+	case err != nil:
+		return err
+	case s != nil:
+		return s.send(ctx, ids)
+	}
+	return n.forwardHTTP(ctx, changed, leaderID, addr, ids)
+}
+
+// forwardHTTP sends a batch to the leader as one POST to ForwardPath, on a
+// kept-alive connection: how a leader on a build without the stream route
+// takes forwarded heartbeats.
+func (n *Node) forwardHTTP(ctx, changed context.Context, leaderID, addr string, ids []string) error {
+	ctx, cancel := context.WithTimeout(ctx, n.forwardTimeout())
 	defer cancel()
 	// A leader that hangs (cut off, frozen) would hold this batch for the
 	// whole timeout: give up as soon as this node learns of another.
 	stop := context.AfterFunc(changed, cancel)
 	defer stop()
-	req, err := n.newPeerRequest(ctx, http.MethodPost, n.peerURL(addr, ForwardPath), strings.NewReader(forwardBody(ids)))
+	req, err := n.newPeerRequest(ctx, http.MethodPost, n.peerURL(addr, ForwardPath), bytes.NewReader(forwardBody(ids)))
 	if err != nil {
 		return fmt.Errorf("cluster: forward: %w", err)
 	}
 	req.Header.Set("Content-Type", "text/plain")
-	req.Header.Set(ForwardedByHeader, n.cfg.NodeID)
-	if n.cfg.ForwardToken != "" {
-		req.Header.Set("Authorization", "Bearer "+n.cfg.ForwardToken)
-	}
+	n.forwardHeaders(req)
 	resp, err := n.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("%w: forward to leader %s: %w", ErrNoLeader, leaderID, err)
@@ -55,27 +66,45 @@ func (n *Node) forward(ctx context.Context, ids []string) error {
 	case resp.StatusCode == ForwardRefusedStatus:
 		return forwardRefused(leaderID, msg)
 	case resp.StatusCode == http.StatusServiceUnavailable:
-		return fmt.Errorf("%w: leader %s: %s", ErrNoLeader, leaderID, bytes.TrimSpace(msg[:min(len(msg), 512)]))
+		return fmt.Errorf("%w: leader %s: %s", ErrNoLeader, leaderID, clip(msg))
 	default:
-		return fmt.Errorf("cluster: forward to leader %s: %s: %s", leaderID, resp.Status, bytes.TrimSpace(msg[:min(len(msg), 512)]))
+		return fmt.Errorf("cluster: forward to leader %s: %s: %s", leaderID, resp.Status, clip(msg))
+	}
+}
+
+// forwardTimeout bounds a forwarded batch's wait for its answer: the
+// leader gives its commit ApplyTimeout.
+func (n *Node) forwardTimeout() time.Duration { return n.cfg.ApplyTimeout + time.Second }
+
+// forwardHeaders are what a forwarded batch, or the handshake of a stream
+// of them, carries besides the signature: who forwards it (so that it is
+// never forwarded again), and the ping token, which the leader requires
+// on its forward routes as on its heartbeat routes.
+func (n *Node) forwardHeaders(req *http.Request) {
+	req.Header.Set(ForwardedByHeader, n.cfg.NodeID)
+	if n.cfg.ForwardToken != "" {
+		req.Header.Set("Authorization", "Bearer "+n.cfg.ForwardToken)
 	}
 }
 
 // forwardBody is the compact form of a batch: its ids, one per line.
-func forwardBody(ids []string) string {
+func forwardBody(ids []string) []byte {
 	size := 0
 	for _, id := range ids {
 		size += len(id) + 1
 	}
-	var b strings.Builder
-	b.Grow(size)
+	return appendForwardBody(make([]byte, 0, size), ids)
+}
+
+// appendForwardBody appends the compact form of a batch to b.
+func appendForwardBody(b []byte, ids []string) []byte {
 	for i, id := range ids {
 		if i > 0 {
-			b.WriteByte('\n')
+			b = append(b, '\n')
 		}
-		b.WriteString(id)
+		b = append(b, id...)
 	}
-	return b.String()
+	return b
 }
 
 // fetchStatus asks one node for its status (StatusPath).

@@ -65,6 +65,10 @@ func (h *internalHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if route(http.MethodPost) {
 			h.heartbeats(w, r)
 		}
+	case ForwardStreamPath:
+		if route(http.MethodGet) {
+			h.forwardStream(w, r, peer)
+		}
 	case StatusPath:
 		if route(http.MethodGet, http.MethodHead) {
 			writePeerJSON(w, http.StatusOK, h.n.Status())

@@ -17,16 +17,25 @@ import (
 )
 
 // forwardGate stands in front of a leader's internal handler and holds the
-// forwarded batches until open is closed.
+// batches forwarded over HTTP until open is closed. It answers the stream
+// handshake as a leader on a build without the stream does: 404.
 type forwardGate struct {
-	next   http.Handler
-	mu     sync.Mutex
-	bodies []string
-	held   int
-	open   chan struct{}
+	next     http.Handler
+	mu       sync.Mutex
+	bodies   []string
+	held     int
+	open     chan struct{}
+	upgrades int // stream handshakes refused
 }
 
 func (g *forwardGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == ForwardStreamPath {
+		g.mu.Lock()
+		g.upgrades++
+		g.mu.Unlock()
+		http.Error(w, "no such route", http.StatusNotFound)
+		return
+	}
 	if r.URL.Path != ForwardPath {
 		g.next.ServeHTTP(w, r)
 		return
@@ -73,10 +82,26 @@ func startPeerNode(t *testing.T, id string, expect int, join []string, tweak fun
 	return n
 }
 
-// A follower keeps several batches on their way to the leader at once,
-// each gets its own answer, and a refused id fails only the requests that
-// carried it, not the rest of its batch.
-func TestForwardedBatchesInFlightEachGetTheirOwnAnswer(t *testing.T) {
+// leaderAndFollower starts n1, which leads, its HTTP port served through
+// wrap, and n2, which follows it; each tuned by its function (may be nil).
+func leaderAndFollower(t *testing.T, leaderCfg, followerCfg func(*Config), wrap func(http.Handler) http.Handler) (leader, follower *Node) {
+	t.Helper()
+	leader = startPeerNode(t, "n1", 1, nil, leaderCfg, wrap)
+	waitUntil(t, 15*time.Second, "n1 to lead", leader.IsLeader)
+	follower = startPeerNode(t, "n2", 0, []string{leader.GossipAddr()}, followerCfg, nil)
+	waitUntil(t, 15*time.Second, "n2 to follow n1", func() bool {
+		id, addr := follower.Leader()
+		return id == "n1" && addr != ""
+	})
+	return leader, follower
+}
+
+// To a leader on a build without the forward stream (its handshake gets
+// 404), a follower forwards over HTTP, and asks for a stream only once
+// while that leader leads. There too it keeps several batches on their way
+// at once, each gets its own answer, and a refused id fails only the
+// requests that carried it, not the rest of its batch.
+func TestHTTPForwardedBatchesInFlightEachGetTheirOwnAnswer(t *testing.T) {
 	gate := &forwardGate{open: make(chan struct{})}
 	leaderCfg := func(c *Config) {
 		c.RefuseUnknown = true
@@ -84,13 +109,7 @@ func TestForwardedBatchesInFlightEachGetTheirOwnAnswer(t *testing.T) {
 		c.BatchWindow = 0
 	}
 	followerCfg := func(c *Config) { c.BatchWindow, c.ForwardInflight = 0, 2 }
-	leader := startPeerNode(t, "n1", 1, nil, leaderCfg, func(h http.Handler) http.Handler { gate.next = h; return gate })
-	waitUntil(t, 15*time.Second, "n1 to lead", leader.IsLeader)
-	follower := startPeerNode(t, "n2", 0, []string{leader.GossipAddr()}, followerCfg, nil)
-	waitUntil(t, 15*time.Second, "n2 to follow n1", func() bool {
-		id, addr := follower.Leader()
-		return id == "n1" && addr != ""
-	})
+	leader, follower := leaderAndFollower(t, leaderCfg, followerCfg, func(h http.Handler) http.Handler { gate.next = h; return gate })
 	fwd := follower.forwards
 	held := func(n int) func() bool {
 		return func() bool {
@@ -126,13 +145,28 @@ func TestForwardedBatchesInFlightEachGetTheirOwnAnswer(t *testing.T) {
 	if !slices.Contains(bodies, "known-2\nstranger-2\nknown-3") {
 		t.Fatalf("forwarded bodies %q: the third batch was not sent as one", bodies)
 	}
+	appliedNotRefused(t, leader, follower, "stranger-2", "known-1", "known-3")
+	gate.mu.Lock()
+	defer gate.mu.Unlock()
+	if gate.upgrades != 1 {
+		t.Fatalf("the follower asked %d times for a stream to the same leader, want once", gate.upgrades)
+	}
+}
+
+// appliedNotRefused waits for follower to apply the heartbeats of ids, and
+// checks that the leader never committed refused.
+func appliedNotRefused(t *testing.T, leader, follower *Node, refused string, ids ...string) {
+	t.Helper()
 	waitUntil(t, 10*time.Second, "the follower to apply the heartbeats", func() bool {
-		_, ok1 := follower.FSM().Service("known-1")
-		_, ok3 := follower.FSM().Service("known-3")
-		return ok1 && ok3
+		for _, id := range ids {
+			if _, ok := follower.FSM().Service(id); !ok {
+				return false
+			}
+		}
+		return true
 	})
-	if _, ok := leader.FSM().Service("stranger-2"); ok {
-		t.Fatal("a refused id was committed")
+	if _, ok := leader.FSM().Service(refused); ok {
+		t.Fatalf("the refused %s was committed", refused)
 	}
 }
 

@@ -74,6 +74,9 @@ func (n *Node) secretLoop(ctx context.Context) {
 			return
 		case <-n.secretChanged:
 			n.updateMeta()
+			// The streams served here were admitted under the old secret:
+			// their followers open new ones, signed with the new.
+			n.served.drop()
 			if n.cfg.OnSecretChange != nil {
 				n.cfg.OnSecretChange(n)
 			}

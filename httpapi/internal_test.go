@@ -1,12 +1,16 @@
 package httpapi_test
 
 import (
+	"bufio"
+	"encoding/binary"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/watchdog-ha/watchdog/cluster"
+	"github.com/watchdog-ha/watchdog/httpapi"
 )
 
 // pollsAnswered waits until every node's status polls of the others succeed:
@@ -37,6 +41,7 @@ func TestInternalRoutesAnswerOnlyTheClusterNodes(t *testing.T) {
 	routes := []struct{ method, path, body string }{
 		{"GET", cluster.StatusPath, ""},
 		{"POST", cluster.ForwardPath, "sneaky"},
+		{"GET", cluster.ForwardStreamPath, ""},
 		{"POST", cluster.LeavePath + "?id=" + victim, ""},
 		{"POST", cluster.LeavePath + "?id=" + victim + "&force=true", ""},
 	}
@@ -110,5 +115,68 @@ func TestInternalLeaveRetiresOnlyTheNodeThatAsks(t *testing.T) {
 	}
 	if conf := servers(leader.node); len(conf) != 2 {
 		t.Fatalf("after the leave: %v", conf)
+	}
+}
+
+// A follower's forward stream, as the API serves it: the handshake must
+// carry the ping token (as a forwarded batch must), and once upgraded the
+// stream outlives the API's read and write timeouts, which were the
+// handshake's. The frames are written by hand here: the wire format is a
+// contract between builds.
+func TestForwardStreamTakesThePingTokenAndOutlivesTheTimeouts(t *testing.T) {
+	srv, node, f := singleNode(t, httpapi.WithPingToken(pingToken), httpapi.WithTimeouts(100*time.Millisecond, 100*time.Millisecond))
+	handshake := func(tok string) *http.Response {
+		req, err := http.NewRequest("GET", srv.URL+cluster.ForwardStreamPath, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Upgrade", cluster.ForwardStreamProtocol)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		node.AuthorizePeer(req)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	for _, tok := range []string{"", "wrong"} {
+		resp := handshake(tok)
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			resp.Body.Close()
+			t.Fatalf("handshake with token %q: upgraded, want 401", tok)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		wantUnauthorized(t, resp, body)
+	}
+	resp := handshake(pingToken)
+	defer resp.Body.Close()
+	conn, ok := resp.Body.(io.ReadWriter)
+	if resp.StatusCode != http.StatusSwitchingProtocols || !ok {
+		t.Fatalf("handshake with the ping token: %s, want 101", resp.Status)
+	}
+	// Past both timeouts (net/http clears them at the hijack, and so does
+	// the handler: the documentation leaves them to it).
+	time.Sleep(300 * time.Millisecond)
+	body := "streamed-1\nstreamed-2"
+	frame := binary.BigEndian.AppendUint32(nil, uint32(len(body)))
+	frame = binary.BigEndian.AppendUint64(frame, 7)
+	if _, err := conn.Write(append(frame, body...)); err != nil {
+		t.Fatalf("write a batch after the timeouts: %v", err)
+	}
+	answer := make([]byte, 13)
+	if _, err := io.ReadFull(bufio.NewReader(conn), answer); err != nil {
+		t.Fatalf("read the answer after the timeouts: %v", err)
+	}
+	if n, seq, outcome := binary.BigEndian.Uint32(answer), binary.BigEndian.Uint64(answer[4:]), answer[12]; n != 0 || seq != 7 || outcome != 0 {
+		t.Fatalf("answer: length %d, seq %d, outcome %d; want an empty ok to batch 7", n, seq, outcome)
+	}
+	for _, id := range []string{"streamed-1", "streamed-2"} {
+		if _, ok := f.Service(id); !ok {
+			t.Fatalf("%s was answered ok but is not committed", id)
+		}
 	}
 }
