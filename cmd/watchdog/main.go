@@ -17,6 +17,7 @@ import (
 
 	"github.com/watchdog-ha/watchdog/cli"
 	"github.com/watchdog-ha/watchdog/config"
+	"github.com/watchdog-ha/watchdog/internal/procs"
 	"github.com/watchdog-ha/watchdog/internal/sdnotify"
 	"github.com/watchdog-ha/watchdog/loadgen"
 )
@@ -100,6 +101,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer, tunes ...tun
 		return err
 	}
 	stopNotify := sdnotify.Start(a.Addr, a.healthTLS(), os.Getenv, log) // systemd Type=notify
+	procs.Adapt(ctx, os.Getenv, log)                                    // one core while that is enough
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
