@@ -101,7 +101,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer, tunes ...tun
 		return err
 	}
 	stopNotify := sdnotify.Start(a.Addr, a.healthTLS(), os.Getenv, log) // systemd Type=notify
-	procs.Adapt(ctx, os.Getenv, log)                                    // one core while that is enough
+	_ = procs.Adapt(ctx, os.Getenv, log)                                // one core while that is enough
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")

@@ -24,26 +24,26 @@ func DefaultPolicy() Policy {
 	return Policy{Every: time.Second, Up: 0.75, Down: 0.35, Hold: 10, Max: runtime.NumCPU()}
 }
 
-// Adapt runs p on this process until ctx ends, starting on one core, unless
-// the operator set GOMAXPROCS (getenv) or there is only one core. Why: on
+// Adapt runs DefaultPolicy on this process until ctx ends, starting on one
+// core, unless the operator set GOMAXPROCS (getenv), there is only one core
+// or the process's CPU use cannot be read here; it reports whether it runs.
+// Why: on
 // more cores, each goroutine woken (a request, a Raft message, a timer)
 // wakes an idle thread that spins looking for work; at the rates a
 // watchdog mostly sees, that spinning was a quarter of the node's CPU.
-func Adapt(ctx context.Context, getenv func(string) string, log *slog.Logger) {
+func Adapt(ctx context.Context, getenv func(string) string, log *slog.Logger) bool {
 	p := DefaultPolicy()
-	if v := getenv("GOMAXPROCS"); v != "" || p.Max < 2 {
-		log.Debug("cores: left as they are", "GOMAXPROCS", v, "cores", p.Max)
-		return
+	if _, ok := cpuTime(); !ok || getenv("GOMAXPROCS") != "" || p.Max < 2 {
+		log.Debug("cores: left as they are", "GOMAXPROCS", getenv("GOMAXPROCS"), "cores", p.Max)
+		return false
 	}
 	go run(ctx, p, log)
+	return true
 }
 
 // run is Adapt's loop.
 func run(ctx context.Context, p Policy, log *slog.Logger) {
-	used, ok := cpuTime()
-	if !ok {
-		return // no way to read the process's CPU use here
-	}
+	used, _ := cpuTime() // Adapt has read it once
 	runtime.GOMAXPROCS(1)
 	tick := time.NewTicker(p.Every)
 	defer tick.Stop()
@@ -53,7 +53,10 @@ func run(ctx context.Context, p Policy, log *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case now := <-tick.C:
-			cpu, _ := cpuTime()
+			cpu, ok := cpuTime()
+			if !ok {
+				continue // a reading missed: the next one covers both
+			}
 			cores := float64(cpu-used) / float64(now.Sub(at))
 			used, at = cpu, now
 			low = step(p, cores, low, log)
