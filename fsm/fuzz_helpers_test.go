@@ -10,6 +10,7 @@ import (
 	"io"
 	"reflect"
 	"runtime/debug"
+	"slices"
 	"testing"
 	"time"
 
@@ -199,10 +200,17 @@ func (m *machineRun) raw() {
 		l.Type = raft.LogType(typ / 4 % 8)
 	}
 	if l.Type == raft.LogCommand && len(data) > 0 {
-		_, err := fsm.Decode(data)
+		c, err := fsm.Decode(data)
 		ignorable := errors.Is(err, fsm.ErrUnknownKind) && fsm.Kind(data[0])&fsm.Ignorable != 0
 		if err != nil && !ignorable {
 			return // undecodable: Apply is documented to panic on it
+		}
+		if hb, ok := c.(fsm.Heartbeat); ok && slices.ContainsFunc(hb.IDs, func(id string) bool { return !fsm.ValidID(id) }) {
+			// No leader commits one: every route refuses such an id
+			// (fsm.ValidID) before it is batched. The binary heartbeat
+			// keeps an id's bytes as they are, and a snapshot (JSON) would
+			// not, so the restored state could not be compared.
+			return
 		}
 	}
 	m.applyAll(l)
