@@ -147,6 +147,45 @@ func (b *batcher) submit(ctx context.Context, ids []string) error {
 	}
 }
 
+// barrier returns once every request submitted before it has been
+// answered: those still queued are flushed first, in their turn, and every
+// batch already in flight has finished. It is an empty request: it takes
+// no token and commits nothing of its own.
+func (b *batcher) barrier(ctx context.Context) error {
+	r := b.pool.Get().(*batchReq)
+	r.ids = r.ids[:0]
+	select {
+	case b.reqs <- r:
+	case <-ctx.Done():
+		b.recycle(r)
+		return ctx.Err()
+	}
+	select {
+	case <-r.done:
+		b.recycle(r)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Every slot free at once: no batch that started before is in flight
+	// (with inflight 1 that is already so; a caller flushing alone holds
+	// a slot too).
+	taken := 0
+	defer func() {
+		for range taken {
+			b.free <- struct{}{}
+		}
+	}()
+	for taken < b.inflight {
+		select {
+		case <-b.free:
+			taken++
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
 // startAlone reports whether a request may be flushed at once by its
 // caller, as a batch of its own: nothing waits before it, its token is
 // there, and a slot is free (taken; the caller gives it back).
@@ -231,7 +270,8 @@ func (b *batcher) schedule(ctx context.Context, work chan<- []*batchReq) {
 				return
 			}
 		}
-		if wait := b.wait(); wait > 0 && q.ids < b.fill {
+		// Barriers alone (no ids) need no token: they only keep order.
+		if wait := b.wait(); wait > 0 && q.ids > 0 && q.ids < b.fill {
 			timer.Reset(wait)
 			ok := b.gather(ctx, &q, timer.C)
 			timer.Stop()
@@ -247,9 +287,11 @@ func (b *batcher) schedule(ctx context.Context, work chan<- []*batchReq) {
 			return
 		}
 		b.drain(&q)
-		b.mu.Lock()
-		b.pace.take(b.now())
-		b.mu.Unlock()
+		if q.ids > 0 {
+			b.mu.Lock()
+			b.pace.take(b.now())
+			b.mu.Unlock()
+		}
 		work <- q.take(b.max)
 	}
 }
@@ -296,7 +338,10 @@ func (b *batcher) flushBatch(ctx context.Context, batch []*batchReq) {
 	if len(batch) > 1 {
 		ids = b.merge(batch)
 	}
-	err := b.flush(ctx, ids)
+	var err error
+	if len(ids) > 0 { // not barriers alone
+		err = b.flush(ctx, ids)
+	}
 	// AsType, not As: As's target escapes, an allocation per batch.
 	refused, isRefused := errors.AsType[*RefusedError](err)
 	for _, r := range batch {

@@ -70,6 +70,16 @@ func (n *Node) CommitHeartbeats(ctx context.Context, ids []string) error {
 	return n.commits.submit(ctx, ids)
 }
 
+// SettleHeartbeats returns once every heartbeat this node took to commit
+// before the call (its own clients' and those forwarded to it) has been
+// committed or has failed. The leader's watcher settles before it declares
+// services down: a heartbeat that arrived in time but waited behind a slow
+// commit must reach the log before the incident does, which it then voids
+// (an incident opens only if the service's last heartbeat is unchanged).
+func (n *Node) SettleHeartbeats(ctx context.Context) error {
+	return n.commits.barrier(ctx)
+}
+
 // commitLocal commits, on the leader, the ids admission lets in; the others
 // come back in a *RefusedError, each to its own request.
 func (n *Node) commitLocal(ctx context.Context, ids []string) error {

@@ -35,6 +35,9 @@ type Cluster interface {
 	// CommitConfig commits c if check allows it, given the committed
 	// configuration (see cluster.Node.CommitConfig).
 	CommitConfig(ctx context.Context, c fsm.Configure, check func(fsm.ConfigInfo) error) (fsm.ConfigInfo, error)
+	// SettleHeartbeats returns once the heartbeats this node received
+	// before the call are committed or have failed.
+	SettleHeartbeats(ctx context.Context) error
 }
 
 // Action is something done about an event: a restart, a page, a log line.
@@ -221,6 +224,16 @@ const maxOpensPerEntry = 2000
 func (w *Watcher) expire(ctx context.Context, since time.Time) time.Time {
 	now := w.cluster.Now()
 	due, next := w.state.Overdue(now, since)
+	if len(due) == 0 {
+		return next
+	}
+	// Heartbeats received in time may still wait behind a slow commit (a
+	// stalled disk, a starved quorum): they go into the log first, and
+	// void the incidents of the services they were for.
+	if err := w.cluster.SettleHeartbeats(ctx); err != nil {
+		w.log.Warn("settle heartbeats before opening incidents", "services", len(due), "err", err)
+		return now.Add(w.cfg.CheckInterval)
+	}
 	for chunk := range slices.Chunk(due, maxOpensPerEntry) {
 		resp, err := w.cluster.Apply(ctx, fsm.Incidents{At: now.UnixNano(), Opens: chunk})
 		if err != nil {
