@@ -131,19 +131,31 @@ sustains() {
 		-v r="$2" -v lim="$CAP_P99_MS" 'BEGIN { exit !(p <= lim && e == 0 && ok >= 0.98 * r) }'
 }
 
+# sustained NAME ADDRS RATE: whether ADDRS sustain RATE in a run of
+# CAP_DURATION; a rate that fails is run once more, and fails only if that
+# fails too: one stall of the shared machine in a 5 s run (a p99 is its
+# worst 1 %) must not end the search (one such run at 500/s once stopped
+# it at 468/s, in a bench whose 1 000/s run had a p99 of 25 ms).
+sustained() {
+	local name=$1 addrs=$2 rate=$3 run
+	for run in "$name-cap-$rate" "$name-cap-$rate-again"; do
+		DURATION=$CAP_DURATION load "$run" "$addrs" -rate "$rate" -clients "$OPEN_CLIENTS"
+		sustains "$WORK/$run.json" "$rate" && return 0
+	done
+	return 1
+}
+
 # capacity NAME ADDRS: the highest open-loop rate ADDRS sustain; doubling
 # from 250/s until a rate fails, then halving the gap three times. Sets CAP.
 capacity() {
 	local name=$1 addrs=$2 lo=0 hi=0 rate=250 mid i
 	while ((hi == 0 && rate <= 256000)); do
-		DURATION=$CAP_DURATION load "$name-cap-$rate" "$addrs" -rate "$rate" -clients "$OPEN_CLIENTS"
-		if sustains "$WORK/$name-cap-$rate.json" "$rate"; then lo=$rate rate=$((rate * 2)); else hi=$rate; fi
+		if sustained "$name" "$addrs" "$rate"; then lo=$rate rate=$((rate * 2)); else hi=$rate; fi
 	done
 	for i in 1 2 3; do
 		((hi > 0)) || break
 		mid=$(((lo + hi) / 2))
-		DURATION=$CAP_DURATION load "$name-cap-$mid" "$addrs" -rate "$mid" -clients "$OPEN_CLIENTS"
-		if sustains "$WORK/$name-cap-$mid.json" "$mid"; then lo=$mid; else hi=$mid; fi
+		if sustained "$name" "$addrs" "$mid"; then lo=$mid; else hi=$mid; fi
 	done
 	CAP=$lo
 	log "  $name sustains $CAP/s (p99 <= $CAP_P99_MS ms, no errors, >= 98 % acknowledged)"
@@ -345,7 +357,7 @@ table() {
 			"$(verdict "$(awk -v r="$r" -v l="$limit" 'BEGIN { print (r != "inf" && r <= l) }')")"
 	done
 	r=$(awk -v c="$cluster_cap" -v n="$noop_cap" 'BEGIN { if (n > 0) printf "%.2f", c / n; else print 0 }')
-	row "highest open-loop rate with p99 <= $CAP_P99_MS ms, no errors, >= 98 % acknowledged ($OPEN_CLIENTS connections per node)" \
+	row "highest open-loop rate with p99 <= $CAP_P99_MS ms, no errors, >= 98 % acknowledged ($OPEN_CLIENTS connections per node; a failed rate is run twice)" \
 		">= 0.6 x no-op" "$(printf 'cluster %s/s, no-op %s/s: %s x' "$cluster_cap" "$noop_cap" "$r")" \
 		"$(verdict "$(awk -v r="$r" 'BEGIN { print (r >= 0.6) }')")"
 	row "single idle heartbeat (1 client, $IDLE_RATE/s)" "p50 <= 2 ms" \
