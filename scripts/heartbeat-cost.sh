@@ -3,7 +3,8 @@
 # builds or settings run after one another (alternate them: the machine's
 # noise is tens of percent between runs). Starts a local three-node cluster
 # (scripts/cluster-up.sh, data in a temp dir), then prints, each on a line
-# headed LABEL: the idle cluster's CPU over 10 s, the CPU per acknowledged
+# headed LABEL: the idle cluster's CPU over 10 s, with CLOSED set a closed
+# loop of that many clients (ok/s, latency, CPU), the CPU per acknowledged
 # heartbeat at each of RATES (open loop, 256 connections per node, the
 # agents' CPU from /proc), and one idle client's p50 at IDLE_RATE. Stops the
 # cluster.
@@ -11,16 +12,17 @@
 #   scripts/heartbeat-cost.sh LABEL
 #
 # Environment: RATES ["200 1000"], SERVICES [10000], DURATION [10s],
-# IDLE_RATE [50, 0 for none], EXTRA (YAML lines added to the nodes' config,
-# e.g. 'raft_log_store: boltdb'), GOMAXPROCS and WATCHDOG_PORT_BASE as for
-# any node. docs/heartbeat-cost.md quotes runs of it.
+# IDLE_RATE [50, 0 for none], CLOSED [0 for none; make bench's is 64],
+# EXTRA (YAML lines added to the nodes' config, e.g. 'raft_log_store:
+# boltdb'), GOMAXPROCS and WATCHDOG_PORT_BASE as for any node.
+# docs/heartbeat-cost.md quotes runs of it.
 set -euo pipefail
 LABEL=${1:?usage: scripts/heartbeat-cost.sh LABEL}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/watchdog-cost.XXXXXX")
 export WATCHDOG_DATA=$WORK/cluster WATCHDOG_CONFIG=$WORK/watchdog.yaml
 # shellcheck source=scripts/lib.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
-RATES=${RATES:-200 1000} SERVICES=${SERVICES:-10000} DURATION=${DURATION:-10s} IDLE_RATE=${IDLE_RATE:-50}
+RATES=${RATES:-200 1000} SERVICES=${SERVICES:-10000} DURATION=${DURATION:-10s} IDLE_RATE=${IDLE_RATE:-50} CLOSED=${CLOSED:-0}
 printf 'defaults:\n  timeout: 1h\n  actions: [log]\n%s\n' "${EXTRA:-}" >"$WATCHDOG_CONFIG"
 trap '"$ROOT/scripts/cluster-down.sh" >/dev/null 2>&1 || true; rm -rf -- "$WORK"' EXIT
 
@@ -48,6 +50,12 @@ sleep 2 # past the election and the first status polls
 t0=$(ticks)
 sleep 10
 awk -v d=$(($(ticks) - t0)) -v hz="$(getconf CLK_TCK)" -v l="$LABEL" 'BEGIN { printf "%s idle cluster: %.3f cores\n", l, d / hz / 10 }'
+if ((CLOSED > 0)); then
+	f=$WORK/closed.json
+	"$BIN" bench -json -addr "$addrs" -clients "$CLOSED" -services "$SERVICES" -duration "$DURATION" \
+		-cpu-pids "$pids" >"$f" 2>>"$WORK/bench.log" || die "watchdog bench failed: $(tail -n 5 "$WORK/bench.log")"
+	echo "$LABEL closed loop, $CLOSED clients: $(num "$f" ok_throughput) ok/s, p50 $(num "$f" p50) ms, p99 $(num "$f" p99) ms, cpu/ok $(num "$f" cpu_ms_per_ok) ms"
+fi
 for rate in $RATES; do
 	f=$WORK/rate-$rate.json
 	"$BIN" bench -json -addr "$addrs" -clients 256 -services "$SERVICES" -duration "$DURATION" -rate "$rate" \
