@@ -130,6 +130,12 @@ func (b *batcher) submit(ctx context.Context, ids []string) error {
 	if len(ids) <= b.max && b.startAlone() {
 		return b.flushAlone(ctx, r)
 	}
+	return b.queue(ctx, r)
+}
+
+// queue hands r to the scheduler, behind whatever waits, and waits for its
+// outcome.
+func (b *batcher) queue(ctx context.Context, r *batchReq) error {
 	select {
 	case b.reqs <- r:
 	case <-ctx.Done():
@@ -154,17 +160,10 @@ func (b *batcher) submit(ctx context.Context, ids []string) error {
 func (b *batcher) barrier(ctx context.Context) error {
 	r := b.pool.Get().(*batchReq)
 	r.ids = r.ids[:0]
-	select {
-	case b.reqs <- r:
-	case <-ctx.Done():
-		b.recycle(r)
-		return ctx.Err()
-	}
-	select {
-	case <-r.done:
-		b.recycle(r)
-	case <-ctx.Done():
-		return ctx.Err()
+	// The outcome of the batch it went in does not matter, only that it
+	// has one.
+	if err := b.queue(ctx, r); ctx.Err() != nil {
+		return err
 	}
 	// Every slot free at once: no batch that started before is in flight
 	// (with inflight 1 that is already so; a caller flushing alone holds
