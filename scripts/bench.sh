@@ -93,11 +93,6 @@ EOF
 
 # --- helpers -------------------------------------------------------------
 
-# json_num FILE KEY: the number after "KEY": in FILE (the output of bench -json).
-json_num() {
-	grep -o "\"$2\":[-0-9.e+]*" "$1" | head -n 1 | cut -d: -f2
-}
-
 # load NAME ADDRS [bench flags...]: one run of watchdog bench, kept as
 # $WORK/NAME.json, summarised on stdout.
 load() {

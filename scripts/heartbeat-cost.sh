@@ -29,7 +29,7 @@ trap '"$ROOT/scripts/cluster-down.sh" >/dev/null 2>&1 || true; rm -rf -- "$WORK"
 (cd "$ROOT" && go build -o bin/watchdog ./cmd/watchdog)
 touch "$BIN"
 "$ROOT/scripts/cluster-up.sh" >"$WORK/up.log" 2>&1 || { tail -n 20 "$WORK/up.log" >&2; die "cluster-up.sh failed"; }
-export WATCHDOG_TOKEN_FILE=$WATCHDOG_DATA/n1/data/api-token
+export WATCHDOG_TOKEN_FILE=$(token_file)
 pids="" addrs=""
 for name in "${NODES[@]}"; do
 	pids+=${pids:+,}$(pidfile_pid "$(node_pidfile "$name")")
@@ -44,27 +44,30 @@ ticks() {
 	done
 	echo "$sum"
 }
-num() { grep -o "\"$2\":[-0-9.e+]*" "$1" | head -n 1 | cut -d: -f2; }
+
+# run NAME [bench flags...]: one run of watchdog bench against the cluster,
+# kept as $WORK/NAME.json.
+run() {
+	local name=$1
+	shift
+	"$BIN" bench -json -addr "$addrs" -services "$SERVICES" -duration "$DURATION" "$@" >"$WORK/$name.json" \
+		2>>"$WORK/bench.log" || die "watchdog bench failed: $(tail -n 5 "$WORK/bench.log")"
+}
+num() { json_num "$WORK/$1.json" "$2"; }
 
 sleep 2 # past the election and the first status polls
 t0=$(ticks)
 sleep 10
 awk -v d=$(($(ticks) - t0)) -v hz="$(getconf CLK_TCK)" -v l="$LABEL" 'BEGIN { printf "%s idle cluster: %.3f cores\n", l, d / hz / 10 }'
 if ((CLOSED > 0)); then
-	f=$WORK/closed.json
-	"$BIN" bench -json -addr "$addrs" -clients "$CLOSED" -services "$SERVICES" -duration "$DURATION" \
-		-cpu-pids "$pids" >"$f" 2>>"$WORK/bench.log" || die "watchdog bench failed: $(tail -n 5 "$WORK/bench.log")"
-	echo "$LABEL closed loop, $CLOSED clients: $(num "$f" ok_throughput) ok/s, p50 $(num "$f" p50) ms, p99 $(num "$f" p99) ms, cpu/ok $(num "$f" cpu_ms_per_ok) ms"
+	run closed -clients "$CLOSED" -cpu-pids "$pids"
+	echo "$LABEL closed loop, $CLOSED clients: $(num closed ok_throughput) ok/s, p50 $(num closed p50) ms, p99 $(num closed p99) ms, cpu/ok $(num closed cpu_ms_per_ok) ms"
 fi
 for rate in $RATES; do
-	f=$WORK/rate-$rate.json
-	"$BIN" bench -json -addr "$addrs" -clients 256 -services "$SERVICES" -duration "$DURATION" -rate "$rate" \
-		-cpu-pids "$pids" >"$f" 2>>"$WORK/bench.log" || die "watchdog bench failed: $(tail -n 5 "$WORK/bench.log")"
-	echo "$LABEL $rate/s: cpu/ok $(num "$f" cpu_ms_per_ok) ms, cores $(num "$f" cpu_cores), p50 $(num "$f" p50) ms, p99 $(num "$f" p99) ms, errors $(num "$f" errors_total)"
+	run "rate-$rate" -clients 256 -rate "$rate" -cpu-pids "$pids"
+	echo "$LABEL $rate/s: cpu/ok $(num "rate-$rate" cpu_ms_per_ok) ms, cores $(num "rate-$rate" cpu_cores), p50 $(num "rate-$rate" p50) ms, p99 $(num "rate-$rate" p99) ms, errors $(num "rate-$rate" errors_total)"
 done
 if ((IDLE_RATE > 0)); then
-	f=$WORK/idle.json
-	"$BIN" bench -json -addr "$addrs" -clients 1 -services "$SERVICES" -duration "$DURATION" -rate "$IDLE_RATE" \
-		>"$f" 2>>"$WORK/bench.log" || die "watchdog bench failed: $(tail -n 5 "$WORK/bench.log")"
-	echo "$LABEL idle $IDLE_RATE/s: p50 $(num "$f" p50) ms, p99 $(num "$f" p99) ms"
+	run idle -clients 1 -rate "$IDLE_RATE"
+	echo "$LABEL idle $IDLE_RATE/s: p50 $(num idle p50) ms, p99 $(num idle p99) ms"
 fi

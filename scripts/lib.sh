@@ -114,3 +114,9 @@ render_haproxy_cfg() {
 # token_file: where node n1 keeps the API token the cluster generated (the
 # management routes need it unless the config sets api_token).
 token_file() { printf '%s/n1/data/api-token' "$DATA"; }
+
+# json_num FILE KEY: the number after "KEY": in FILE (the output of
+# watchdog bench -json).
+json_num() {
+	grep -o "\"$2\":[-0-9.e+]*" "$1" | head -n 1 | cut -d: -f2
+}
