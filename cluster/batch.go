@@ -160,9 +160,9 @@ func (b *batcher) queue(ctx context.Context, r *batchReq) error {
 func (b *batcher) barrier(ctx context.Context) error {
 	r := b.pool.Get().(*batchReq)
 	r.ids = r.ids[:0]
-	// The outcome of the batch it went in does not matter, only that it
-	// has one.
-	if err := b.queue(ctx, r); ctx.Err() != nil {
+	// The outcome of the batch it went in (committed or failed) does not
+	// matter, only that it has one: only the caller giving up stops here.
+	if err := b.queue(ctx, r); err != nil && ctx.Err() != nil {
 		return err
 	}
 	// Every slot free at once: no batch that started before is in flight

@@ -133,7 +133,7 @@ func (s *walStore) reopen() error {
 	if s.w == nil {
 		return s.openAgain()
 	}
-	first, _ := s.w.LastIndex()
+	before, _ := s.w.LastIndex()
 	if err := s.close(); err != nil {
 		s.log.Warn("close the WAL to complete its rotation", "err", err)
 	}
@@ -141,7 +141,7 @@ func (s *walStore) reopen() error {
 		return err
 	}
 	last, _ := s.w.LastIndex()
-	s.log.Info("WAL reopened to complete a segment rotation", "last_index_before", first, "last_index", last)
+	s.log.Info("WAL reopened to complete a segment rotation", "last_index_before", before, "last_index", last)
 	return nil
 }
 

@@ -3,6 +3,7 @@ package procs
 import (
 	"context"
 	"log/slog"
+	"math"
 	"runtime"
 	"time"
 )
@@ -27,9 +28,8 @@ func DefaultPolicy() Policy {
 // Adapt runs DefaultPolicy on this process until ctx ends, starting on one
 // core, unless the operator set GOMAXPROCS (getenv), there is only one core
 // or the process's CPU use cannot be read here; it reports whether it runs.
-// Why: on
-// more cores, each goroutine woken (a request, a Raft message, a timer)
-// wakes an idle thread that spins looking for work; at the rates a
+// Why: on more cores, each goroutine woken (a request, a Raft message, a
+// timer) wakes an idle thread that spins looking for work; at the rates a
 // watchdog mostly sees, that spinning was a quarter of the node's CPU.
 func Adapt(ctx context.Context, getenv func(string) string, log *slog.Logger) bool {
 	p := DefaultPolicy()
@@ -82,4 +82,4 @@ func step(p Policy, cores float64, low int, log *slog.Logger) int {
 	return 0
 }
 
-func round(f float64) float64 { return float64(int(f*100+0.5)) / 100 }
+func round(f float64) float64 { return math.Round(f*100) / 100 }

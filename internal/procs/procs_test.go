@@ -2,7 +2,6 @@ package procs
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"runtime"
 	"sync/atomic"
@@ -10,7 +9,7 @@ import (
 	"time"
 )
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // waitProcs polls until the runtime has want cores.
 func waitProcs(t *testing.T, want int, what string) {
